@@ -1,0 +1,119 @@
+# oscine - plain GNU make. `make help` lists the targets.
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+LDFLAGS  ?=
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+PYTHON   ?= /usr/bin/python3
+
+PKGS     := portaudio-2.0 sndfile fftw3f liblo soxr
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -lpthread
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -ftree-vectorize \
+             $(WARN) -Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+
+# The library: every layer below the front ends (src/cli is the command).
+LIB_SRC  := $(sort $(wildcard src/base/*.c src/dsp/*.c src/nn/*.c src/models/*.c \
+                              src/engine/*.c src/io/*.c src/osc/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_UTIL:= $(sort $(wildcard tests/util/*.c))
+BENCH_SRC:= $(sort $(wildcard bench/bench_*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+UTIL_OBJ := $(TEST_UTIL:%.c=$(BUILD)/obj/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test asan bench install install-user uninstall clean deps demo help fixtures
+all: $(BUILD)/oscine $(BUILD)/liboscine.a $(BUILD)/liboscine.so
+
+help:
+	@echo "make            build build/oscine, build/liboscine.a, build/liboscine.so"
+	@echo "make deps       install the Debian packages the build and tests need (root)"
+	@echo "make demo       generate a test signal and run 'oscine process' on it"
+	@echo "make test       build and run the test suite"
+	@echo "make asan       the test suite under AddressSanitizer + UBSan (build-asan/)"
+	@echo "make bench      benchmarks (ratios against baselines measured in the same run)"
+	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX) (default /usr/local)"
+	@echo "make fixtures   regenerate golden-test fixtures with PyTorch"
+	@echo "make clean      remove build outputs"
+
+deps:
+	sh tools/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/liboscine.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/liboscine.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,liboscine.so.$(word 1,$(subst ., ,$(VERSION))) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/oscine: $(CLI_OBJ) $(BUILD)/liboscine.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/liboscine.a $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UTIL_OBJ) $(BUILD)/liboscine.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(UTIL_OBJ) $(BUILD)/liboscine.a $(PKG_LIBS) -lcmocka
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/liboscine.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/liboscine.a $(PKG_LIBS)
+
+VERSION := $(shell sed -n 's/^\#define OSCINE_VERSION_STRING "\(.*\)"/\1/p' include/oscine.h)
+
+test: all $(TESTS)
+	sh tests/run.sh $(BUILD)
+
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" test
+
+bench: all $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+demo: all
+	$(BUILD)/oscine generate $(BUILD)/demo-in.wav --signal voice-noise --seconds 10 --quiet
+	$(BUILD)/oscine process $(BUILD)/demo-in.wav $(BUILD)/demo-out.wav --chain gain --set /gain/db -6
+	$(BUILD)/oscine info $(BUILD)/demo-out.wav
+
+fixtures:
+	$(PYTHON) tools/make_fixtures.py
+
+# ------------------------------------------------------------------ install
+BINDIR   = $(DESTDIR)$(PREFIX)/bin
+LIBDIR   = $(DESTDIR)$(PREFIX)/lib
+INCDIR   = $(DESTDIR)$(PREFIX)/include
+SHAREDIR = $(DESTDIR)$(PREFIX)/share/oscine
+PCDIR    = $(LIBDIR)/pkgconfig
+
+install: all
+	install -d $(BINDIR) $(LIBDIR) $(INCDIR) $(PCDIR) $(SHAREDIR)/models $(SHAREDIR)/presets
+	install -m 755 $(BUILD)/oscine $(BINDIR)/oscine
+	install -m 644 $(BUILD)/liboscine.a $(LIBDIR)/liboscine.a
+	install -m 755 $(BUILD)/liboscine.so $(LIBDIR)/liboscine.so.$(VERSION)
+	ln -sf liboscine.so.$(VERSION) $(LIBDIR)/liboscine.so.$(word 1,$(subst ., ,$(VERSION)))
+	ln -sf liboscine.so.$(VERSION) $(LIBDIR)/liboscine.so
+	install -m 644 include/oscine.h $(INCDIR)/oscine.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@PRIVATE@|$(PKGS)|' tools/oscine.pc.in > $(PCDIR)/oscine.pc
+	for f in models/* presets/*; do [ -f "$$f" ] && install -m 644 "$$f" $(SHAREDIR)/$$f; done; true
+
+uninstall:
+	rm -f $(BINDIR)/oscine $(LIBDIR)/liboscine.a $(LIBDIR)/liboscine.so* \
+	      $(INCDIR)/oscine.h $(PCDIR)/oscine.pc
+	rm -rf $(SHAREDIR)
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,34 @@
+/* cli.h - the `oscine` command: one table of subcommands, each in its own
+ * file (cmd_<name>.c). Exit codes: 0 success, 1 runtime failure, 2 usage. */
+#ifndef OSCINE_CLI_H
+#define OSCINE_CLI_H
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+typedef struct cli_command {
+    const char *name;
+    const char *usage;   /* one line: arguments and flags */
+    const char *summary; /* one line: what it does */
+    const char *help;    /* longer text for `oscine help NAME` (may be NULL) */
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+} cli_command;
+
+/* Print "oscine: " + message to stderr; returns code, for `return die(...)`. */
+int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Print the library error detail (or the code's text) with a context. */
+int cli_fail_lib(int code, int err, const char *context);
+
+/* Parse a finite float / an int in [lo, hi]; 0 on success. */
+int cli_parse_float(const char *s, float *out);
+int cli_parse_int(const char *s, long lo, long hi, long *out);
+
+/* Global flags shared by commands. */
+extern int cli_quiet;
+
+int cmd_process(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_stages(int argc, char **argv);
+
+#endif

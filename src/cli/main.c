@@ -1,0 +1,147 @@
+/* main.c - `oscine`: dispatch to subcommands, help and version. */
+#include "cli.h"
+
+#include "oscine.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_quiet;
+
+static const cli_command commands[] = {
+    {"process", "IN OUT [--chain S,...] [--set ADDR VALUE]... [--format wav|flac]\n"
+                "        [--rate HZ] [--bits 16|24|32|float] [--no-dither] [--quiet]",
+     "run a file through a chain of stages",
+     "Reads IN (WAV, FLAC, OGG, AIFF, ...; 8-192 kHz; 1-8 channels), runs each\n"
+     "channel through the chain, compensates its latency so OUT lines up with IN\n"
+     "sample for sample, and writes OUT (WAV or FLAC, from --format or OUT's\n"
+     "extension). OUT keeps IN's rate, channels and sample type unless --rate or\n"
+     "--bits say otherwise; TPDF dither is added only when reducing bit depth.\n"
+     "OUT is written to a temporary file and renamed when complete.\n"
+     "  --chain S,...       stages in order (default passthrough); see `oscine stages`\n"
+     "  --set ADDR VALUE    set a parameter, e.g. --set /gain/db -6 (repeatable)\n"
+     "  --format wav|flac   output container\n"
+     "  --rate HZ           output sample rate (resampled with libsoxr)\n"
+     "  --bits B            output samples: 16, 24, 32 (integer) or float\n"
+     "  --no-dither         no TPDF dither when reducing bit depth\n"
+     "  --quiet             no progress bar\n",
+     cmd_process},
+    {"info", "FILE", "print a sound file's format, rate, channels and duration", NULL,
+     cmd_info},
+    {"generate", "OUT [--signal sine|sweep|noise|voice-noise|impulse] [--seconds S]\n"
+                 "        [--rate HZ] [--channels N] [--freq HZ] [--level DBFS] [--bits B] [--seed N]",
+     "write a test signal",
+     "Writes a deterministic test signal, for demos and tests.\n"
+     "  sine         a sine at --freq (default 440 Hz)\n"
+     "  sweep        a logarithmic sine sweep 20 Hz .. 0.45 * rate\n"
+     "  noise        white noise\n"
+     "  voice-noise  a voice-like harmonic tone with syllable envelope plus noise\n"
+     "  impulse      one unit impulse at 0.1 s\n"
+     "Defaults: voice-noise, 5 s, 16000 Hz, 1 channel, -20 dBFS, PCM_16, seed 1.\n",
+     cmd_generate},
+    {"stages", "", "list the stages and their parameters (OSC addresses)", NULL,
+     cmd_stages},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+int cli_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("oscine: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+int cli_fail_lib(int code, int err, const char *context)
+{
+    const char *d = oscine_last_error();
+    if (context && context[0])
+        return cli_fail(code, "%s: %s", context, d[0] ? d : oscine_strerror(err));
+    return cli_fail(code, "%s", d[0] ? d : oscine_strerror(err));
+}
+
+int cli_parse_float(const char *s, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!s[0] || *end || errno || !isfinite(v) || fabs(v) > 3.4e38)
+        return -1;
+    *out = (float)v;
+    return 0;
+}
+
+int cli_parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!s[0] || *end || errno || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static const cli_command *find(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: oscine COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-10s %s\n", "help", "help [COMMAND]: this text, or a command's");
+    fprintf(f, "\n  oscine --version    print the version\n");
+}
+
+static int help(const char *name)
+{
+    if (!name) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    const cli_command *c = find(name);
+    if (!c)
+        return cli_fail(EXIT_USAGE, "help: unknown command '%s' (try 'oscine help')", name);
+    printf("usage: oscine %s %s\n\n%s\n", c->name, c->usage, c->summary);
+    if (c->help)
+        printf("\n%s", c->help);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("oscine %s\n", oscine_version());
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        if (argc > 3)
+            return cli_fail(EXIT_USAGE, "help: too many arguments");
+        return help(argc > 2 ? argv[2] : NULL);
+    }
+    const cli_command *c = find(cmd);
+    if (!c)
+        return cli_fail(EXIT_USAGE, "unknown command '%s' (try 'oscine help')", cmd);
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return help(cmd);
+    return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,141 @@
+/* util.c - see util.h. */
+#include "util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void drain(int fd, char *buf, size_t len)
+{
+    size_t n = 0;
+    ssize_t r;
+    char sink[4096];
+    while (1) {
+        if (buf && n + 1 < len)
+            r = read(fd, buf + n, len - 1 - n);
+        else
+            r = read(fd, sink, sizeof sink);
+        if (r <= 0)
+            break;
+        if (buf && n + 1 < len)
+            n += (size_t)r;
+    }
+    if (buf && len)
+        buf[n] = 0;
+}
+
+int run_oscine(char *out, size_t outlen, char *err, size_t errlen, ...)
+{
+    const char *bin = getenv("OSCINE_BIN");
+    if (!bin)
+        bin = "build/oscine";
+    const char *argv[64];
+    int argc = 0;
+    argv[argc++] = bin;
+    va_list ap;
+    va_start(ap, errlen);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && argc < 63)
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+
+    /* stdout and stderr go to temporary files, read back after exit, so a
+     * chatty child can never block on a full pipe. */
+    char po[] = "/tmp/oscine-test-outXXXXXX", pe[] = "/tmp/oscine-test-errXXXXXX";
+    int fo = mkstemp(po), fe = mkstemp(pe);
+    if (fo < 0 || fe < 0)
+        return -2;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int nul = open("/dev/null", O_RDONLY);
+        dup2(nul, 0);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    lseek(fo, 0, SEEK_SET);
+    lseek(fe, 0, SEEK_SET);
+    drain(fo, out, outlen);
+    drain(fe, err, errlen);
+    close(fo);
+    close(fe);
+    unlink(po);
+    unlink(pe);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return -1;
+}
+
+const char *tmpdir_make(void)
+{
+    static char dirs[16][64];
+    static int next;
+    char *d = dirs[next++ % 16];
+    snprintf(d, 64, "/tmp/oscine-test-XXXXXX");
+    if (!mkdtemp(d))
+        return NULL;
+    return d;
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(p);
+}
+
+void tmpdir_remove(const char *dir)
+{
+    if (dir)
+        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int path_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int dir_count(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+float urand(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((*s >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+
+double err_db(const float *ref, const float *got, size_t n)
+{
+    double e = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - ref[i];
+        e += d * d;
+        r += (double)ref[i] * ref[i];
+    }
+    if (r == 0)
+        return e == 0 ? -400 : 400;
+    if (e == 0)
+        return -400;
+    return 10 * log10(e / r);
+}

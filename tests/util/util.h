@@ -1,0 +1,35 @@
+/* util.h - shared helpers for the C test programs (cmocka). */
+#ifndef OSCINE_TEST_UTIL_H
+#define OSCINE_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* Run build/oscine (path from $OSCINE_BIN, default build/oscine) with a NULL-
+ * terminated argument list (without argv[0]). Captures stderr and stdout into
+ * the given buffers (may be NULL) and returns the exit status, or -1 if the
+ * program died from a signal. */
+int run_oscine(char *out, size_t outlen, char *err, size_t errlen, ...);
+
+/* Make a fresh temporary directory; the path lives until the test ends. */
+const char *tmpdir_make(void);
+
+/* Remove a directory made by tmpdir_make and everything in it. */
+void tmpdir_remove(const char *dir);
+
+/* Does a path exist? */
+int path_exists(const char *path);
+
+/* Number of entries in a directory (excluding . and ..). */
+int dir_count(const char *dir);
+
+/* Deterministic uniform random in [-1, 1). */
+float urand(uint64_t *state);
+
+/* 10*log10(sum err^2 / sum ref^2) over n samples. */
+double err_db(const float *ref, const float *got, size_t n);
+
+#endif

@@ -124,7 +124,13 @@ OSCINE_API int oscine_chain_get(const oscine_chain *c, const char *address, floa
  * the block silenced instead of passing it on). Thread: any. */
 OSCINE_API uint64_t oscine_chain_nan_events(const oscine_chain *c);
 
-/* Clear all stage state and delay lines, as if newly created. Thread: audio. */
+/* Times the internal output FIFO ran dry or overflowed. The chain sizes
+ * it so this never happens; non-zero means a bug (the tests assert 0).
+ * Thread: any. */
+OSCINE_API uint64_t oscine_chain_glitches(const oscine_chain *c);
+
+/* Clear all stage state and delay lines, as if newly created.
+ * Thread: control, never concurrently with process. */
 OSCINE_API void oscine_chain_reset(oscine_chain *c);
 
 /* Thread: control. NULL is allowed. */

@@ -1,0 +1,46 @@
+/* cmd_info.c - `oscine info FILE`: format, rate, channels, duration;
+ * `oscine stages`: what a chain can hold. */
+#include "cli.h"
+
+#include "oscine.h"
+
+#include <stdio.h>
+
+int cmd_info(int argc, char **argv)
+{
+    if (argc != 2 || argv[1][0] == '-')
+        return cli_fail(EXIT_USAGE, "info: need exactly one FILE");
+    oscine_file_info fi;
+    int e = oscine_file_info_get(argv[1], &fi);
+    if (e)
+        return cli_fail_lib(EXIT_RUNTIME, e, NULL);
+    printf("file:     %s\n", argv[1]);
+    printf("format:   %s, %s\n", fi.container, fi.samples);
+    printf("rate:     %d Hz\n", fi.sample_rate);
+    printf("channels: %d\n", fi.channels);
+    printf("frames:   %lld\n", (long long)fi.frames);
+    printf("duration: %.3f s\n", fi.sample_rate ? (double)fi.frames / fi.sample_rate : 0.0);
+    return EXIT_OK;
+}
+
+static void print_stage(void *user, const char *name, const char *help)
+{
+    printf("%-12s %s\n", name, help);
+}
+
+static void print_param(void *user, const char *stage, const char *address, const char *unit,
+                        float min, float max, float def, const char *help)
+{
+    printf("  %-18s f  %g..%g %-3s (default %g)  %s\n", address, (double)min, (double)max,
+           unit, (double)def, help);
+}
+
+int cmd_stages(int argc, char **argv)
+{
+    if (argc != 1)
+        return cli_fail(EXIT_USAGE, "stages: takes no arguments");
+    oscine_stages_list(print_stage, NULL);
+    printf("\nparameters (OSC address, type, range, unit):\n");
+    oscine_params_list(print_param, NULL);
+    return EXIT_OK;
+}

@@ -1,0 +1,143 @@
+/* cmd_process.c - `oscine process IN OUT [...]`. */
+#include "cli.h"
+
+#include "oscine.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SETS 64
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+typedef struct progress {
+    int show;
+    int64_t total;
+    int last_pct;
+} progress;
+
+static int on_progress(void *user, int64_t done, int64_t total)
+{
+    progress *p = user;
+    if (stop_requested)
+        return 1;
+    if (!p->show)
+        return 0;
+    int pct = (int)(100 * done / (total ? total : 1));
+    if (pct != p->last_pct) {
+        int bar = pct * 40 / 100;
+        fprintf(stderr, "\r[%.*s%*s] %3d%%", bar, "========================================",
+                40 - bar, "", pct);
+        if (pct == 100)
+            fputc('\n', stderr);
+        p->last_pct = pct;
+    }
+    return 0;
+}
+
+int cmd_process(int argc, char **argv)
+{
+    const char *pos[2];
+    int npos = 0;
+    const char *addr[MAX_SETS];
+    float vals[MAX_SETS];
+    int nset = 0;
+    oscine_file_job job = {.stages = "passthrough", .dither = 1};
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--chain")) {
+            if (!v)
+                return cli_fail(EXIT_USAGE, "--chain needs a value, e.g. --chain passthrough,gain");
+            job.stages = v;
+            i++;
+        } else if (!strcmp(a, "--set")) {
+            if (i + 2 >= argc)
+                return cli_fail(EXIT_USAGE, "--set needs an address and a value, e.g. "
+                                "--set /gain/db -6");
+            if (nset == MAX_SETS)
+                return cli_fail(EXIT_USAGE, "--set: at most %d", MAX_SETS);
+            if (cli_parse_float(argv[i + 2], &vals[nset]))
+                return cli_fail(EXIT_USAGE, "--set %s: '%s' is not a finite number", v,
+                                argv[i + 2]);
+            addr[nset++] = v;
+            i += 2;
+        } else if (!strcmp(a, "--format")) {
+            if (!v)
+                return cli_fail(EXIT_USAGE, "--format needs wav or flac");
+            if (!strcmp(v, "wav"))
+                job.format = OSCINE_FORMAT_WAV;
+            else if (!strcmp(v, "flac"))
+                job.format = OSCINE_FORMAT_FLAC;
+            else
+                return cli_fail(EXIT_USAGE, "--format '%s': use wav or flac", v);
+            i++;
+        } else if (!strcmp(a, "--rate")) {
+            long r;
+            if (!v || cli_parse_int(v, 8000, 192000, &r))
+                return cli_fail(EXIT_USAGE, "--rate '%s': give a sample rate 8000..192000 Hz",
+                                v ? v : "");
+            job.out_rate = (int)r;
+            i++;
+        } else if (!strcmp(a, "--bits")) {
+            if (!v)
+                return cli_fail(EXIT_USAGE, "--bits needs 16, 24, 32 or float");
+            if (!strcmp(v, "16"))
+                job.samples = OSCINE_SAMPLES_PCM16;
+            else if (!strcmp(v, "24"))
+                job.samples = OSCINE_SAMPLES_PCM24;
+            else if (!strcmp(v, "32"))
+                job.samples = OSCINE_SAMPLES_PCM32;
+            else if (!strcmp(v, "float"))
+                job.samples = OSCINE_SAMPLES_FLOAT;
+            else
+                return cli_fail(EXIT_USAGE, "--bits '%s': use 16, 24, 32 or float", v);
+            i++;
+        } else if (!strcmp(a, "--no-dither")) {
+            job.dither = 0;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            cli_quiet = 1;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_fail(EXIT_USAGE, "process: unknown flag '%s' (see 'oscine help process')", a);
+        } else if (npos < 2) {
+            pos[npos++] = a;
+        } else {
+            return cli_fail(EXIT_USAGE, "process: unexpected argument '%s'", a);
+        }
+    }
+    if (npos != 2)
+        return cli_fail(EXIT_USAGE, "process: need IN and OUT (see 'oscine help process')");
+    job.in_path = pos[0];
+    job.out_path = pos[1];
+    job.set_addr = addr;
+    job.set_value = vals;
+    job.nset = nset;
+
+    oscine_file_info info;
+    progress p = {.last_pct = -1};
+    if (!cli_quiet && isatty(2) && oscine_file_info_get(job.in_path, &info) == 0)
+        p.show = info.frames > 5LL * info.sample_rate;
+    job.progress = on_progress;
+    job.progress_user = &p;
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int e = oscine_file_process(&job);
+    if (e == OSCINE_E_STAGE || e == OSCINE_E_PARAM || e == OSCINE_E_RANGE)
+        return cli_fail_lib(EXIT_USAGE, e, NULL);
+    if (e)
+        return cli_fail_lib(EXIT_RUNTIME, e, NULL);
+    return EXIT_OK;
+}

@@ -1,0 +1,39 @@
+/* resample.h - streaming sample-rate conversion of one channel (libsoxr).
+ *
+ * libsoxr keeps output aligned with input (no group delay in the sample
+ * index: output sample j is the input at time j / out_rate) but delivers it
+ * late, because it filters in blocks. resampler_lag() is the largest number
+ * of output samples still owed after any amount of input, measured at create
+ * by feeding a scratch converter one sample at a time; a caller that keeps
+ * that many samples in hand never runs dry.
+ */
+#ifndef OSCINE_DSP_RESAMPLE_H
+#define OSCINE_DSP_RESAMPLE_H
+
+typedef struct resampler resampler;
+
+/* quality: 0 = high (libsoxr HQ), 1 = low latency (libsoxr LQ).
+ * max_in: the largest input count per resampler_process call.
+ * Thread: control. */
+int resampler_create(resampler **out, double in_rate, double out_rate, int low_latency,
+                     int max_in);
+void resampler_destroy(resampler *r);
+
+/* Largest output count one call can return for max_in inputs. */
+int resampler_max_out(const resampler *r);
+
+/* Lag bound in output samples (see above). */
+double resampler_lag(const resampler *r);
+
+/* Convert n inputs (n <= max_in); returns the number of outputs written
+ * (<= resampler_max_out), or a negative OSCINE_E_RESAMPLE. in == NULL with
+ * n == 0 flushes the remaining output at the end of a stream (call until it
+ * returns 0). Thread: audio (see README: libsoxr may allocate on its first
+ * calls; the chain warms it up at create). */
+int resampler_process(resampler *r, const float *in, int n, float *out);
+
+/* Forget all history, as if newly created. Thread: control (libsoxr
+ * reallocates). */
+int resampler_reset(resampler *r);
+
+#endif

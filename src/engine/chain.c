@@ -1,0 +1,538 @@
+/* chain.c - runs stages in order on planar host audio: sanitises input,
+ * resamples to the stages' rate, buffers host blocks into fixed hops, and
+ * keeps the total latency constant.
+ *
+ * Per channel ("lane"), with resampling:
+ *   host in -> [down] -> hop buffer -> stages -> [up] -> out FIFO -> host out
+ * The out FIFO starts with `prefill` zeros: enough that it never runs dry
+ * whatever the host's block sizes, so output sample n is always the
+ * pipeline's output for input n - prefill. libsoxr keeps sample indices
+ * aligned, so with identity stages the latency is exactly prefill.
+ * Without resampling the resamplers drop out; with no fixed hop either, the
+ * stages run directly on the host's blocks and the chain adds no latency.
+ */
+#include "oscine.h"
+
+#include "base/denormal.h"
+#include "base/error.h"
+#include "dsp/resample.h"
+#include "dsp/ring.h"
+#include "engine/stage.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_STAGES 16
+#define CHUNK 512 /* host frames handled per inner step */
+
+typedef struct lane {
+    void *st[MAX_STAGES];
+    resampler *down, *up;
+    float *in;     /* (CHUNK) sanitised host input */
+    float *hop;    /* (hop) stage-rate frames being gathered */
+    int hopfill;
+    float *mid;    /* (down max_out) stage-rate samples from down */
+    float *back;   /* (up max_out) host-rate samples from up */
+    ring out;      /* host-rate output FIFO */
+} lane;
+
+struct oscine_chain {
+    int rate, channels, max_block;
+    int irate, hop; /* stage rate and hop (hop 0: host blocks, no adapter) */
+    int resampling, low_latency;
+    int prefill, latency;
+    int nstages;
+    const stage_class *cls[MAX_STAGES];
+    int pbase[MAX_STAGES]; /* first index of each stage's params */
+    int nparams;
+    _Atomic float *target; /* (nparams) written by control */
+    float *applied;        /* (nparams) audio thread's view */
+    int started;           /* audio thread: first block seen */
+    _Atomic uint64_t nan_events;
+    _Atomic uint64_t glitches; /* FIFO ran dry or over: a bug if ever non-zero */
+    lane lanes[OSCINE_MAX_CHANNELS];
+    char spec[256];
+};
+
+static long gcd(long a, long b)
+{
+    while (b) {
+        long t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+static int parse_stages(oscine_chain *c, const char *spec)
+{
+    if (!spec || !spec[0])
+        spec = "passthrough";
+    if (strlen(spec) >= sizeof c->spec)
+        return err_set(OSCINE_E_STAGE, "chain '%.40s...': too long", spec);
+    strcpy(c->spec, spec);
+    char buf[sizeof c->spec];
+    strcpy(buf, spec);
+    char *save = NULL;
+    const char *p = buf;
+    /* strtok_r skips empty fields; check for them first. */
+    if (spec[0] == ',' || spec[strlen(spec) - 1] == ',' || strstr(spec, ",,"))
+        return err_set(OSCINE_E_STAGE, "chain '%s': empty stage name", spec);
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        char *e = tok + strlen(tok);
+        while (e > tok && e[-1] == ' ')
+            *--e = 0;
+        if (!tok[0])
+            return err_set(OSCINE_E_STAGE, "chain '%s': empty stage name", spec);
+        const stage_class *k = stage_find(tok);
+        if (!k) {
+            char names[256] = "";
+            for (int i = 0; i < stage_class_count(); i++) {
+                if (i)
+                    strcat(names, ", ");
+                strncat(names, stage_class_at(i)->name, sizeof names - strlen(names) - 3);
+            }
+            return err_set(OSCINE_E_STAGE, "unknown stage '%s' (stages: %s)", tok, names);
+        }
+        for (int i = 0; i < c->nstages; i++)
+            if (c->cls[i] == k)
+                return err_set(OSCINE_E_STAGE,
+                               "chain '%s': stage '%s' appears twice (its parameters "
+                               "would share one address)", spec, tok);
+        if (c->nstages == MAX_STAGES)
+            return err_set(OSCINE_E_STAGE, "chain '%s': more than %d stages", spec,
+                           MAX_STAGES);
+        c->cls[c->nstages++] = k;
+    }
+    (void)p;
+    return 0;
+}
+
+static int plan(oscine_chain *c, const oscine_chain_config *cfg)
+{
+    int need = 0;
+    const char *who = NULL;
+    for (int i = 0; i < c->nstages; i++) {
+        int r = c->cls[i]->rate;
+        if (!r)
+            continue;
+        if (need && r != need)
+            return err_set(OSCINE_E_STAGE,
+                           "chain '%s': stages '%s' (%d Hz) and '%s' (%d Hz) need "
+                           "different rates", c->spec, who, need, c->cls[i]->name, r);
+        need = r;
+        who = c->cls[i]->name;
+    }
+    if (cfg->internal_rate) {
+        if (need && cfg->internal_rate != need)
+            return err_set(OSCINE_E_ARG, "chain '%s': stage '%s' runs at %d Hz, not %d",
+                           c->spec, who, need, cfg->internal_rate);
+        need = cfg->internal_rate;
+    }
+    c->irate = need ? need : c->rate;
+    c->resampling = c->irate != c->rate;
+
+    long hop = 0;
+    for (int i = 0; i < c->nstages; i++) {
+        long h = c->cls[i]->hop;
+        if (h)
+            hop = hop ? hop / gcd(hop, h) * h : h;
+    }
+    if (cfg->hop) {
+        for (int i = 0; i < c->nstages; i++)
+            if (c->cls[i]->hop && cfg->hop % c->cls[i]->hop)
+                return err_set(OSCINE_E_ARG, "chain '%s': hop %d is not a multiple of "
+                               "stage '%s' hop %d", c->spec, cfg->hop, c->cls[i]->name,
+                               c->cls[i]->hop);
+        hop = cfg->hop;
+    }
+    if (!hop && c->resampling)
+        hop = 64;
+    if (hop > 65536)
+        return err_set(OSCINE_E_STAGE, "chain '%s': stage hops combine to %ld frames",
+                       c->spec, hop);
+    c->hop = (int)hop;
+    return 0;
+}
+
+static int lane_create(oscine_chain *c, lane *l)
+{
+    stage_env env = {.sample_rate = c->irate, .max_frames = c->hop ? c->hop : CHUNK};
+    for (int i = 0; i < c->nstages; i++) {
+        int e = c->cls[i]->create(&l->st[i], &env);
+        if (e < 0)
+            return err_prefix(e, "stage '%s'", c->cls[i]->name);
+    }
+    l->in = calloc(CHUNK, sizeof(float));
+    if (!l->in)
+        return err_set(OSCINE_E_NOMEM, "chain: out of memory");
+    if (c->hop) {
+        l->hop = calloc((size_t)c->hop, sizeof(float));
+        if (!l->hop)
+            return err_set(OSCINE_E_NOMEM, "chain: out of memory");
+    }
+    if (c->resampling) {
+        int e = resampler_create(&l->down, c->rate, c->irate, c->low_latency, CHUNK);
+        if (!e)
+            e = resampler_create(&l->up, c->irate, c->rate, c->low_latency, c->hop);
+        if (e)
+            return e;
+        l->mid = calloc((size_t)resampler_max_out(l->down), sizeof(float));
+        l->back = calloc((size_t)resampler_max_out(l->up), sizeof(float));
+        if (!l->mid || !l->back)
+            return err_set(OSCINE_E_NOMEM, "chain: out of memory");
+    }
+    return 0;
+}
+
+static void lane_destroy(oscine_chain *c, lane *l)
+{
+    for (int i = 0; i < c->nstages; i++)
+        if (l->st[i])
+            c->cls[i]->destroy(l->st[i]);
+    resampler_destroy(l->down);
+    resampler_destroy(l->up);
+    free(l->in);
+    free(l->hop);
+    free(l->mid);
+    free(l->back);
+    ring_free(&l->out);
+    memset(l, 0, sizeof *l);
+}
+
+static int stage_latency_total(const oscine_chain *c)
+{
+    int sum = 0;
+    for (int i = 0; i < c->nstages; i++)
+        sum += c->cls[i]->latency(c->lanes[0].st[i]);
+    return sum;
+}
+
+OSCINE_API int oscine_chain_create(oscine_chain **out, const oscine_chain_config *cfg)
+{
+    *out = NULL;
+    err_clear();
+    if (!cfg)
+        return err_set(OSCINE_E_ARG, "chain: no configuration");
+    if (cfg->sample_rate < 8000 || cfg->sample_rate > 192000)
+        return err_set(OSCINE_E_UNSUPPORTED, "sample rate %d Hz not supported (8000..192000)",
+                       cfg->sample_rate);
+    if (cfg->channels < 1 || cfg->channels > OSCINE_MAX_CHANNELS)
+        return err_set(OSCINE_E_UNSUPPORTED, "%d channels not supported (1..%d)",
+                       cfg->channels, OSCINE_MAX_CHANNELS);
+    if (cfg->max_block < 0 || cfg->max_block > OSCINE_MAX_BLOCK)
+        return err_set(OSCINE_E_ARG, "max block %d out of range 1..%d", cfg->max_block,
+                       OSCINE_MAX_BLOCK);
+    if (cfg->internal_rate && (cfg->internal_rate < 1000 || cfg->internal_rate > 192000))
+        return err_set(OSCINE_E_ARG, "internal rate %d Hz out of range", cfg->internal_rate);
+    if (cfg->hop < 0 || cfg->hop > 65536)
+        return err_set(OSCINE_E_ARG, "hop %d out of range", cfg->hop);
+
+    oscine_chain *c = calloc(1, sizeof *c);
+    if (!c)
+        return err_set(OSCINE_E_NOMEM, "chain: out of memory");
+    c->rate = cfg->sample_rate;
+    c->channels = cfg->channels;
+    c->max_block = cfg->max_block ? cfg->max_block : OSCINE_MAX_BLOCK;
+    c->low_latency = cfg->low_latency;
+    int e = parse_stages(c, cfg->stages);
+    if (!e)
+        e = plan(c, cfg);
+    for (int i = 0; !e && i < c->nstages; i++) {
+        c->pbase[i] = c->nparams;
+        c->nparams += c->cls[i]->nparams;
+    }
+    if (!e && c->nparams) {
+        c->target = calloc((size_t)c->nparams, sizeof *c->target);
+        c->applied = calloc((size_t)c->nparams, sizeof *c->applied);
+        if (!c->target || !c->applied)
+            e = err_set(OSCINE_E_NOMEM, "chain: out of memory");
+        for (int i = 0; !e && i < c->nstages; i++)
+            for (int j = 0; j < c->cls[i]->nparams; j++) {
+                float d = c->cls[i]->params[j].def;
+                atomic_init(&c->target[c->pbase[i] + j], d);
+                c->applied[c->pbase[i] + j] = d;
+            }
+    }
+    for (int ch = 0; !e && ch < c->channels; ch++)
+        e = lane_create(c, &c->lanes[ch]);
+    if (!e) {
+        int stage_lat = stage_latency_total(c);
+        if (c->resampling) {
+            /* Lag of down (stage-rate samples) plus a hop being gathered, in
+             * host samples, plus the lag of up: see the top comment. */
+            double r = (double)c->irate / c->rate;
+            double owed = (resampler_lag(c->lanes[0].down) + c->hop - 1) / r +
+                          resampler_lag(c->lanes[0].up);
+            c->prefill = (int)ceil(owed) + 2;
+            c->latency = c->prefill + (int)lround(stage_lat / r);
+        } else if (c->hop) {
+            c->prefill = c->hop - 1;
+            c->latency = c->prefill + stage_lat;
+        } else {
+            c->latency = stage_lat;
+        }
+        if (c->hop) {
+            int back_max = c->resampling ? resampler_max_out(c->lanes[0].up) : c->hop;
+            int cap = c->prefill + 2 * (CHUNK + back_max + c->hop) + 64;
+            for (int ch = 0; !e && ch < c->channels; ch++) {
+                if (ring_init(&c->lanes[ch].out, cap))
+                    e = err_set(OSCINE_E_NOMEM, "chain: out of memory");
+                else
+                    ring_write_zeros(&c->lanes[ch].out, c->prefill);
+            }
+        }
+    }
+    if (e) {
+        oscine_chain_destroy(c);
+        return e;
+    }
+    *out = c;
+    return 0;
+}
+
+OSCINE_API void oscine_chain_destroy(oscine_chain *c)
+{
+    if (!c)
+        return;
+    for (int ch = 0; ch < OSCINE_MAX_CHANNELS; ch++)
+        lane_destroy(c, &c->lanes[ch]);
+    free(c->target);
+    free(c->applied);
+    free(c);
+}
+
+OSCINE_API int oscine_chain_latency(const oscine_chain *c) { return c->latency; }
+
+OSCINE_API uint64_t oscine_chain_glitches(const oscine_chain *c)
+{
+    return atomic_load_explicit(&c->glitches, memory_order_relaxed);
+}
+
+OSCINE_API uint64_t oscine_chain_nan_events(const oscine_chain *c)
+{
+    return atomic_load_explicit(&c->nan_events, memory_order_relaxed);
+}
+
+/* Run the stages on n frames in place; a stage that produces NaN/Inf is
+ * reset and its block silenced, so nothing non-finite goes further. */
+static void run_stages(oscine_chain *c, lane *l, float *buf, int n)
+{
+    for (int i = 0; i < c->nstages; i++) {
+        const stage_class *k = c->cls[i];
+        if (k->hop)
+            for (int off = 0; off < n; off += k->hop)
+                k->process(l->st[i], buf + off, k->hop);
+        else
+            k->process(l->st[i], buf, n);
+        int bad = 0;
+        for (int j = 0; j < n; j++)
+            bad |= !isfinite(buf[j]);
+        if (bad) {
+            k->reset(l->st[i]);
+            memset(buf, 0, sizeof(float) * (size_t)n);
+            atomic_fetch_add_explicit(&c->nan_events, 1, memory_order_relaxed);
+        }
+    }
+}
+
+/* Stage-rate samples into the hop buffer; each full hop goes through the
+ * stages and on to the output FIFO (through up when resampling). */
+static void gather(oscine_chain *c, lane *l, const float *x, int n)
+{
+    while (n > 0) {
+        int take = c->hop - l->hopfill;
+        if (take > n)
+            take = n;
+        memcpy(l->hop + l->hopfill, x, sizeof(float) * (size_t)take);
+        l->hopfill += take;
+        x += take;
+        n -= take;
+        if (l->hopfill < c->hop)
+            break;
+        l->hopfill = 0;
+        run_stages(c, l, l->hop, c->hop);
+        if (c->resampling) {
+            int k = resampler_process(l->up, l->hop, c->hop, l->back);
+            if (k > 0 && ring_write(&l->out, l->back, k) < k)
+                atomic_fetch_add_explicit(&c->glitches, 1, memory_order_relaxed);
+        } else if (ring_write(&l->out, l->hop, c->hop) < c->hop) {
+            atomic_fetch_add_explicit(&c->glitches, 1, memory_order_relaxed);
+        }
+    }
+}
+
+static void lane_process(oscine_chain *c, lane *l, const float *in, float *out, int n)
+{
+    for (int pos = 0; pos < n; pos += CHUNK) {
+        int m = n - pos < CHUNK ? n - pos : CHUNK;
+        int bad = 0;
+        for (int i = 0; i < m; i++) {
+            float v = in[pos + i];
+            int ok = isfinite(v);
+            bad |= !ok;
+            l->in[i] = ok ? v : 0.0f;
+        }
+        if (bad)
+            atomic_fetch_add_explicit(&c->nan_events, 1, memory_order_relaxed);
+        if (!c->hop) {
+            run_stages(c, l, l->in, m);
+            memcpy(out + pos, l->in, sizeof(float) * (size_t)m);
+            continue;
+        }
+        if (c->resampling) {
+            int k = resampler_process(l->down, l->in, m, l->mid);
+            if (k > 0)
+                gather(c, l, l->mid, k);
+        } else {
+            gather(c, l, l->in, m);
+        }
+        int got = ring_read(&l->out, out + pos, m);
+        if (got < m) {
+            /* Cannot happen while prefill bounds the pipeline's lag; if it
+             * ever does, count it rather than emit garbage. */
+            memset(out + pos + got, 0, sizeof(float) * (size_t)(m - got));
+            atomic_fetch_add_explicit(&c->glitches, 1, memory_order_relaxed);
+        }
+    }
+}
+
+static void apply_params(oscine_chain *c)
+{
+    for (int i = 0; i < c->nstages; i++)
+        for (int j = 0; j < c->cls[i]->nparams; j++) {
+            int p = c->pbase[i] + j;
+            float v = atomic_load_explicit(&c->target[p], memory_order_relaxed);
+            if (v == c->applied[p] && c->started)
+                continue;
+            c->applied[p] = v;
+            for (int ch = 0; ch < c->channels; ch++)
+                c->cls[i]->set_param(c->lanes[ch].st[i], j, v);
+        }
+    if (!c->started) {
+        /* Values set before the first block apply from its first sample. */
+        for (int i = 0; i < c->nstages; i++)
+            for (int ch = 0; ch < c->channels; ch++)
+                c->cls[i]->reset(c->lanes[ch].st[i]);
+        c->started = 1;
+    }
+}
+
+OSCINE_API int oscine_chain_process(oscine_chain *c, const float *const *in,
+                                    float *const *out, int nframes)
+{
+    if (nframes < 1 || nframes > c->max_block)
+        return OSCINE_E_ARG;
+    fp_mode fp = denormals_off();
+    apply_params(c);
+    for (int ch = 0; ch < c->channels; ch++)
+        lane_process(c, &c->lanes[ch], in[ch], out[ch], nframes);
+    denormals_restore(fp);
+    return 0;
+}
+
+OSCINE_API void oscine_chain_reset(oscine_chain *c)
+{
+    for (int ch = 0; ch < c->channels; ch++) {
+        lane *l = &c->lanes[ch];
+        for (int i = 0; i < c->nstages; i++)
+            c->cls[i]->reset(l->st[i]);
+        if (l->down)
+            resampler_reset(l->down);
+        if (l->up)
+            resampler_reset(l->up);
+        l->hopfill = 0;
+        if (c->hop) {
+            ring_clear(&l->out);
+            ring_write_zeros(&l->out, c->prefill);
+        }
+    }
+}
+
+/* "/stage/param" -> stage index and parameter index in this chain. */
+static int find_param(const oscine_chain *c, const char *addr, int *si, int *pi)
+{
+    if (!addr || addr[0] != '/')
+        return err_set(OSCINE_E_PARAM, "parameter '%s': an address looks like /stage/name",
+                       addr ? addr : "(null)");
+    const char *slash = strchr(addr + 1, '/');
+    if (!slash)
+        return err_set(OSCINE_E_PARAM, "parameter '%s': an address looks like /stage/name",
+                       addr);
+    size_t sl = (size_t)(slash - addr - 1);
+    for (int i = 0; i < c->nstages; i++) {
+        const stage_class *k = c->cls[i];
+        if (strlen(k->name) != sl || strncmp(k->name, addr + 1, sl))
+            continue;
+        for (int j = 0; j < k->nparams; j++)
+            if (!strcmp(k->params[j].name, slash + 1)) {
+                *si = i;
+                *pi = j;
+                return 0;
+            }
+        char names[128] = "";
+        for (int j = 0; j < k->nparams; j++) {
+            if (j)
+                strcat(names, ", ");
+            strncat(names, k->params[j].name, sizeof names - strlen(names) - 3);
+        }
+        return err_set(OSCINE_E_PARAM, "unknown parameter '%s' (stage '%s' has: %s)", addr,
+                       k->name, k->nparams ? names : "no parameters");
+    }
+    return err_set(OSCINE_E_PARAM, "unknown parameter '%s': no stage '%.*s' in chain '%s'",
+                   addr, (int)sl, addr + 1, c->spec);
+}
+
+OSCINE_API int oscine_chain_set(oscine_chain *c, const char *address, float value)
+{
+    int si, pi;
+    int e = find_param(c, address, &si, &pi);
+    if (e)
+        return e;
+    const stage_param *p = &c->cls[si]->params[pi];
+    if (!isfinite(value) || value < p->min || value > p->max)
+        return err_set(OSCINE_E_RANGE, "%s: value %g out of range %g..%g%s%s", address,
+                       (double)value, (double)p->min, (double)p->max, p->unit[0] ? " " : "",
+                       p->unit);
+    atomic_store_explicit(&c->target[c->pbase[si] + pi], value, memory_order_relaxed);
+    return 0;
+}
+
+OSCINE_API int oscine_chain_get(const oscine_chain *c, const char *address, float *value)
+{
+    int si, pi;
+    int e = find_param(c, address, &si, &pi);
+    if (e)
+        return e;
+    *value = atomic_load_explicit(&c->target[c->pbase[si] + pi], memory_order_relaxed);
+    return 0;
+}
+
+OSCINE_API int oscine_params_list(oscine_param_fn fn, void *user)
+{
+    int n = 0;
+    for (int i = 0; i < stage_class_count(); i++) {
+        const stage_class *k = stage_class_at(i);
+        for (int j = 0; j < k->nparams; j++, n++) {
+            char addr[96];
+            snprintf(addr, sizeof addr, "/%s/%s", k->name, k->params[j].name);
+            if (fn)
+                fn(user, k->name, addr, k->params[j].unit, k->params[j].min,
+                   k->params[j].max, k->params[j].def, k->params[j].help);
+        }
+    }
+    return n;
+}
+
+OSCINE_API int oscine_stages_list(oscine_stage_fn fn, void *user)
+{
+    for (int i = 0; i < stage_class_count(); i++)
+        if (fn)
+            fn(user, stage_class_at(i)->name, stage_class_at(i)->help);
+    return stage_class_count();
+}

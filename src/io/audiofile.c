@@ -1,0 +1,208 @@
+/* audiofile.c - see audiofile.h. Quantisation is done here, not by
+ * libsndfile, so that unchanged samples come back bit-identical and dither
+ * is applied exactly when the output has fewer bits than the input. */
+#include "io/audiofile.h"
+
+#include "base/error.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int subtype_bits(int sf_format)
+{
+    switch (sf_format & SF_FORMAT_SUBMASK) {
+    case SF_FORMAT_PCM_S8:
+    case SF_FORMAT_PCM_U8: return 8;
+    case SF_FORMAT_PCM_16: return 16;
+    case SF_FORMAT_PCM_24: return 24;
+    case SF_FORMAT_PCM_32: return 32;
+    default: return 33;
+    }
+}
+
+static const char *ext_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(path, '.');
+    return dot && (!slash || dot > slash) ? dot + 1 : "";
+}
+
+int choose_output_format(const char *out_path, oscine_file_format fmt,
+                         oscine_sample_type samples, int in_format, int *sf_format,
+                         int *bits)
+{
+    int major;
+    const char *ext = ext_of(out_path);
+    if (fmt == OSCINE_FORMAT_WAV)
+        major = SF_FORMAT_WAV;
+    else if (fmt == OSCINE_FORMAT_FLAC)
+        major = SF_FORMAT_FLAC;
+    else if (!strcasecmp(ext, "wav") || !strcasecmp(ext, "wave"))
+        major = SF_FORMAT_WAV;
+    else if (!strcasecmp(ext, "flac"))
+        major = SF_FORMAT_FLAC;
+    else
+        return err_set(OSCINE_E_UNSUPPORTED,
+                       "output '%s': oscine writes WAV or FLAC; name it .wav or .flac "
+                       "or give --format", out_path);
+
+    int sub;
+    switch (samples) {
+    case OSCINE_SAMPLES_PCM16: sub = SF_FORMAT_PCM_16; break;
+    case OSCINE_SAMPLES_PCM24: sub = SF_FORMAT_PCM_24; break;
+    case OSCINE_SAMPLES_PCM32: sub = SF_FORMAT_PCM_32; break;
+    case OSCINE_SAMPLES_FLOAT: sub = SF_FORMAT_FLOAT; break;
+    default:
+        switch (in_format & SF_FORMAT_SUBMASK) {
+        case SF_FORMAT_PCM_S8:
+        case SF_FORMAT_PCM_U8:
+        case SF_FORMAT_PCM_16: sub = SF_FORMAT_PCM_16; break;
+        case SF_FORMAT_PCM_24: sub = SF_FORMAT_PCM_24; break;
+        case SF_FORMAT_PCM_32: sub = SF_FORMAT_PCM_32; break;
+        case SF_FORMAT_FLOAT:
+        case SF_FORMAT_DOUBLE: sub = SF_FORMAT_FLOAT; break;
+        default: sub = SF_FORMAT_PCM_24; break; /* lossy or exotic input */
+        }
+    }
+    if (major == SF_FORMAT_FLAC && (sub == SF_FORMAT_PCM_32 || sub == SF_FORMAT_FLOAT)) {
+        if (samples == OSCINE_SAMPLES_PCM32 || samples == OSCINE_SAMPLES_FLOAT)
+            return err_set(OSCINE_E_UNSUPPORTED,
+                           "output '%s': FLAC stores 16 or 24 bits, not %s", out_path,
+                           samples == OSCINE_SAMPLES_FLOAT ? "float" : "32");
+        sub = SF_FORMAT_PCM_24; /* float input kept as closely as FLAC can */
+    }
+    *sf_format = major | sub;
+    *bits = sub == SF_FORMAT_PCM_16 ? 16 : sub == SF_FORMAT_PCM_24 ? 24
+          : sub == SF_FORMAT_PCM_32 ? 32 : 0;
+    return 0;
+}
+
+int out_open(out_file *o, const char *path, int sf_format, int rate, int channels,
+             int dither)
+{
+    memset(o, 0, sizeof *o);
+    if (strlen(path) + 32 >= sizeof o->path)
+        return err_set(OSCINE_E_ARG, "output '%.60s...': path too long", path);
+    strcpy(o->path, path);
+    /* The temporary lives in the same folder so rename() is atomic. */
+    char dir[4096], base[4096];
+    strcpy(dir, path);
+    strcpy(base, path);
+    snprintf(o->tmp, sizeof o->tmp, "%s/.%s.oscine-XXXXXX", dirname(dir), basename(base));
+    int fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        int e = errno;
+        o->tmp[0] = 0;
+        return err_set(OSCINE_E_IO, "output '%s': cannot create a file there: %s", path,
+                       strerror(e));
+    }
+    /* mkstemp makes the file private; give it the usual permissions. */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    SF_INFO info = {.samplerate = rate, .channels = channels, .format = sf_format};
+    if (!sf_format_check(&info)) {
+        close(fd);
+        unlink(o->tmp);
+        o->tmp[0] = 0;
+        return err_set(OSCINE_E_UNSUPPORTED,
+                       "output '%s': this container cannot hold %d channels at %d Hz "
+                       "in that sample type", path, channels, rate);
+    }
+    o->sf = sf_open_fd(fd, SFM_WRITE, &info, 1);
+    if (!o->sf) {
+        close(fd);
+        unlink(o->tmp);
+        o->tmp[0] = 0;
+        return err_set(OSCINE_E_IO, "output '%s': %s", path, sf_strerror(NULL));
+    }
+    o->channels = channels;
+    int sub = sf_format & SF_FORMAT_SUBMASK;
+    o->bits = sub == SF_FORMAT_PCM_16 ? 16 : sub == SF_FORMAT_PCM_24 ? 24
+            : sub == SF_FORMAT_PCM_32 ? 32 : 0;
+    o->dither = dither && o->bits;
+    o->rng = 0x9E3779B97F4A7C15ULL;
+    return 0;
+}
+
+static double uniform(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return (double)(*s >> 11) * (1.0 / 9007199254740992.0); /* [0, 1) */
+}
+
+int out_write(out_file *o, const float *x, int frames)
+{
+    if (frames <= 0)
+        return 0;
+    sf_count_t want = frames, done;
+    if (!o->bits) {
+        done = sf_writef_float(o->sf, x, want);
+    } else {
+        size_t n = (size_t)frames * (size_t)o->channels;
+        if (o->ibuf_frames < frames) {
+            int *nb = realloc(o->ibuf, n * sizeof(int));
+            if (!nb)
+                return err_set(OSCINE_E_NOMEM, "output '%s': out of memory", o->path);
+            o->ibuf = nb;
+            o->ibuf_frames = frames;
+        }
+        /* Quantise to `bits`, then place in the top bits of an int32 as
+         * libsndfile's int interface expects. */
+        const double scale = ldexp(1.0, o->bits - 1);
+        const double hi = scale - 1, lo = -scale;
+        const int shift = 32 - o->bits;
+        for (size_t i = 0; i < n; i++) {
+            double v = (double)x[i] * scale;
+            if (o->dither)
+                v += uniform(&o->rng) - uniform(&o->rng); /* TPDF, +-1 LSB */
+            v = nearbyint(v);
+            if (v > hi) {
+                v = hi;
+                o->clipped++;
+            } else if (v < lo) {
+                v = lo;
+                o->clipped++;
+            }
+            o->ibuf[i] = (int)((int64_t)v * ((int64_t)1 << shift));
+        }
+        done = sf_writef_int(o->sf, o->ibuf, want);
+    }
+    if (done != want)
+        return err_set(OSCINE_E_IO, "output '%s': write failed: %s", o->path,
+                       sf_strerror(o->sf));
+    return 0;
+}
+
+int out_close(out_file *o, int commit)
+{
+    int e = 0;
+    if (o->sf) {
+        if (commit)
+            sf_write_sync(o->sf);
+        if (sf_close(o->sf) && commit)
+            e = err_set(OSCINE_E_IO, "output '%s': closing failed", o->path);
+        o->sf = NULL;
+    }
+    if (o->tmp[0]) {
+        if (commit && !e && rename(o->tmp, o->path)) {
+            e = err_set(OSCINE_E_IO, "output '%s': cannot rename the finished file into "
+                        "place: %s", o->path, strerror(errno));
+        }
+        if (!commit || e)
+            unlink(o->tmp);
+        o->tmp[0] = 0;
+    }
+    free(o->ibuf);
+    o->ibuf = NULL;
+    return e;
+}

@@ -1,0 +1,46 @@
+/* audiofile.h - sound file output shared by the file jobs and the CLI:
+ * container/sample-type choice, quantisation with optional TPDF dither, and
+ * writing through a temporary file that is renamed only when complete. */
+#ifndef OSCINE_IO_AUDIOFILE_H
+#define OSCINE_IO_AUDIOFILE_H
+
+#include "oscine.h"
+
+#include <sndfile.h>
+#include <stdint.h>
+
+typedef struct out_file {
+    SNDFILE *sf;
+    char path[4096];     /* final name */
+    char tmp[4096];      /* temporary name beside it */
+    int channels;
+    int bits;            /* 16, 24, 32 (integer) or 0 for float */
+    int dither;          /* add TPDF dither before quantising */
+    uint64_t rng;        /* dither noise state */
+    int *ibuf;           /* interleaved int32 staging */
+    int ibuf_frames;
+    int64_t clipped;     /* samples that hit full scale */
+} out_file;
+
+/* Bits of an input subtype for the "reducing bit depth" rule: PCM types give
+ * their width, float/double/lossy give 33 (more than any integer output). */
+int subtype_bits(int sf_format);
+
+/* Choose the output SF_FORMAT from the job's wishes, the input's format and
+ * the output path's extension; *bits as out_file.bits. Fails with a message
+ * naming the path for a container oscine cannot write. */
+int choose_output_format(const char *out_path, oscine_file_format fmt,
+                         oscine_sample_type samples, int in_format, int *sf_format,
+                         int *bits);
+
+/* Open a temporary file beside path for writing. Thread: control. */
+int out_open(out_file *o, const char *path, int sf_format, int rate, int channels,
+             int dither);
+
+/* Write frames of interleaved float. */
+int out_write(out_file *o, const float *x, int frames);
+
+/* Close and rename into place (commit != 0), or close and remove. */
+int out_close(out_file *o, int commit);
+
+#endif

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 
 typedef struct gain_state {
-    float g;      /* current linear gain */
     float target; /* linear gain being approached */
-    float coef;   /* one-pole smoothing per sample (10 ms time constant) */
+    float dev;    /* current gain minus target: decays, so the ramp ends exactly */
+    float decay;  /* per-sample decay of dev (10 ms time constant) */
 } gain_state;
 
 static const stage_param gain_params[] = {
@@ -23,8 +23,8 @@ static int gain_create(void **state, const stage_env *env)
     gain_state *s = calloc(1, sizeof *s);
     if (!s)
         return err_set(OSCINE_E_NOMEM, "gain: out of memory");
-    s->g = s->target = 1.0f;
-    s->coef = 1.0f - expf(-1.0f / (0.010f * (float)env->sample_rate));
+    s->target = 1.0f;
+    s->decay = expf(-1.0f / (0.010f * (float)env->sample_rate));
     *state = s;
     return 0;
 }
@@ -32,27 +32,27 @@ static int gain_create(void **state, const stage_env *env)
 static void gain_process(void *state, float *buf, int n)
 {
     gain_state *s = state;
-    float g = s->g;
-    const float t = s->target, c = s->coef;
-    if (g == t) {
+    const float t = s->target, k = s->decay;
+    float d = s->dev;
+    if (d == 0.0f) {
         for (int i = 0; i < n; i++)
-            buf[i] *= g;
+            buf[i] *= t;
         return;
     }
     for (int i = 0; i < n; i++) {
-        g += (t - g) * c;
-        buf[i] *= g;
+        d *= k;
+        buf[i] *= t + d;
     }
-    /* Snap once inaudibly close, so the ramp ends (and no denormals creep in). */
-    if (fabsf(t - g) <= 1e-6f * fmaxf(t, 1e-6f))
-        g = t;
-    s->g = g;
+    /* End the ramp once inaudibly close (and before d turns denormal). */
+    if (fabsf(d) < 1e-7f)
+        d = 0.0f;
+    s->dev = d;
 }
 
 static void gain_reset(void *state)
 {
     gain_state *s = state;
-    s->g = s->target;
+    s->dev = 0.0f;
 }
 
 static int gain_latency(const void *state) { return 0; }
@@ -60,7 +60,9 @@ static int gain_latency(const void *state) { return 0; }
 static void gain_set(void *state, int index, float value)
 {
     gain_state *s = state;
+    float g = s->target + s->dev;
     s->target = db_to_lin(value);
+    s->dev = g - s->target;
 }
 
 static void gain_destroy(void *state) { free(state); }

@@ -30,5 +30,6 @@ int cmd_process(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_stages(int argc, char **argv);
+int cmd_model(int argc, char **argv);
 
 #endif

@@ -45,6 +45,12 @@ static const cli_command commands[] = {
      cmd_generate},
     {"stages", "", "list the stages and their parameters (OSC addresses)", NULL,
      cmd_stages},
+    {"model", "PATH", "check a weights file (.osw) and list its metadata and tensors",
+     "Checks every field of a weights file (magic, version, sizes, CRC, strings,\n"
+     "tensor shapes and offsets) and prints its metadata and tensor table (name,\n"
+     "dtype, shape, parameter count) with the total. Exit 0 if the file is valid,\n"
+     "1 with the reason if not. The format is described in docs/weights.md.\n",
+     cmd_model},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -169,7 +169,7 @@ static void check_resampled(int host, int low_latency, double f_top)
 static void test_resample_44k(void **state) { check_resampled(44100, 0, 7000); }
 static void test_resample_48k(void **state) { check_resampled(48000, 0, 7000); }
 static void test_resample_low_latency(void **state) { check_resampled(48000, 1, 6000); }
-static void test_resample_low_latency_44k(void **state) { check_resampled(44100, 1, 6000); }
+static void test_resample_low_latency_44k(void **state) { check_resampled(44100, 1, 5000); }
 static void test_resample_8k(void **state) { check_resampled(8000, 0, 3500); }
 
 static void test_gain(void **state)

@@ -177,6 +177,7 @@ typedef struct oscine_file_job {
     oscine_sample_type samples;
     int out_rate;                 /* 0 = keep the input's rate */
     int dither;                   /* 1 = TPDF dither when reducing bit depth */
+    int internal_rate, hop;       /* as in oscine_chain_config (0 = automatic) */
     /* Progress callback (may be NULL): frames done of total. Return nonzero
      * to cancel (the output is then not created). */
     int (*progress)(void *user, int64_t done, int64_t total);

@@ -197,7 +197,8 @@ OSCINE_API int oscine_file_process(const oscine_file_job *job)
     }
 
     oscine_chain_config cc = {.stages = job->stages, .sample_rate = rate, .channels = ch,
-                              .max_block = BLOCK};
+                              .max_block = BLOCK, .internal_rate = job->internal_rate,
+                              .hop = job->hop};
     e = oscine_chain_create(&s->chain, &cc);
     if (e)
         goto fail;

@@ -1,0 +1,355 @@
+/* test_fileio.c - files through `oscine process`: every readable format and
+ * sample type, bit-exact passthrough, resampled output, dither, and every
+ * bad-input case (exit code, message, no output left behind). */
+#include "util/util.h"
+
+#include "oscine.h"
+
+#include <math.h>
+#include <sndfile.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char out[8192], err[8192];
+
+/* Write n frames of a deterministic multichannel signal with libsndfile. */
+static void make_file(const char *path, int format, int rate, int ch, sf_count_t n)
+{
+    SF_INFO info = {.samplerate = rate, .channels = ch, .format = format};
+    SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
+    if (!sf)
+        fail_msg("cannot write %s: %s", path, sf_strerror(NULL));
+    float *x = malloc(sizeof(float) * (size_t)(n * ch));
+    uint64_t s = 42;
+    for (sf_count_t i = 0; i < n; i++)
+        for (int c = 0; c < ch; c++)
+            x[i * ch + c] = (float)(0.3 * sin(2 * M_PI * (220.0 + 110 * c) * i / rate) +
+                                    0.05 * urand(&s));
+    sf_writef_float(sf, x, n);
+    sf_close(sf);
+    free(x);
+}
+
+/* Read a whole file as int32 (full scale) or float. */
+static void *read_all(const char *path, SF_INFO *info, int as_int)
+{
+    memset(info, 0, sizeof *info);
+    SNDFILE *sf = sf_open(path, SFM_READ, info);
+    if (!sf)
+        fail_msg("cannot read %s: %s", path, sf_strerror(NULL));
+    size_t n = (size_t)(info->frames * info->channels);
+    void *buf = malloc((n ? n : 1) * 4);
+    if (as_int)
+        sf_readf_int(sf, buf, info->frames);
+    else
+        sf_readf_float(sf, buf, info->frames);
+    sf_close(sf);
+    return buf;
+}
+
+static void test_formats(void **state)
+{
+    const char *d = tmpdir_make();
+    const struct {
+        int format, rate, ch;
+        const char *ext, *outext;
+        int exact;
+    } cases[] = {
+        {SF_FORMAT_WAV | SF_FORMAT_PCM_16, 8000, 1, "wav", "wav", 1},
+        {SF_FORMAT_WAV | SF_FORMAT_PCM_24, 96000, 2, "wav", "wav", 1},
+        {SF_FORMAT_WAV | SF_FORMAT_PCM_32, 22050, 1, "wav", "wav", 0},
+        {SF_FORMAT_WAV | SF_FORMAT_FLOAT, 192000, 2, "wav", "wav", 1},
+        {SF_FORMAT_WAV | SF_FORMAT_PCM_16, 48000, 8, "wav", "wav", 1},
+        {SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 16000, 1, "flac", "flac", 1},
+        {SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 44100, 6, "flac", "flac", 1},
+        {SF_FORMAT_AIFF | SF_FORMAT_PCM_16, 32000, 2, "aiff", "wav", 1},
+        {SF_FORMAT_AIFF | SF_FORMAT_PCM_24, 88200, 1, "aiff", "flac", 1},
+        {SF_FORMAT_OGG | SF_FORMAT_VORBIS, 44100, 2, "ogg", "wav", 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char in[256], o[256];
+        snprintf(in, sizeof in, "%s/in%zu.%s", d, k, cases[k].ext);
+        snprintf(o, sizeof o, "%s/out%zu.%s", d, k, cases[k].outext);
+        make_file(in, cases[k].format, cases[k].rate, cases[k].ch, cases[k].rate / 2 + 77);
+        int rc = run_oscine(out, sizeof out, err, sizeof err, "process", in, o, "--quiet", NULL);
+        if (rc != 0)
+            fail_msg("case %zu (%s): exit %d: %s", k, in, rc, err);
+        SF_INFO a, b;
+        float *x = read_all(in, &a, 0), *y = read_all(o, &b, 0);
+        assert_int_equal(b.samplerate, a.samplerate);
+        assert_int_equal(b.channels, a.channels);
+        assert_int_equal(b.frames, a.frames);
+        size_t n = (size_t)(a.frames * a.channels);
+        double worst = 0;
+        for (size_t i = 0; i < n; i++)
+            worst = fmax(worst, fabs((double)x[i] - y[i]));
+        /* Unchanged samples come back exactly; 32-bit integers and lossy
+         * input pass through float, so within 24-bit precision. */
+        if (cases[k].exact ? worst != 0 : worst > 1.0 / (1 << 22))
+            fail_msg("case %zu: max difference %g", k, worst);
+        /* The sample type is kept where the container allows. */
+        if ((cases[k].format & SF_FORMAT_TYPEMASK) != SF_FORMAT_OGG &&
+            !strcmp(cases[k].ext, cases[k].outext))
+            assert_int_equal(b.format & SF_FORMAT_SUBMASK, cases[k].format & SF_FORMAT_SUBMASK);
+        free(x);
+        free(y);
+    }
+    tmpdir_remove(d);
+}
+
+/* The acceptance case: stereo 24-bit 44.1 kHz FLAC, bit-identical. */
+static void test_flac24_bit_identical(void **state)
+{
+    const char *d = tmpdir_make();
+    char in[256], o[256];
+    snprintf(in, sizeof in, "%s/in.flac", d);
+    snprintf(o, sizeof o, "%s/out.flac", d);
+    make_file(in, SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 44100, 2, 44100 * 3 + 1234);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", in, o,
+                                "--chain", "passthrough", NULL), 0);
+    SF_INFO a, b;
+    int *x = read_all(in, &a, 1), *y = read_all(o, &b, 1);
+    assert_int_equal(b.format, SF_FORMAT_FLAC | SF_FORMAT_PCM_24);
+    assert_int_equal(b.frames, a.frames);
+    assert_memory_equal(x, y, sizeof(int) * (size_t)(a.frames * 2));
+    free(x);
+    free(y);
+    /* With a chain that has latency (hop 441), compensated: still exact. */
+    const char *addr[1] = {"/gain/db"};
+    float val[1] = {-6};
+    oscine_file_job job = {.in_path = in, .out_path = o, .stages = "gain", .set_addr = addr,
+                           .set_value = val, .nset = 1, .hop = 441, .dither = 1};
+    assert_int_equal(oscine_file_process(&job), 0);
+    float *xf = read_all(in, &a, 0), *yf = read_all(o, &b, 0);
+    assert_int_equal(b.frames, a.frames);
+    double e = 0;
+    for (size_t i = 0; i < (size_t)a.frames * 2; i++)
+        e = fmax(e, fabs(xf[i] * pow(10, -6 / 20.0) - yf[i]));
+    if (e > 1.0 / (1 << 23)) /* float gain, then rounding to 24 bits */
+        fail_msg("hop 441: max error %g (LSB %g)", e, 1.0 / (1 << 23));
+    free(xf);
+    free(yf);
+    /* Stages at 16 kHz (resampled both ways), latency compensated: the
+     * output lines up with the input (band-limited content, < 7 kHz). */
+    job.nset = 0;
+    job.hop = 160;
+    job.internal_rate = 16000;
+    assert_int_equal(oscine_file_process(&job), 0);
+    xf = read_all(in, &a, 0);
+    yf = read_all(o, &b, 0);
+    assert_int_equal(b.frames, a.frames);
+    /* Channel 0: 220 Hz sine (0.3) + white noise (0.05); only the noise
+     * above 7.3 kHz is removed, so the error is that part of the noise. */
+    double dot = 0, ref = 0;
+    for (sf_count_t i = 4410; i < a.frames - 4410; i++) {
+        double s = 0.3 * sin(2 * M_PI * 220.0 * i / 44100);
+        dot += yf[i * 2] * s;
+        ref += s * s;
+    }
+    assert_float_equal(dot / ref, 1.0, 0.002);
+    free(xf);
+    free(yf);
+    tmpdir_remove(d);
+}
+
+static void test_rate_conversion(void **state)
+{
+    const char *d = tmpdir_make();
+    char in[256], o[256];
+    snprintf(in, sizeof in, "%s/in.wav", d);
+    snprintf(o, sizeof o, "%s/out.flac", d);
+    const sf_count_t n = 44100 * 2 + 17;
+    make_file(in, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 44100, 2, n);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", in, o,
+                                "--rate", "16000", NULL), 0);
+    SF_INFO b;
+    float *y = read_all(o, &b, 0);
+    assert_int_equal(b.samplerate, 16000);
+    assert_int_equal(b.frames, llround(n * 16000.0 / 44100));
+    assert_int_equal(b.format, SF_FORMAT_FLAC | SF_FORMAT_PCM_24); /* float -> FLAC: 24 */
+    /* Channel 0 is a 220 Hz sine of amplitude 0.3 plus small noise: the
+     * resampled one lines up with a 220 Hz sine at the new rate. */
+    double dot = 0, ref = 0;
+    for (sf_count_t i = 1000; i < b.frames - 1000; i++) {
+        double s = 0.3 * sin(2 * M_PI * 220.0 * i / 16000);
+        dot += y[i * 2] * s;
+        ref += s * s;
+    }
+    assert_float_equal(dot / ref, 1.0, 0.01);
+    free(y);
+    tmpdir_remove(d);
+}
+
+static void test_dither(void **state)
+{
+    const char *d = tmpdir_make();
+    char in[256], o1[256], o2[256];
+    snprintf(in, sizeof in, "%s/in.wav", d);
+    snprintf(o1, sizeof o1, "%s/dither.wav", d);
+    snprintf(o2, sizeof o2, "%s/plain.wav", d);
+    make_file(in, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, 48000);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", in, o1,
+                                "--bits", "16", NULL), 0);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", in, o2,
+                                "--bits", "16", "--no-dither", NULL), 0);
+    SF_INFO a, b, c;
+    float *x = read_all(in, &a, 0);
+    int *yd = read_all(o1, &b, 1), *yp = read_all(o2, &c, 1);
+    assert_int_equal(b.format & SF_FORMAT_SUBMASK, SF_FORMAT_PCM_16);
+    /* Without dither: plain rounding. With TPDF dither: error variance
+     * 1/12 + 1/6 = 1/4 LSB^2 and no correlation with the signal. */
+    double var = 0, mean = 0;
+    for (sf_count_t i = 0; i < a.frames; i++) {
+        long q = lrint(x[i] * 32768.0);
+        assert_int_equal(yp[i] >> 16, q);
+        double e = (yd[i] >> 16) - x[i] * 32768.0;
+        var += e * e;
+        mean += e;
+    }
+    var /= (double)a.frames;
+    mean /= (double)a.frames;
+    assert_float_equal(var, 0.25, 0.03);
+    assert_float_equal(mean, 0.0, 0.02);
+    free(x);
+    free(yd);
+    free(yp);
+    /* 16-bit in, 16-bit out with gain: not a reduction, so no dither. */
+    char in16[256], g[256];
+    snprintf(in16, sizeof in16, "%s/in16.wav", d);
+    snprintf(g, sizeof g, "%s/gain.wav", d);
+    make_file(in16, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, 16000);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", in16, g,
+                                "--chain", "gain", "--set", "/gain/db", "-6", NULL), 0);
+    x = read_all(in16, &a, 0);
+    yp = read_all(g, &b, 1);
+    for (sf_count_t i = 0; i < a.frames; i++)
+        assert_int_equal(yp[i] >> 16, lrint(x[i] * powf(10, -6 / 20.0f) * 32768.0));
+    free(x);
+    free(yp);
+    tmpdir_remove(d);
+}
+
+/* Each bad input: exit code, a message naming the culprit, nothing left. */
+static void expect_fail(const char *dir, int code, const char *needle, ...)
+{
+    int before = dir_count(dir);
+    va_list ap;
+    va_start(ap, needle);
+    const char *args[16];
+    int n = 0;
+    while (n < 15 && (args[n] = va_arg(ap, const char *)))
+        n++;
+    va_end(ap);
+    args[n] = NULL;
+    int rc = run_oscine(out, sizeof out, err, sizeof err, args[0], args[1], args[2], args[3],
+                        args[4], args[5], args[6], args[7], args[8], args[9], args[10], NULL);
+    if (rc != code || !strstr(err, needle))
+        fail_msg("%s %s %s: exit %d (want %d), stderr '%s' (want '%s')", args[0],
+                 args[1] ? args[1] : "", args[2] ? args[2] : "", rc, code, err, needle);
+    /* One line, prefixed. */
+    assert_int_equal(strncmp(err, "oscine: ", 8), 0);
+    assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1);
+    assert_int_equal(dir_count(dir), before);
+}
+
+static void test_bad_input(void **state)
+{
+    const char *d = tmpdir_make();
+    char good[256], o[256], corrupt[256], empty[256], nine[256], missing[256], nodir[256];
+    snprintf(good, sizeof good, "%s/good.wav", d);
+    snprintf(o, sizeof o, "%s/out.wav", d);
+    snprintf(corrupt, sizeof corrupt, "%s/corrupt.wav", d);
+    snprintf(empty, sizeof empty, "%s/empty.wav", d);
+    snprintf(nine, sizeof nine, "%s/nine.wav", d);
+    snprintf(missing, sizeof missing, "%s/missing.wav", d);
+    snprintf(nodir, sizeof nodir, "%s/no/such/dir/out.wav", d);
+    make_file(good, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, 16000);
+    make_file(empty, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, 0);
+    make_file(nine, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 9, 1000);
+    FILE *f = fopen(corrupt, "wb");
+    fputs("RIFF\x24\x00\x00\x00WAVEjunkjunkjunkjunkjunkjunk", f);
+    fclose(f);
+
+    expect_fail(d, 1, "missing.wav", "process", missing, o, NULL);
+    expect_fail(d, 1, "corrupt.wav", "process", corrupt, o, NULL);
+    expect_fail(d, 1, "is a directory", "process", d, o, NULL);
+    expect_fail(d, 1, "no audio", "process", empty, o, NULL);
+    expect_fail(d, 1, "9 channels", "process", nine, o, NULL);
+    expect_fail(d, 2, "unknown stage 'nope'", "process", good, o, "--chain", "nope", NULL);
+    expect_fail(d, 2, "/gain/volume", "process", good, o, "--chain", "gain", "--set",
+                "/gain/volume", "1", NULL);
+    expect_fail(d, 2, "out of range", "process", good, o, "--chain", "gain", "--set",
+                "/gain/db", "100", NULL);
+    expect_fail(d, 2, "'abc'", "process", good, o, "--set", "/gain/db", "abc", NULL);
+    expect_fail(d, 2, "'--frobnicate'", "process", good, o, "--frobnicate", NULL);
+    expect_fail(d, 2, "--rate", "process", good, o, "--rate", "1000", NULL);
+    expect_fail(d, 2, "--format", "process", good, o, "--format", "mp3", NULL);
+    expect_fail(d, 2, "--bits", "process", good, o, "--bits", "12", NULL);
+    expect_fail(d, 2, "need IN and OUT", "process", good, NULL);
+    expect_fail(d, 1, "WAV or FLAC", "process", good, "x.ogg", NULL);
+    expect_fail(d, 1, "no/such/dir", "process", good, nodir, NULL);
+    expect_fail(d, 1, "is the input", "process", good, good, NULL);
+    expect_fail(d, 2, "unknown command", "frobnicate", NULL);
+    expect_fail(d, 1, "missing.wav", "info", missing, NULL);
+    /* An existing output is left untouched when a job fails. */
+    f = fopen(o, "wb");
+    fputs("precious", f);
+    fclose(f);
+    expect_fail(d, 1, "corrupt.wav", "process", corrupt, o, NULL);
+    char buf[16] = "";
+    f = fopen(o, "rb");
+    assert_non_null(fgets(buf, sizeof buf, f));
+    fclose(f);
+    assert_string_equal(buf, "precious");
+    tmpdir_remove(d);
+}
+
+static void test_info_help_version(void **state)
+{
+    const char *d = tmpdir_make();
+    char p[256];
+    snprintf(p, sizeof p, "%s/x.flac", d);
+    make_file(p, SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 44100, 2, 88200);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "info", p, NULL), 0);
+    assert_non_null(strstr(out, "FLAC"));
+    assert_non_null(strstr(out, "PCM_24"));
+    assert_non_null(strstr(out, "44100 Hz"));
+    assert_non_null(strstr(out, "channels: 2"));
+    assert_non_null(strstr(out, "2.000 s"));
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "--version", NULL), 0);
+    assert_non_null(strstr(out, OSCINE_VERSION_STRING));
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "help", "process", NULL), 0);
+    assert_non_null(strstr(out, "--chain"));
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "stages", NULL), 0);
+    assert_non_null(strstr(out, "/gain/db"));
+    /* generate writes what it says. */
+    snprintf(p, sizeof p, "%s/g.wav", d);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "generate", p, "--signal",
+                                "sine", "--seconds", "1.5", "--rate", "22050", "--channels",
+                                "3", "--level", "-6", "--bits", "24", NULL), 0);
+    SF_INFO info;
+    float *y = read_all(p, &info, 0);
+    assert_int_equal(info.samplerate, 22050);
+    assert_int_equal(info.channels, 3);
+    assert_int_equal(info.frames, 33075);
+    float peak = 0;
+    for (sf_count_t i = 0; i < info.frames * 3; i++)
+        peak = fmaxf(peak, fabsf(y[i]));
+    assert_float_equal(peak, powf(10, -6 / 20.0f), 1e-3);
+    free(y);
+    tmpdir_remove(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_flac24_bit_identical),
+        cmocka_unit_test(test_rate_conversion),
+        cmocka_unit_test(test_dither),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_info_help_version),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -38,25 +38,28 @@
  *
  * The reader checks, in this order, and fails with a distinct code and a
  * message naming the file and the field or tensor at fault:
- *   OSCINE_E_W_MAGIC      first 8 bytes are not the magic
- *   OSCINE_E_W_TRUNCATED  shorter than the fixed header, or than the sizes
- *                         in it say
+ *   OSCINE_E_W_MAGIC      first 8 bytes (or all, if fewer) differ from the magic
+ *   OSCINE_E_W_TRUNCATED  shorter than the 64-byte fixed header
  *   OSCINE_E_W_VERSION    version outside 1..OSW_VERSION
  *   OSCINE_E_W_HEADER     flags/reserved not zero, header_size < 64 or >
- *                         data_offset, file longer than the sizes say
+ *                         data_offset
  *   OSCINE_E_W_OFFSET     data_offset not a multiple of 64
+ *   OSCINE_E_W_TRUNCATED  file shorter than data_offset + data_size + 4
+ *   OSCINE_E_W_HEADER     file longer than that
  *   OSCINE_E_W_CRC        checksum mismatch (any damaged byte)
- *   then the tables, entry by entry:
+ *   then the tables, entry by entry (nothing allocated before a count is
+ *   checked against the bytes that must hold it):
  *   OSCINE_E_W_HEADER     a count or string length that runs past
- *                         header_size or over its limit, NUL in a string,
- *                         empty key or name, duplicate key or tensor name,
- *                         table not ending at header_size
+ *                         header_size or over its limit, NUL in a string
  *   OSCINE_E_W_DTYPE      unknown dtype code
  *   OSCINE_E_W_SHAPE      ndim > OSW_MAX_DIMS, negative dimension, element
- *                         count or byte size overflowing 64 bits / size_t
+ *                         count or byte size overflowing 64 bits at any step
  *   OSCINE_E_W_OFFSET     tensor offset not a multiple of 64, or offset +
  *                         size past the end of the data section
- * and when a model asks (osw_get_f32, osw_expect_meta):
+ *   OSCINE_E_W_HEADER     tables not ending at header_size; duplicate key
+ *                         or tensor name
+ * Opening also fails with OSCINE_E_IO (cannot open/map, not a regular file)
+ * or OSCINE_E_NOMEM. When a model asks (osw_get_f32, osw_expect_meta):
  *   OSCINE_E_W_MISSING    no such tensor or metadata key
  *   OSCINE_E_W_DTYPE      the tensor is not f32
  *   OSCINE_E_W_SHAPE      ndim or a dimension differs from what the model needs

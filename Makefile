@@ -117,3 +117,26 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ------------------------------------------------------------------ fuzz
+# `make fuzz`: libFuzzer + ASan/UBSan on the weights reader, in build-fuzz/,
+# seeded with the weights fixtures; FUZZ_SECONDS of fuzzing (0: build only).
+# Needs clang and libclang-rt-14-dev (tools/deps.sh). Crashes are written to
+# build-fuzz/ as crash-*; rerun one with build-fuzz/fuzz_weights FILE.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                $(WARN) -Iinclude -Isrc
+FUZZ_WEIGHTS_SRC := tests/fuzz/fuzz_weights.c src/nn/weights.c src/base/error.c
+
+.PHONY: fuzz
+build-fuzz/fuzz_weights: $(FUZZ_WEIGHTS_SRC) src/nn/weights.h src/base/error.h include/oscine.h
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_WEIGHTS_SRC)
+
+fuzz: build-fuzz/fuzz_weights
+	@mkdir -p build-fuzz/corpus-weights
+	cp tests/fixtures/weights/*.osw build-fuzz/corpus-weights/
+	if [ "$(FUZZ_SECONDS)" -gt 0 ]; then cd build-fuzz && ./fuzz_weights \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 corpus-weights; fi

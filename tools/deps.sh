@@ -3,7 +3,8 @@
 # is missing. Run as root (or through sudo) on Debian 12.
 set -e
 PKGS="make gcc pkg-config portaudio19-dev libsndfile1-dev libfftw3-dev liblo-dev
-      liblo-tools libsoxr-dev libcmocka-dev libopenblas-dev sox"
+      liblo-tools libsoxr-dev libcmocka-dev libopenblas-dev sox
+      clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

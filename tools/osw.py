@@ -189,7 +189,8 @@ def decode_osw(data, name="<memory>"):
         pos += ln
         if b"\0" in b:
             raise bad(f"{what} contains NUL")
-        return b.decode("utf-8", "replace")
+        # surrogateescape: lossless, so distinct bytes stay distinct keys
+        return b.decode("utf-8", "surrogateescape")
 
     meta = {}
     for _ in range(nmeta):

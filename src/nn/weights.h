@@ -82,6 +82,10 @@
  * ones that can fail (osw_get_f32, osw_expect_meta) format an error message
  * and so belong on a control or worker thread.
  *
+ * Replacing a weights file: write a new file and rename it over the old
+ * (tools/osw.py does), never rewrite in place - a mapping of a file that is
+ * truncated under it faults on access.
+ *
  * Host: little-endian only (tensor data is used in place).
  */
 #ifndef OSCINE_NN_WEIGHTS_H

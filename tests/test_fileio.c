@@ -305,6 +305,30 @@ static void test_bad_input(void **state)
     tmpdir_remove(d);
 }
 
+static int cancel_at_half(void *user, int64_t done, int64_t total)
+{
+    *(int *)user += 1;
+    return done * 2 >= total;
+}
+
+/* A job cancelled part-way (Ctrl-C in the CLI) leaves no file behind. */
+static void test_interrupted(void **state)
+{
+    const char *d = tmpdir_make();
+    char in[256], o[256];
+    snprintf(in, sizeof in, "%s/in.wav", d);
+    snprintf(o, sizeof o, "%s/out.wav", d);
+    make_file(in, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, 16000 * 10);
+    int calls = 0;
+    oscine_file_job job = {.in_path = in, .out_path = o, .stages = "gain",
+                           .progress = cancel_at_half, .progress_user = &calls};
+    assert_int_equal(oscine_file_process(&job), OSCINE_E_INTERRUPTED);
+    assert_true(calls > 1);
+    assert_non_null(strstr(oscine_last_error(), "out.wav"));
+    assert_int_equal(dir_count(d), 1); /* just the input */
+    tmpdir_remove(d);
+}
+
 static void test_info_help_version(void **state)
 {
     const char *d = tmpdir_make();
@@ -349,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_rate_conversion),
         cmocka_unit_test(test_dither),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_interrupted),
         cmocka_unit_test(test_info_help_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,296 @@
+"""Training data for the denoiser: speech and noise in RAM, mixtures made on the fly.
+
+Splits (../shared/data/README.md): dev speakers ravdess_19, ravdess_20, emodb_14 and
+dev noise folders household_timgrau, clearervoice_noise never enter training.
+Dev mixtures: deterministic (fixed seed), dev speakers x dev noises at -5/0/5/10/15 dB.
+Dev pairs: dev/pairs/*/{noisy,clean}/NAME.flac.
+
+The decoded audio is cached as int16 .npy files in --cache (default
+/work/ckpt/denoise/cache, outside git) so a restart takes seconds.
+"""
+import csv
+import hashlib
+import os
+import time
+
+import numpy as np
+import soundfile as sf
+from scipy import signal
+
+SR = 16000
+SPEECH_SETS = ("ravdess", "emodb", "ljspeech")
+DEV_SPEAKERS = ("ravdess_19", "ravdess_20", "emodb_14")
+DEV_NOISE = ("household_timgrau", "clearervoice_noise")
+DEV_SNRS = (-5, 0, 5, 10, 15)
+DEFAULT_DATA = "../shared/data"
+DEFAULT_CACHE = "/work/ckpt/denoise/cache"
+
+
+def default_data_dir():
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(here))  # repo root
+    return os.path.normpath(os.path.join(root, DEFAULT_DATA))
+
+
+def read_manifest(data_dir):
+    with open(os.path.join(data_dir, "manifest.csv"), newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _read(path):
+    x, sr = sf.read(path, dtype="int16", always_2d=True)
+    assert sr == SR, (path, sr)
+    return x[:, 0] if x.shape[1] == 1 else x.mean(axis=1).astype(np.int16)
+
+
+def trim_silence(x, margin=0.15, thresh_db=-40.0):
+    """Cut leading/trailing silence (20 ms frames below max-40 dB), keep `margin` s."""
+    hop = 320
+    n = len(x) // hop
+    if n < 3:
+        return x
+    e = (x[: n * hop].astype(np.float32).reshape(n, hop) ** 2).mean(axis=1) + 1e-3
+    db = 10 * np.log10(e)
+    act = np.nonzero(db > db.max() + thresh_db)[0]
+    if len(act) == 0:
+        return x
+    m = int(margin * SR)
+    a = max(0, act[0] * hop - m)
+    b = min(len(x), (act[-1] + 1) * hop + m)
+    return x[a:b]
+
+
+def _group_key(row):
+    """('speech', speaker) or ('noise', folder) or None."""
+    p = row["path"]
+    if p.startswith("train/speech/") and row["set"] in SPEECH_SETS:
+        return ("speech", row["speaker"])
+    if p.startswith("train/noise/"):
+        return ("noise", p.split("/")[2])
+    return None
+
+
+class Corpus:
+    """All speech and noise of one split, int16, as lists of arrays with labels."""
+
+    def __init__(self, data_dir, cache_dir=DEFAULT_CACHE, verbose=True):
+        self.data_dir = data_dir
+        rows = read_manifest(data_dir)
+        sig = hashlib.sha1(("\n".join(sorted(r["path"] + r["dur_s"] for r in rows)) + "v2").encode()).hexdigest()[:12]
+        cache = os.path.join(cache_dir, f"corpus_{sig}.npz")
+        if os.path.exists(cache):
+            t0 = time.time()
+            z = np.load(cache, allow_pickle=False)
+            audio, offs = z["audio"], z["offsets"]
+            kinds, groups, paths = list(z["kinds"]), list(z["groups"]), list(z["paths"])
+            if verbose:
+                print(f"[data] loaded cache {cache} in {time.time()-t0:.1f}s", flush=True)
+        else:
+            t0 = time.time()
+            chunks, kinds, groups, paths = [], [], [], []
+            for r in rows:
+                k = _group_key(r)
+                if k is None:
+                    continue
+                x = _read(os.path.join(data_dir, r["path"]))
+                if k[0] == "speech":
+                    x = trim_silence(x)
+                chunks.append(x)
+                kinds.append(k[0]); groups.append(k[1]); paths.append(r["path"])
+            offs = np.cumsum([0] + [len(c) for c in chunks]).astype(np.int64)
+            audio = np.concatenate(chunks)
+            os.makedirs(cache_dir, exist_ok=True)
+            tmp = cache + ".tmp.npz"
+            np.savez(tmp, audio=audio, offsets=offs, kinds=np.array(kinds), groups=np.array(groups),
+                     paths=np.array(paths))
+            os.replace(tmp, cache)
+            if verbose:
+                print(f"[data] decoded {len(paths)} files in {time.time()-t0:.1f}s -> {cache}", flush=True)
+        self.items = []  # (kind, group, path, int16 array view)
+        for i in range(len(paths)):
+            self.items.append((str(kinds[i]), str(groups[i]), str(paths[i]), audio[offs[i]:offs[i + 1]]))
+
+    def select(self, kind, dev):
+        """Items of `kind` in the dev split (dev=True) or the training split."""
+        devset = DEV_SPEAKERS if kind == "speech" else DEV_NOISE
+        return [it for it in self.items if it[0] == kind and ((it[1] in devset) == dev)]
+
+
+def to_float(x):
+    return x.astype(np.float32) / 32768.0
+
+
+def rms(x):
+    return float(np.sqrt(np.mean(x.astype(np.float64) ** 2) + 1e-12))
+
+
+class Mixer:
+    """On-the-fly training mixtures. All randomness comes from self.rng (numpy Generator),
+    whose state is saved in checkpoints so a resumed run continues the same stream."""
+
+    def __init__(self, corpus, seg_s=3.0, seed=0, p_reverb=0.3, p_babble=0.15, p_bandlimit=0.2,
+                 p_two_noises=0.2, snr_range=(-5.0, 20.0), level_db=(-40.0, -12.0)):
+        self.seg = int(seg_s * SR)
+        self.rng = np.random.default_rng(seed)
+        self.p_reverb, self.p_babble, self.p_bandlimit = p_reverb, p_babble, p_bandlimit
+        self.p_two_noises, self.snr_range, self.level_db = p_two_noises, snr_range, level_db
+        sp = corpus.select("speech", dev=False)
+        self.noise = [it[3] for it in corpus.select("noise", dev=False)]
+        self.noise_w = np.array([len(n) for n in self.noise], np.float64)
+        self.noise_w /= self.noise_w.sum()
+        # per-speaker concatenated streams (crops may cross utterance boundaries)
+        by_spk = {}
+        for it in sp:
+            by_spk.setdefault(it[1], []).append(it[3])
+        self.speakers = sorted(by_spk)
+        self.streams = [np.concatenate(by_spk[s]) for s in self.speakers]
+        self.spk_w = np.array([len(s) for s in self.streams], np.float64)
+        self.spk_w /= self.spk_w.sum()
+        self.sos = {fc: signal.butter(8, fc, btype="low", fs=SR, output="sos") for fc in range(3500, 7501, 500)}
+        self.summary = (f"{len(sp)} speech files / {len(self.speakers)} speakers "
+                        f"({sum(len(s) for s in self.streams)/SR/60:.1f} min), {len(self.noise)} noise files "
+                        f"({sum(len(n) for n in self.noise)/SR/60:.1f} min)")
+
+    def _crop(self, x, n):
+        r = self.rng
+        if len(x) >= n:
+            a = int(r.integers(0, len(x) - n + 1))
+            return to_float(x[a:a + n])
+        reps = int(np.ceil(n / len(x))) + 1
+        t = np.tile(x, reps)
+        a = int(r.integers(0, len(x)))
+        return to_float(t[a:a + n])
+
+    def _speech(self, n, exclude=None):
+        while True:
+            k = int(self.rng.choice(len(self.streams), p=self.spk_w))
+            if k != exclude:
+                return k, self._crop(self.streams[k], n)
+
+    def _noise(self, n):
+        r = self.rng
+        if r.random() < self.p_babble:
+            k = int(r.integers(3, 7))
+            b = np.zeros(n, np.float32)
+            for _ in range(k):
+                _, s = self._speech(n, exclude=self._cur_spk)
+                b += s / rms(s)
+            return b
+        x = self._crop(self.noise[int(r.choice(len(self.noise), p=self.noise_w))], n)
+        if r.random() < self.p_two_noises:
+            y = self._crop(self.noise[int(r.choice(len(self.noise), p=self.noise_w))], n)
+            x = x / rms(x) + y / rms(y) * 10 ** (r.uniform(-10, 5) / 20)
+        return x
+
+    def _reverb(self, s):
+        """Exponentially decaying noise IR; returns (reverberant, early-reverb target)."""
+        r = self.rng
+        rt60 = r.uniform(0.2, 0.8)
+        L = int(min(1.2 * rt60, 1.0) * SR)
+        t = np.arange(L) / SR
+        h = r.standard_normal(L) * np.exp(-6.908 * t / rt60)
+        d0 = int(r.integers(16, 48))  # first reflections 1-3 ms after the direct path
+        h[:d0] = 0.0
+        drr = r.uniform(0.0, 12.0)  # direct-to-reverberant ratio, dB
+        h *= np.sqrt(10 ** (-drr / 10) / (np.sum(h ** 2) + 1e-12))
+        h[0] = 1.0
+        early = h.copy()
+        e = int(0.05 * SR)
+        early[e:] = 0.0
+        n = len(s)
+        wet = signal.fftconvolve(s, h)[:n].astype(np.float32)
+        dry = signal.fftconvolve(s, early)[:n].astype(np.float32)
+        return wet, dry
+
+    def sample(self):
+        """One training pair (noisy, target), float32, length seg."""
+        r, n = self.rng, self.seg
+        self._cur_spk, s = self._speech(n)
+        if r.random() < self.p_reverb:
+            s_in, target = self._reverb(s)
+        else:
+            s_in, target = s, s.copy()
+        noise = self._noise(n)
+        snr = r.uniform(*self.snr_range)
+        gn = rms(s_in) / rms(noise) * 10 ** (-snr / 20)
+        mix = s_in + gn * noise
+        if r.random() < self.p_bandlimit:
+            fc = int(r.choice(list(self.sos)))
+            mix = signal.sosfilt(self.sos[fc], mix).astype(np.float32)
+            target = signal.sosfilt(self.sos[fc], target).astype(np.float32)
+        g = 10 ** (r.uniform(*self.level_db) / 20) / rms(mix)
+        peak = max(np.abs(mix).max(), np.abs(target).max()) * g
+        if peak > 0.99:
+            g *= 0.99 / peak
+        return (mix * g).astype(np.float32), (target * g).astype(np.float32)
+
+    def batch(self, b):
+        xs, ys = zip(*[self.sample() for _ in range(b)])
+        return np.stack(xs), np.stack(ys)
+
+
+def dev_mixtures(corpus, per_snr=24, seed=1234):
+    """Deterministic dev mixtures: list of (name, snr, noisy, clean) float32."""
+    rng = np.random.default_rng(seed)
+    speech = sorted(corpus.select("speech", dev=True), key=lambda it: it[2])
+    noise = sorted(corpus.select("noise", dev=True), key=lambda it: it[2])
+    by_spk = {}
+    for it in speech:
+        by_spk.setdefault(it[1], []).append(it)
+    spks = sorted(by_spk)
+    out = []
+    for snr in DEV_SNRS:
+        for k in range(per_snr):
+            spk = spks[k % len(spks)]
+            it = by_spk[spk][int(rng.integers(len(by_spk[spk])))]
+            s = to_float(it[3])
+            nz = noise[int(rng.integers(len(noise)))]
+            nx = nz[3]
+            if len(nx) < len(s):
+                nx = np.tile(nx, int(np.ceil(len(s) / len(nx))))
+            a = int(rng.integers(0, len(nx) - len(s) + 1))
+            nv = to_float(nx[a:a + len(s)])
+            gn = rms(s) / rms(nv) * 10 ** (-snr / 20)
+            mix = s + gn * nv
+            g = 10 ** (rng.uniform(-35, -20) / 20) / rms(mix)
+            pk = np.abs(mix).max() * g
+            if pk > 0.99:
+                g *= 0.99 / pk
+            name = f"{os.path.basename(it[2])[:-5]}+{nz[1]}/{os.path.basename(nz[2])[:-5]}@{snr}dB"
+            out.append((name, snr, (mix * g).astype(np.float32), (s * g).astype(np.float32)))
+    return out
+
+
+def dev_pairs(data_dir):
+    """Real pairs: list of (name, noisy, clean) float32."""
+    out = []
+    root = os.path.join(data_dir, "dev", "pairs")
+    for sub in sorted(os.listdir(root)):
+        nd = os.path.join(root, sub, "noisy")
+        for fn in sorted(os.listdir(nd)):
+            c = os.path.join(root, sub, "clean", fn)
+            if not os.path.exists(c):
+                continue
+            x, y = to_float(_read(os.path.join(nd, fn))), to_float(_read(c))
+            n = min(len(x), len(y))
+            out.append((f"{sub}/{fn[:-5]}", x[:n], y[:n]))
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=default_data_dir())
+    ap.add_argument("--cache", default=DEFAULT_CACHE)
+    a = ap.parse_args()
+    c = Corpus(a.data, a.cache)
+    m = Mixer(c)
+    print("[data] train:", m.summary)
+    print("[data] train speakers:", " ".join(m.speakers))
+    dm = dev_mixtures(c)
+    print("[data] dev speech speakers:", sorted({it[1] for it in c.select('speech', True)}),
+          "dev noise:", sorted({it[1] for it in c.select('noise', True)}))
+    print(f"[data] dev mixtures {len(dm)} ({sum(len(d[2]) for d in dm)/SR:.0f} s), pairs {len(dev_pairs(a.data))}")
+    t0 = time.time()
+    x, y = m.batch(16)
+    print(f"[data] batch of 16 x {m.seg/SR:.1f} s in {time.time()-t0:.2f}s; rms {np.sqrt((x**2).mean()):.4f}")

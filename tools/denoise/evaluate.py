@@ -1,0 +1,112 @@
+"""Evaluate a denoiser checkpoint: SI-SDR on the dev mixtures (per input SNR) and on the
+real dev pairs, for the noisy input and for the enhanced output (both against clean).
+
+    /usr/bin/python3 tools/denoise/evaluate.py --ckpt /work/ckpt/denoise/best.pt [--out DIR]
+
+PESQ / STOI are not computed (not packaged in Debian); SI-SDR only.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data as D  # noqa: E402
+import model as M  # noqa: E402
+
+
+def si_sdr(est, ref, eps=1e-9):
+    est = est.astype(np.float64) - est.mean()
+    ref = ref.astype(np.float64) - ref.mean()
+    a = np.dot(est, ref) / (np.dot(ref, ref) + eps)
+    t = a * ref
+    return 10 * np.log10((np.sum(t ** 2) + eps) / (np.sum((est - t) ** 2) + eps))
+
+
+@torch.no_grad()
+def enhance_np(model, x, device="cpu"):
+    was = model.training
+    model.eval()
+    y = model.enhance(torch.from_numpy(x)[None].to(device))[0].cpu().numpy()
+    model.train(was)
+    return y
+
+
+def evaluate(model, mixtures, pairs, device="cpu", out_dir=None):
+    """Returns a dict of mean SI-SDRs: mix_noisy, mix_enh, mix_{snr}_noisy/enh,
+    pairs_noisy, pairs_enh, and per-pair rows in 'pair_rows'."""
+    res, per_snr = {}, {}
+    for name, snr, x, s in mixtures:
+        y = enhance_np(model, x, device)
+        per_snr.setdefault(snr, []).append((si_sdr(x, s), si_sdr(y, s)))
+    allv = [v for vs in per_snr.values() for v in vs]
+    res["mix_noisy"] = float(np.mean([v[0] for v in allv]))
+    res["mix_enh"] = float(np.mean([v[1] for v in allv]))
+    for snr in sorted(per_snr):
+        res[f"mix_{snr}_noisy"] = float(np.mean([v[0] for v in per_snr[snr]]))
+        res[f"mix_{snr}_enh"] = float(np.mean([v[1] for v in per_snr[snr]]))
+    rows = []
+    for name, x, s in pairs:
+        y = enhance_np(model, x, device)
+        rows.append((name, si_sdr(x, s), si_sdr(y, s)))
+        if out_dir:
+            import soundfile as sf
+            p = os.path.join(out_dir, name.replace("/", "__") + ".wav")
+            sf.write(p, np.clip(y, -1, 1), D.SR, subtype="PCM_16")
+    res["pairs_noisy"] = float(np.mean([r[1] for r in rows])) if rows else float("nan")
+    res["pairs_enh"] = float(np.mean([r[2] for r in rows])) if rows else float("nan")
+    res["pair_rows"] = rows
+    # model-selection score: SI-SDR improvement, dev mixtures 70 %, real pairs 30 %
+    res["score"] = 0.7 * (res["mix_enh"] - res["mix_noisy"]) + 0.3 * (res["pairs_enh"] - res["pairs_noisy"])
+    return res
+
+
+def format_result(res):
+    lines = [f"dev mixtures  noisy {res['mix_noisy']:6.2f} dB  enhanced {res['mix_enh']:6.2f} dB  "
+             f"(improvement {res['mix_enh']-res['mix_noisy']:+.2f})"]
+    for k in sorted((k for k in res if k.startswith("mix_") and k.endswith("_noisy") and k != "mix_noisy"),
+                    key=lambda k: int(k.split("_")[1])):
+        snr = k.split("_")[1]
+        lines.append(f"  input SNR {snr:>3s} dB: noisy {res[k]:6.2f}  enhanced {res[f'mix_{snr}_enh']:6.2f}")
+    lines.append(f"dev pairs     noisy {res['pairs_noisy']:6.2f} dB  enhanced {res['pairs_enh']:6.2f} dB  "
+                 f"(improvement {res['pairs_enh']-res['pairs_noisy']:+.2f})")
+    for name, a, b in res["pair_rows"]:
+        lines.append(f"  {name:45s} noisy {a:6.2f}  enhanced {b:6.2f}")
+    lines.append(f"score (0.7 mix SI-SDRi + 0.3 pairs SI-SDRi) {res['score']:.3f}")
+    return "\n".join(lines)
+
+
+def load_model(path, device="cpu"):
+    ck = torch.load(path, map_location=device)
+    m = M.build(ck["model_cfg"]).to(device)
+    m.load_state_dict(ck["model"])
+    m.eval()
+    return m, ck
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ckpt", default="/work/ckpt/denoise/best.pt")
+    ap.add_argument("--data", default=D.default_data_dir())
+    ap.add_argument("--cache", default=D.DEFAULT_CACHE)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=None, help="write enhanced dev pairs as WAV here")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    m, ck = load_model(a.ckpt, a.device)
+    print(f"checkpoint {a.ckpt}: step {ck['step']}, {ck['audio_s']/3600:.2f} h of audio seen")
+    corpus = D.Corpus(a.data, a.cache, verbose=False)
+    if a.out:
+        os.makedirs(a.out, exist_ok=True)
+    t0 = time.time()
+    res = evaluate(m, D.dev_mixtures(corpus), D.dev_pairs(a.data), a.device, a.out)
+    print(format_result(res))
+    print(f"({time.time()-t0:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()

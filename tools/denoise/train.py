@@ -1,0 +1,256 @@
+"""Train the causal FRCRN-style denoiser (see README.md in this folder).
+
+    nohup nice -n 10 /usr/bin/python3 tools/denoise/train.py --resume \
+        > /work/ckpt/denoise/train.log 2>&1 &
+
+Checkpoints (atomic: temp file + rename) go to --ckpt-dir: last.pt every --ckpt-every
+minutes and on SIGTERM/SIGINT, best.pt whenever the dev score improves. --resume
+continues from last.pt exactly (model, optimizer, step, learning-rate schedule, mixer
+and torch RNG states). Dev evaluations are appended to dev.csv in --ckpt-dir.
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data as D  # noqa: E402
+import evaluate as E  # noqa: E402
+import model as M  # noqa: E402
+import stft as S  # noqa: E402
+
+
+def si_snr(est, ref, eps=1e-8):
+    est = est - est.mean(dim=-1, keepdim=True)
+    ref = ref - ref.mean(dim=-1, keepdim=True)
+    a = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + eps)
+    t = a * ref
+    return 10 * torch.log10(t.pow(2).sum(-1) / ((est - t).pow(2).sum(-1) + eps) + eps)
+
+
+def compressed(X, c=0.3):
+    mag = (X.real.pow(2) + X.imag.pow(2) + 1e-12).sqrt()
+    g = mag.pow(c - 1)
+    return X.real * g, X.imag * g, mag.pow(c)
+
+
+def loss_fn(model, noisy, clean, args):
+    """-SI-SNR (in bels, i.e. dB/10) * w_sisnr + w_spec * (30 (MSE re + MSE im) + 70 MSE mag)
+    on the power-0.3 compressed spectra, signals scaled to noisy RMS 0.05 for the spectral term."""
+    n = noisy.shape[-1]
+    X = S.stft(torch.nn.functional.pad(noisy, (0, S.WIN)))
+    Y, _ = model(X)
+    est = S.istft(Y, length=n)
+    snr = si_snr(est, clean)
+    loss = -snr.mean() / 10 * args.w_sisnr
+    if args.w_spec > 0:
+        g = (0.05 / (noisy.pow(2).mean(-1).sqrt() + 1e-6))[:, None, None]
+        Sc = S.stft(torch.nn.functional.pad(clean, (0, S.WIN))) * g
+        Yr, Yi, Ym = compressed(Y * g)
+        Sr, Si, Sm = compressed(Sc)
+        spec = 30 * ((Yr - Sr).pow(2).mean() + (Yi - Si).pow(2).mean()) + 70 * (Ym - Sm).pow(2).mean()
+        loss = loss + args.w_spec * spec
+    else:
+        spec = torch.zeros(())
+    return loss, snr.mean().item(), float(spec)
+
+
+def lr_at(step, args):
+    warm = min(1.0, (step + 1) / args.warmup)
+    decay = 0.5 ** (step / args.lr_halflife)
+    return max(args.lr * warm * decay, args.lr_min * warm)
+
+
+def git_commit():
+    try:
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        return subprocess.check_output(["git", "-C", root, "rev-parse", "HEAD"], text=True).strip()
+    except Exception:
+        return "unknown"
+
+
+def atomic_save(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+CSV_FIELDS = ["wall_time", "elapsed_h", "step", "audio_h", "lr", "train_loss", "train_sisnr", "train_spec",
+              "mix_noisy", "mix_enh", "mix_-5_noisy", "mix_-5_enh", "mix_0_noisy", "mix_0_enh",
+              "mix_5_noisy", "mix_5_enh", "mix_10_noisy", "mix_10_enh", "mix_15_noisy", "mix_15_enh",
+              "pairs_noisy", "pairs_enh", "score", "best_score", "throughput"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=D.default_data_dir())
+    ap.add_argument("--cache", default=D.DEFAULT_CACHE)
+    ap.add_argument("--ckpt-dir", default="/work/ckpt/denoise")
+    ap.add_argument("--resume", action="store_true", help="continue from CKPT_DIR/last.pt if it exists")
+    ap.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0: until killed)")
+    ap.add_argument("--max-steps", type=int, default=0, help="stop at this total step count (0: no limit)")
+    ap.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when available)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seg", type=float, default=3.0, help="segment length, s")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr-min", type=float, default=5e-5)
+    ap.add_argument("--lr-halflife", type=float, default=30000, help="steps per halving of the lr")
+    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--clip", type=float, default=5.0)
+    ap.add_argument("--w-sisnr", type=float, default=1.0)
+    ap.add_argument("--w-spec", type=float, default=1.0)
+    ap.add_argument("--eval-every", type=float, default=10, help="minutes")
+    ap.add_argument("--ckpt-every", type=float, default=5, help="minutes")
+    ap.add_argument("--log-every", type=int, default=50, help="steps")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model-cfg", default="{}", help="JSON dict of Denoiser() arguments (new runs only)")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    dev = args.device
+    if dev == "auto":
+        dev = "cuda" if torch.cuda.is_available() else "cpu"
+    os.makedirs(args.ckpt_dir, exist_ok=True)
+    last_path = os.path.join(args.ckpt_dir, "last.pt")
+    best_path = os.path.join(args.ckpt_dir, "best.pt")
+    csv_path = os.path.join(args.ckpt_dir, "dev.csv")
+
+    ck = None
+    if args.resume and os.path.exists(last_path):
+        ck = torch.load(last_path, map_location="cpu")
+        model_cfg = ck["model_cfg"]
+    else:
+        model_cfg = M.build(json.loads(args.model_cfg)).cfg
+    torch.manual_seed(args.seed)
+    model = M.build(model_cfg).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    corpus = D.Corpus(args.data, args.cache)
+    mixer = D.Mixer(corpus, seg_s=args.seg, seed=args.seed)
+    step, audio_s, best, train_s = 0, 0.0, -1e9, 0.0
+    history = []
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, audio_s, best, train_s = ck["step"], ck["audio_s"], ck["best_score"], ck.get("train_s", 0.0)
+        mixer.rng.bit_generator.state = ck["mixer_rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        history = ck.get("history", [])
+        print(f"[train] resumed {last_path}: step {step}, {audio_s/3600:.2f} h audio, best {best:.3f}", flush=True)
+    print(f"[train] device {dev}, threads {args.threads}, commit {git_commit()}", flush=True)
+    print(f"[train] data: {mixer.summary}", flush=True)
+    M.print_summary(model)
+    print("[train] args:", json.dumps(vars(args)), flush=True)
+    sys.stdout.flush()
+    dev_mix = D.dev_mixtures(corpus)
+    dev_pairs = D.dev_pairs(args.data)
+
+    stop = {"flag": False}
+
+    def on_signal(sig, frm):
+        stop["flag"] = True
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def checkpoint(path, extra=None):
+        obj = dict(model=model.state_dict(), opt=opt.state_dict(), step=step, audio_s=audio_s, best_score=best,
+                   train_s=train_s, mixer_rng=mixer.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
+                   model_cfg=model_cfg, args=vars(args), commit=git_commit(), history=history,
+                   command=" ".join(sys.argv), data_summary=mixer.summary,
+                   saved=time.strftime("%Y-%m-%d %H:%M:%S"))
+        if extra:
+            obj.update(extra)
+        atomic_save(obj, path)
+
+    acc = {"loss": 0.0, "snr": 0.0, "spec": 0.0, "n": 0, "t": 0.0, "audio": 0.0}
+    win = {"loss": 0.0, "snr": 0.0, "spec": 0.0, "n": 0}
+
+    def run_eval():
+        nonlocal best
+        t0 = time.time()
+        res = E.evaluate(model, dev_mix, dev_pairs, dev)
+        improved = res["score"] > best
+        if improved:
+            best = res["score"]
+        n = max(1, win["n"])
+        row = dict(wall_time=time.strftime("%Y-%m-%d %H:%M:%S"), elapsed_h=round(train_s / 3600, 3), step=step,
+                   audio_h=round(audio_s / 3600, 3), lr=f"{lr_at(step, args):.2e}",
+                   train_loss=round(win["loss"] / n, 4) if win["n"] else "",
+                   train_sisnr=round(win["snr"] / n, 3) if win["n"] else "",
+                   train_spec=round(win["spec"] / n, 5) if win["n"] else "",
+                   best_score=round(best, 3),
+                   throughput=round(acc["audio"] / acc["t"], 2) if acc["t"] else "")
+        for k in CSV_FIELDS:
+            if k in res:
+                row[k] = round(res[k], 3)
+        new = not os.path.exists(csv_path)
+        with open(csv_path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        history.append({k: row[k] for k in row})
+        win.update(loss=0.0, snr=0.0, spec=0.0, n=0)
+        print(f"[eval] step {step} ({time.time()-t0:.0f}s)\n" + E.format_result(res), flush=True)
+        if improved:
+            checkpoint(best_path, extra=dict(metrics={k: v for k, v in res.items() if k != "pair_rows"}))
+            print(f"[eval] new best {best:.3f} -> {best_path}", flush=True)
+
+    t_start = time.time()
+    t_last_eval = t_last_ck = time.time()
+    if step == 0:
+        run_eval()
+        t_last_eval = time.time()
+    model.train()
+    while not stop["flag"]:
+        t0 = time.time()
+        x, y = mixer.batch(args.batch)
+        x = torch.from_numpy(x).to(dev)
+        y = torch.from_numpy(y).to(dev)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args)
+        loss, snr, spec = loss_fn(model, x, y, args)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        if torch.isfinite(gn):
+            opt.step()
+        else:
+            print(f"[train] step {step}: non-finite gradient, skipped", flush=True)
+        step += 1
+        dt = time.time() - t0
+        train_s += dt
+        audio_s += args.batch * args.seg
+        for d in (acc, win):
+            d["loss"] += loss.item(); d["snr"] += snr; d["spec"] += spec; d["n"] += 1
+        acc["t"] += dt; acc["audio"] += args.batch * args.seg
+        if step % args.log_every == 0:
+            n = acc["n"]
+            print(f"[train] step {step} loss {acc['loss']/n:.4f} sisnr {acc['snr']/n:.2f} dB spec {acc['spec']/n:.4f} "
+                  f"lr {lr_at(step, args):.2e} gnorm {float(gn):.2f} | {acc['audio']/acc['t']:.1f} s audio/s, "
+                  f"{audio_s/3600:.2f} h seen", flush=True)
+            acc.update(loss=0.0, snr=0.0, spec=0.0, n=0, t=0.0, audio=0.0)
+        now = time.time()
+        done = (args.minutes > 0 and now - t_start >= args.minutes * 60) or (0 < args.max_steps <= step)
+        if now - t_last_eval >= args.eval_every * 60 or (done and 0 < args.eval_every <= args.minutes):
+            run_eval()
+            t_last_eval = time.time()
+        if now - t_last_ck >= args.ckpt_every * 60 or done:
+            checkpoint(last_path)
+            t_last_ck = time.time()
+        if done:
+            break
+    checkpoint(last_path)
+    print(f"[train] stopped at step {step}; saved {last_path}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

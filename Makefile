@@ -13,7 +13,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -lpthread
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -ftree-vectorize \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DOSCINE_DATADIR=\"$(PREFIX)/share/oscine\" -fPIC -fvisibility=hidden -ftree-vectorize \
              $(WARN) -Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 
 # The library: every layer below the front ends (src/cli is the command).

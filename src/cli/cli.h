@@ -30,6 +30,8 @@ int cmd_process(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_stages(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 
 #endif

@@ -1,6 +1,7 @@
 /* main.c - `oscine`: dispatch to subcommands, help and version. */
 #include "cli.h"
 
+#include "osc/table.h"
 #include "oscine.h"
 
 #include <errno.h>
@@ -45,6 +46,31 @@ static const cli_command commands[] = {
      cmd_generate},
     {"stages", "", "list the stages and their parameters (OSC addresses)", NULL,
      cmd_stages},
+    {"run", "[--chain S,...|--preset NAME] [--input DEV|none] [--output DEV] [--host-api API]\n"
+            "        [--rate HZ] [--buffer FRAMES] [--channels N] [--osc-port 9000]\n"
+            "        [--osc-host 127.0.0.1] [--tcp] [--log-level LEVEL] [--client-name NAME]",
+     "run the chain live on an audio device, steered over OSC",
+     "Opens a PortAudio stream (duplex, or output only with --input none) and runs\n"
+     "the chain in its callback. Runs in the foreground; logs one line per event to\n"
+     "stderr. SIGINT/SIGTERM fade out and stop; SIGHUP reloads the preset.\n"
+     "  --chain S,...      stages (default passthrough)\n"
+     "  --preset NAME      load presets/NAME.osc (may set the chain)\n"
+     "  --input DEV        input device name (substring); 'none' for output only\n"
+     "  --output DEV       output device name (substring)\n"
+     "  --host-api API     only devices of this host API (e.g. JACK, ALSA)\n"
+     "  --rate HZ          sample rate (default: the device's)\n"
+     "  --buffer FRAMES    frames per callback (default 256)\n"
+     "  --channels N       channels in and out (default 1)\n"
+     "  --osc-port P       OSC port (default 9000)\n"
+     "  --osc-host ADDR    address to listen on (default 127.0.0.1; another\n"
+     "                     interface only when given here)\n"
+     "  --tcp              also accept OSC over TCP (length-prefixed) on the port\n"
+     "  --log-level L      error, warning, info (default) or debug\n"
+     "  --client-name N    JACK client name (default oscine)\n"
+     "OSC addresses: 'oscine help osc' or docs/osc.md.\n",
+     cmd_run},
+    {"devices", "", "list audio devices (host API, channels, default rate)", NULL,
+     cmd_devices},
     {"model", "PATH", "check a weights file (.osw) and list its metadata and tensors",
      "Checks every field of a weights file (magic, version, sizes, CRC, strings,\n"
      "tensor shapes and offsets) and prints its metadata and tensor table (name,\n"
@@ -108,7 +134,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: oscine COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "  %-10s %s\n", "help", "help [COMMAND]: this text, or a command's");
+    fprintf(f, "  %-10s %s\n", "help", "help [COMMAND]: this text, or a command's; help osc: OSC reference");
     fprintf(f, "\n  oscine --version    print the version\n");
 }
 
@@ -116,6 +142,11 @@ static int help(const char *name)
 {
     if (!name) {
         usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(name, "osc")) {
+        osc_table_init();
+        osc_table_markdown(stdout);
         return EXIT_OK;
     }
     const cli_command *c = find(name);

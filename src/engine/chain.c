@@ -17,6 +17,7 @@
 #include "base/error.h"
 #include "dsp/resample.h"
 #include "dsp/ring.h"
+#include "engine/chainrt.h"
 #include "engine/stage.h"
 
 #include <math.h>
@@ -454,9 +455,46 @@ OSCINE_API void oscine_chain_reset(oscine_chain *c)
     }
 }
 
+/* "/stage/param" -> stage index and parameter index, without error text. */
+static int lookup_param(const oscine_chain *c, const char *addr, int *si, int *pi)
+{
+    if (!addr || addr[0] != '/')
+        return OSCINE_E_PARAM;
+    const char *slash = strchr(addr + 1, '/');
+    if (!slash)
+        return OSCINE_E_PARAM;
+    size_t sl = (size_t)(slash - addr - 1);
+    for (int i = 0; i < c->nstages; i++) {
+        const stage_class *k = c->cls[i];
+        if (strlen(k->name) != sl || strncmp(k->name, addr + 1, sl))
+            continue;
+        for (int j = 0; j < k->nparams; j++)
+            if (!strcmp(k->params[j].name, slash + 1)) {
+                *si = i;
+                *pi = j;
+                return 0;
+            }
+    }
+    return OSCINE_E_PARAM;
+}
+
+int chain_set_rt(oscine_chain *c, const char *address, float value)
+{
+    int si, pi;
+    if (lookup_param(c, address, &si, &pi))
+        return OSCINE_E_PARAM;
+    const stage_param *p = &c->cls[si]->params[pi];
+    if (!(value >= p->min && value <= p->max))
+        return OSCINE_E_RANGE;
+    atomic_store_explicit(&c->target[c->pbase[si] + pi], value, memory_order_relaxed);
+    return 0;
+}
+
 /* "/stage/param" -> stage index and parameter index in this chain. */
 static int find_param(const oscine_chain *c, const char *addr, int *si, int *pi)
 {
+    if (!lookup_param(c, addr, si, pi))
+        return 0;
     if (!addr || addr[0] != '/')
         return err_set(OSCINE_E_PARAM, "parameter '%s': an address looks like /stage/name",
                        addr ? addr : "(null)");

@@ -63,7 +63,7 @@ $(BUILD)/oscine: $(CLI_OBJ) $(BUILD)/liboscine.a
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UTIL_OBJ) $(BUILD)/liboscine.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(UTIL_OBJ) $(BUILD)/liboscine.a $(PKG_LIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(UTIL_OBJ) $(BUILD)/liboscine.a $(PKG_LIBS) -lcmocka -ljack -ldl
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/liboscine.a
 	@mkdir -p $(dir $@)

@@ -4,7 +4,7 @@
 set -e
 PKGS="make gcc pkg-config portaudio19-dev libsndfile1-dev libfftw3-dev liblo-dev
       liblo-tools libsoxr-dev libcmocka-dev libopenblas-dev sox
-      clang libclang-rt-14-dev"
+      clang libclang-rt-14-dev jackd2 libjack-jackd2-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

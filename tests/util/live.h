@@ -1,0 +1,62 @@
+/* live.h - test fixtures for the live path: a private JACK server (dummy
+ * driver, no hardware), `oscine run` as a child process, a JACK client that
+ * plays a buffer into the daemon and records what comes out, and a small
+ * OSC client over loopback. */
+#ifndef OSCINE_TEST_LIVE_H
+#define OSCINE_TEST_LIVE_H
+
+#include <lo/lo.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define LIVE_RATE 48000
+#define LIVE_PERIOD 256
+
+/* Start jackd -d dummy under a private server name (exported as
+ * JACK_DEFAULT_SERVER for children). 0 on success. */
+int jack_start(void);
+void jack_stop(void);
+
+/* Start `oscine run` with extra args (NULL-terminated) on a fresh OSC port;
+ * waits until /status answers. Returns the pid, the port in *port. Its
+ * stderr goes to the file at log_path. */
+pid_t daemon_start(int *port, const char *log_path, ...);
+/* Kill every daemon still running (a failed test leaves its own). */
+void daemons_kill_all(void);
+/* SIGTERM and wait; returns the exit status (or -1). */
+int daemon_stop(pid_t pid, int sig);
+
+/* OSC client on loopback. */
+typedef struct osc_client {
+    int fd;
+    int port; /* daemon's */
+} osc_client;
+int osc_open(osc_client *c, int port);
+void osc_close(osc_client *c);
+/* Send a message built with lo_message; path given. */
+int osc_send(osc_client *c, const char *path, lo_message m);
+/* Send raw bytes. */
+int osc_send_raw(osc_client *c, const void *data, size_t n);
+/* Send a bundle with one message at timetag tt. */
+int osc_send_bundle(osc_client *c, lo_timetag tt, const char *path, lo_message m);
+/* Wait up to ms for a message with this path; returns it (caller frees) or
+ * NULL. Other messages are skipped. */
+lo_message osc_wait(osc_client *c, const char *path, int ms);
+/* Convenience: send path with types/values and wait for /done or /fail;
+ * returns 1 for /done, 0 for /fail (reason copied), -1 for timeout. */
+int osc_call(osc_client *c, const char *path, char *reason, size_t rlen, const char *types, ...);
+
+/* A JACK client that plays `play` into dest port(s) and records src port
+ * into `rec` from the same cycle on. */
+typedef struct jack_io jack_io;
+jack_io *jio_open(const char *dest_port, const char *src_port);
+/* Start playing buf (n frames, looped if loop) and recording up to cap frames. */
+void jio_start(jack_io *j, const float *buf, size_t n, int loop, float *rec, size_t cap);
+/* Frames recorded so far. */
+size_t jio_recorded(jack_io *j);
+/* JACK frame time of the first recorded frame, and CLOCK_MONOTONIC (us)
+ * when its cycle ran. */
+void jio_first_frame(jack_io *j, unsigned *frame, unsigned long long *usecs);
+void jio_close(jack_io *j);
+
+#endif

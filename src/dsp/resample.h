@@ -28,12 +28,12 @@ double resampler_lag(const resampler *r);
 /* Convert n inputs (n <= max_in); returns the number of outputs written
  * (<= resampler_max_out), or a negative OSCINE_E_RESAMPLE. in == NULL with
  * n == 0 flushes the remaining output at the end of a stream (call until it
- * returns 0). Thread: audio (see README: libsoxr may allocate on its first
- * calls; the chain warms it up at create). */
+ * returns 0). Thread: audio: create warms libsoxr up so that its buffers
+ * are at full size and it never allocates here (test_live_rt checks). */
 int resampler_process(resampler *r, const float *in, int n, float *out);
 
-/* Forget all history, as if newly created. Thread: control (libsoxr
- * reallocates). */
+/* Forget all history, as if newly created (and warm up again).
+ * Thread: control (libsoxr reallocates). */
 int resampler_reset(resampler *r);
 
 #endif

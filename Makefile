@@ -107,10 +107,13 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@PRIVATE@|$(PKGS)|' tools/oscine.pc.in > $(PCDIR)/oscine.pc
 	for f in models/* presets/*; do [ -f "$$f" ] && install -m 644 "$$f" $(SHAREDIR)/$$f; done; true
+	install -d $(LIBDIR)/systemd/user
+	sed 's|/usr/local/bin/oscine|$(PREFIX)/bin/oscine|' dist/systemd/oscine.service \
+	    > $(LIBDIR)/systemd/user/oscine.service
 
 uninstall:
 	rm -f $(BINDIR)/oscine $(LIBDIR)/liboscine.a $(LIBDIR)/liboscine.so* \
-	      $(INCDIR)/oscine.h $(PCDIR)/oscine.pc
+	      $(INCDIR)/oscine.h $(PCDIR)/oscine.pc $(LIBDIR)/systemd/user/oscine.service
 	rm -rf $(SHAREDIR)
 
 clean:

@@ -1,0 +1,139 @@
+/* test_osc.c - the OSC address table, its generated reference (docs/osc.md
+ * must equal `oscine help osc`), and the preset parser. */
+#include "util/util.h"
+
+#include "osc/preset.h"
+#include "osc/table.h"
+#include "oscine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static void test_docs_match_table(void **state)
+{
+    static char out[1 << 16], err[1024];
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "help", "osc", NULL), 0);
+    char *doc = slurp("docs/osc.md");
+    assert_non_null(doc);
+    if (strcmp(doc, out))
+        fail_msg("docs/osc.md differs from the address table: regenerate it with "
+                 "'build/oscine help osc > docs/osc.md'");
+}
+
+static void test_table(void **state)
+{
+    osc_table_init();
+    const char *required[] = {"/engine/gain", "/engine/bypass", "/engine/chain", "/preset/load",
+                              "/preset/save", "/status", "/get", "/notify", "/quit", "/gain/db"};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+        if (!osc_table_find(required[i]))
+            fail_msg("address %s missing from the table", required[i]);
+    /* Every stage parameter has an entry with its range. */
+    for (int i = 0; i < osc_table_count(); i++) {
+        const osc_entry *e = osc_table_at(i);
+        assert_non_null(e->handler);
+        assert_non_null(e->help);
+        assert_true(e->path[0] == '/');
+        if (e->types[0] == 'f' || e->types[0] == 'i') {
+            assert_true(e->min <= e->def && e->def <= e->max);
+        }
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(e->path, osc_table_at(j)->path);
+    }
+    assert_null(osc_table_find("/gain"));
+}
+
+static void test_preset_lines(void **state)
+{
+    osc_table_init();
+    preset_line l;
+    assert_int_equal(preset_parse_line("   # only a comment", &l), 0);
+    assert_int_equal(preset_parse_line("", &l), 0);
+    assert_int_equal(preset_parse_line("/gain/db -6.5  # quieter", &l), 1);
+    assert_string_equal(l.e->path, "/gain/db");
+    assert_float_equal(l.f, -6.5f, 0);
+    assert_int_equal(preset_parse_line("/engine/chain \"passthrough,gain\"", &l), 1);
+    assert_string_equal(l.s, "passthrough,gain");
+    assert_int_equal(preset_parse_line("/engine/bypass 1", &l), 1);
+    assert_int_equal(preset_parse_line("/engine/bypass 0.5", &l), OSCINE_E_ARG);
+    assert_int_equal(preset_parse_line("/gain/db loud", &l), OSCINE_E_ARG);
+    assert_int_equal(preset_parse_line("/gain/db 100", &l), OSCINE_E_RANGE);
+    assert_non_null(strstr(oscine_last_error(), "-96..24"));
+    assert_int_equal(preset_parse_line("/gain/db nan", &l), OSCINE_E_ARG);
+    assert_int_equal(preset_parse_line("/gain/volume 1", &l), OSCINE_E_PARAM);
+    assert_int_equal(preset_parse_line("/status", &l), OSCINE_E_PARAM);
+    assert_non_null(strstr(oscine_last_error(), "command"));
+    assert_int_equal(preset_parse_line("/engine/chain", &l), OSCINE_E_ARG);
+}
+
+static void test_preset_names_and_files(void **state)
+{
+    osc_table_init();
+    assert_true(preset_name_ok("voice-call"));
+    assert_true(preset_name_ok("my_preset2"));
+    assert_false(preset_name_ok("../x"));
+    assert_false(preset_name_ok("a/b"));
+    assert_false(preset_name_ok(""));
+    assert_false(preset_name_ok(".hidden"));
+    const char *d = tmpdir_make();
+    setenv("OSCINE_PRESET_PATH", d, 1);
+    char path[4096];
+    assert_int_equal(preset_resolve("../../etc/passwd", path, sizeof path), OSCINE_E_ARG);
+    assert_int_equal(preset_resolve("nothere", path, sizeof path), OSCINE_E_IO);
+    /* The shipped presets parse (resolved in ./presets after the env dir). */
+    const char *shipped[] = {"passthrough"};
+    for (size_t i = 0; i < sizeof shipped / sizeof shipped[0]; i++) {
+        preset_line lines[PRESET_MAX_LINES];
+        int n;
+        assert_int_equal(preset_resolve(shipped[i], path, sizeof path), 0);
+        if (preset_parse_file(path, lines, PRESET_MAX_LINES, &n))
+            fail_msg("%s", oscine_last_error());
+        assert_true(n > 0);
+    }
+    /* Save, then parse back equal. */
+    preset_line out[2];
+    assert_int_equal(preset_parse_line("/engine/chain gain", &out[0]), 1);
+    assert_int_equal(preset_parse_line("/gain/db -3.25", &out[1]), 1);
+    assert_int_equal(preset_save("roundtrip", out, 2, path, sizeof path), 0);
+    preset_line back[PRESET_MAX_LINES];
+    int n;
+    assert_int_equal(preset_parse_file(path, back, PRESET_MAX_LINES, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(back[0].s, "gain");
+    assert_float_equal(back[1].f, -3.25f, 0);
+    /* An error names the file and the line. */
+    char bad[4200];
+    snprintf(bad, sizeof bad, "%s/bad.osc", d);
+    FILE *f = fopen(bad, "w");
+    fputs("/gain/db -3\n\n/engine/gain 99\n", f);
+    fclose(f);
+    assert_int_equal(preset_parse_file(bad, back, PRESET_MAX_LINES, &n), OSCINE_E_RANGE);
+    assert_non_null(strstr(oscine_last_error(), "bad.osc"));
+    assert_non_null(strstr(oscine_last_error(), "line 3"));
+    unsetenv("OSCINE_PRESET_PATH");
+    tmpdir_remove(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_docs_match_table),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_preset_lines),
+        cmocka_unit_test(test_preset_names_and_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -2,12 +2,15 @@
  *
  * One engine for every case: a frame window holds the last (kt-1)*dt input
  * frames, each padded along frequency when it arrives, and each output frame
- * is an im2col gather of its taps followed by a matrix product with the
- * weights of its group. A complex convolution is the same product with a
+ * is an im2col gather of its taps, one row per output bin, followed by one
+ * product weights x rows^T per group ([out][kc] x [Fout][kc]^T = [out][Fout],
+ * the frame's own layout). A complex convolution is the same product with a
  * block weight [[Wr, -Wi], [Wi, Wr]] over the stacked planes (xr, xi), so it
  * costs one product of twice the size instead of four small ones. When each
  * frame has one bin (Conv1d), outputs of a whole call are gathered as rows
- * and computed by one product, frames x weights.
+ * and computed by one product, rows x weights^T = [frames][out]. Every
+ * product has the transposed-B form (see kernels.h: OpenBLAS's untransposed
+ * small-matrix path allocates).
  *
  * Weights are copied at create: [group][out plane][out_ch/groups][kc] with
  * kc = planes * (in_ch/groups) * kf * kt in the order (plane, ci, kf, kt),
@@ -31,7 +34,7 @@ struct nn_conv {
     int batched;       /* Fout == 1: outputs of a call form one product */
     float *w;          /* [G][planes][cout_g][kc] */
     float *b;          /* [planes][out_ch] or NULL */
-    float *col;        /* batched: [max_out][G][kc]; else [kc][Fout] */
+    float *col;        /* im2col rows: batched [max_out][G][kc]; else [Fout][kc] */
     nn_window win;     /* frames [planes][in_ch][Fp] */
 };
 
@@ -297,28 +300,24 @@ int nn_conv_max_out(const nn_conv *l, int n)
     return (n + l->c.st - 1) / l->c.st;
 }
 
-/* Gather the taps of the output whose first tap is window row r, group g,
- * as [kc][Fout] in weight-column order (Fout = 1: one row of kc values). */
-static void gather_frame(const nn_conv *l, const float *base, int r, int g, float *col)
+/* Gather the taps of the output frame whose first tap is window row r,
+ * group g: one row of kc values (weight-column order) per output bin, rows
+ * `ld` floats apart. */
+static void gather_frame(const nn_conv *l, const float *base, int r, int g, float *col,
+                         size_t ld)
 {
     const nn_conv_config *c = &l->c;
     size_t width = (size_t)l->win.width;
-    int Fout = l->Fout;
-    float *dst = col;
+    int k = 0;
     for (int p = 0; p < l->planes; p++)
         for (int ci = 0; ci < l->cin_g; ci++) {
             size_t chan = ((size_t)p * c->in_ch + (size_t)g * l->cin_g + ci) * l->Fp;
             for (int kf = 0; kf < c->kf; kf++)
-                for (int kt = 0; kt < c->kt; kt++) {
+                for (int kt = 0; kt < c->kt; kt++, k++) {
                     const float *src = base + (size_t)(r + kt * c->dt) * width + chan +
                                        (size_t)kf * c->df;
-                    if (c->sf == 1) {
-                        memcpy(dst, src, (size_t)Fout * sizeof(float));
-                    } else {
-                        for (int fo = 0; fo < Fout; fo++)
-                            dst[fo] = src[(size_t)fo * c->sf];
-                    }
-                    dst += Fout;
+                    for (int fo = 0; fo < l->Fout; fo++)
+                        col[fo * ld + k] = src[(size_t)fo * c->sf];
                 }
         }
 }
@@ -347,7 +346,7 @@ static int conv_run(nn_conv *l, const float *const *x, int n, float *const *y)
         size_t ld = (size_t)l->G * l->kc;
         for (; r < n; r += c->st, nout++)
             for (int g = 0; g < l->G; g++)
-                gather_frame(l, base, r, g, l->col + nout * ld + (size_t)g * l->kc);
+                gather_frame(l, base, r, g, l->col + nout * ld + (size_t)g * l->kc, ld);
         for (int g = 0; g < l->G; g++)
             for (int p = 0; p < P; p++)
                 nn_gemm_nt(nout, l->cout_g, l->kc, l->col + (size_t)g * l->kc, (int)ld,
@@ -356,11 +355,11 @@ static int conv_run(nn_conv *l, const float *const *x, int n, float *const *y)
     } else {
         for (; r < n; r += c->st, nout++)
             for (int g = 0; g < l->G; g++) {
-                gather_frame(l, base, r, g, l->col);
+                gather_frame(l, base, r, g, l->col, (size_t)l->kc);
                 for (int p = 0; p < P; p++)
-                    nn_gemm_nn(l->cout_g, Fout, l->kc,
+                    nn_gemm_nt(l->cout_g, Fout, l->kc,
                                l->w + ((size_t)g * P + p) * l->cout_g * l->kc, l->kc, l->col,
-                               Fout, y[p] + nout * out_frame + (size_t)g * l->cout_g * Fout,
+                               l->kc, y[p] + nout * out_frame + (size_t)g * l->cout_g * Fout,
                                Fout, 0);
             }
     }

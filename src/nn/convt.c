@@ -9,9 +9,10 @@
  * block weight [[Wr, -Wi], [Wi, Wr]] over the stacked planes as conv.c does.
  *
  * Weights are copied at create, transposed so that each group's product is
- * Z[R][F] = W[R][kin] * X[kin][F], R = (out_ch/groups)*kf*kt taps in
- * PyTorch's (o, kf, kt) order, kin = planes*(in_ch/groups): layout
- * [group][out plane][R][kin]. */
+ * Z[R][F] = W[R][kin] * XT[F][kin]^T, R = (out_ch/groups)*kf*kt taps in
+ * PyTorch's (o, kf, kt) order, kin = planes*(in_ch/groups), XT the frame's
+ * stacked planes transposed to one row per bin: layout [group][out
+ * plane][R][kin]. Every product has the transposed-B form (kernels.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +33,7 @@ struct nn_convt {
     int batched;     /* one bin in and out: a call's frames form one product */
     float *w;        /* [G][planes][R][kin] */
     float *b;        /* [planes][out_ch] or NULL */
-    float *xs;       /* stacked input: batched [max][G][kin]; else [kin][F] */
+    float *xs;       /* stacked input rows: batched [max][G][kin]; else [F][kin] */
     float *z;        /* taps: batched [max][planes][G][R]; else [R][F] */
     float *acc;      /* ring [H][planes][out_ch][Fout] */
 };
@@ -332,12 +333,15 @@ static int convt_run(nn_convt *l, const float *const *x, int n, float *const *y)
     for (int j = 0; j < n; j++) {
         for (int g = 0; g < G; g++) {
             for (int pi = 0; pi < P; pi++)
-                memcpy(l->xs + (size_t)pi * l->cin_g * l->F,
-                       x[pi] + j * in_frame + (size_t)g * l->cin_g * l->F,
-                       (size_t)l->cin_g * l->F * sizeof(float));
+                for (int i = 0; i < l->cin_g; i++) {
+                    const float *src = x[pi] + j * in_frame + ((size_t)g * l->cin_g + i) * l->F;
+                    float *dst = l->xs + (size_t)pi * l->cin_g + i;
+                    for (int fi = 0; fi < l->F; fi++)
+                        dst[(size_t)fi * l->kin] = src[fi];
+                }
             for (int po = 0; po < P; po++) {
-                nn_gemm_nn(l->R, l->F, l->kin, l->w + ((size_t)g * P + po) * l->R * l->kin,
-                           l->kin, l->xs, l->F, l->z, l->F, 0);
+                nn_gemm_nt(l->R, l->F, l->kin, l->w + ((size_t)g * P + po) * l->R * l->kin,
+                           l->kin, l->xs, l->kin, l->z, l->F, 0);
                 col2im(l, g, po, l->z, (size_t)l->F);
             }
         }

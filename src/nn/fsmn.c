@@ -37,8 +37,9 @@ struct nn_fsmn {
     int taps;      /* lorder + rorder */
     fsmn_w w[2];   /* re, im */
     fsmn_s s[4];   /* TIME: re(xr), im(xi), re(xi), im(xr) */
-    float *h;      /* TIME: [max][hidden]; FREQ: [hidden][seq] */
+    float *h;      /* TIME: [max][hidden]; FREQ: [seq][hidden] */
     float *p;      /* FREQ: [dim][seq] */
+    float *xt;     /* FREQ: the frame transposed, [seq][dim] */
     float *t[2];   /* complex: two block outputs before they are combined */
 };
 
@@ -107,6 +108,7 @@ void nn_fsmn_destroy(nn_fsmn *l)
     }
     nn_ffree(l->h);
     nn_ffree(l->p);
+    nn_ffree(l->xt);
     free(l);
 }
 
@@ -142,12 +144,13 @@ static int fsmn_make(nn_fsmn **out, const nn_fsmn_config *cfg, int planes,
         } else {
             l->h = nn_falloc((size_t)c.hidden * c.seq);
             l->p = nn_falloc(frame);
+            l->xt = nn_falloc(frame);
         }
         if (planes == 2) {
             l->t[0] = nn_falloc(tn);
             l->t[1] = nn_falloc(tn);
         }
-        if (e || !l->h || (c.axis == NN_FSMN_FREQ && !l->p) ||
+        if (e || !l->h || (c.axis == NN_FSMN_FREQ && (!l->p || !l->xt)) ||
             (planes == 2 && (!l->t[0] || !l->t[1])))
             e = err_set(OSCINE_E_NOMEM, "%s buffers", what);
     }
@@ -279,21 +282,25 @@ static int run_time(nn_fsmn *l, const fsmn_w *w, fsmn_s *s, const float *x, int 
     return nout;
 }
 
-/* One block along frequency on one frame x [dim][seq]. */
+/* One block along frequency on one frame x [dim][seq]: the products run on
+ * the frame's bins as rows (transposed-B form, see kernels.h):
+ * h[seq][hidden] = x^T W1^T, p[dim][seq] = Wp h^T. */
 static void run_freq(nn_fsmn *l, const fsmn_w *w, const float *x, float *y)
 {
     const nn_fsmn_config *c = &l->c;
     int D = c->dim, Hd = c->hidden, S = c->seq, L = c->lorder;
-    nn_gemm_nn(Hd, S, D, w->w1, D, x, S, l->h, S, 0);
-    for (int k = 0; k < Hd; k++) {
-        float *restrict hv = l->h + (size_t)k * S;
-        float b = w->b1[k];
-        for (int i = 0; i < S; i++) {
-            float v = hv[i] + b;
-            hv[i] = v > 0.0f ? v : 0.0f;
+    for (int d = 0; d < D; d++)
+        for (int i = 0; i < S; i++)
+            l->xt[(size_t)i * D + d] = x[(size_t)d * S + i];
+    nn_gemm_nt(S, Hd, D, l->xt, D, w->w1, D, l->h, Hd, 0);
+    for (int i = 0; i < S; i++) {
+        float *restrict hv = l->h + (size_t)i * Hd;
+        for (int k = 0; k < Hd; k++) {
+            float v = hv[k] + w->b1[k];
+            hv[k] = v > 0.0f ? v : 0.0f;
         }
     }
-    nn_gemm_nn(D, S, Hd, w->wp, Hd, l->h, S, l->p, S, 0);
+    nn_gemm_nt(D, S, Hd, w->wp, Hd, l->h, Hd, l->p, S, 0);
     for (int d = 0; d < D; d++) {
         const float *restrict pv = l->p + (size_t)d * S;
         const float *restrict xv = x + (size_t)d * S;

@@ -74,10 +74,13 @@ void nn_blas_init(void)
     pthread_once(&blas_once, blas_init_once);
 }
 
-/* Products smaller than this many multiply-adds run on our loops: OpenBLAS's
- * call and packing overhead dominates there. Matrix-vector products always
- * run on ours (OpenBLAS's sgemv is no faster: see docs/performance.md). */
-#define BLAS_MIN_MACS (48 * 1024)
+/* Products of at least these many multiply-adds run on OpenBLAS in AUTO
+ * mode, smaller ones on our loops. bench_nn's raw table decides them: on the
+ * machines measured so far (docs/performance.md) OpenBLAS's sgemm (B
+ * transposed) and sgemv were faster at every size down to 16 x 16, so both
+ * are 0. Raise them where a CPU or BLAS says otherwise. */
+#define BLAS_MIN_MACS 0.0
+#define BLAS_GEMV_MIN_MACS 0.0
 
 int nn_kernel_use_blas(int M, int N, int K)
 {
@@ -86,12 +89,32 @@ int nn_kernel_use_blas(int M, int N, int K)
         return 1;
     if (m == NN_KERNEL_OWN)
         return 0;
-    if (M < 4 || N < 4)
-        return 0;
     return (double)M * N * K >= BLAS_MIN_MACS;
 }
 
+int nn_kernel_use_blas_gemv(int M, int K)
+{
+    nn_kernel_mode m = nn_kernel_get();
+    if (m == NN_KERNEL_BLAS)
+        return 1;
+    if (m == NN_KERNEL_OWN)
+        return 0;
+    return (double)M * K >= BLAS_GEMV_MIN_MACS;
+}
+
 /* ------------------------------------------------------- own kernels */
+
+/* The two entry points below are compiled once per x86-64 level and the
+ * best for the CPU is picked when the library is loaded (an ifunc resolved
+ * by the dynamic loader, never on the audio thread): a baseline build then
+ * runs AVX2+FMA or AVX-512 loops where the CPU has them. The helpers they
+ * call are forced inline so that each clone has its own copy. NN_NO_CLONES turns this off. */
+#define NN_INLINE static inline __attribute__((always_inline))
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NN_NO_CLONES)
+#define NN_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define NN_CLONES
+#endif
 
 /* Lanes of partial sums in a dot product: independent accumulators the
  * compiler maps onto vector registers (without -ffast-math it may not
@@ -99,7 +122,7 @@ int nn_kernel_use_blas(int M, int N, int K)
  * the same lane order, so results do not depend on batching. */
 #define LANES 16
 
-static inline float lanes_sum(float *acc)
+NN_INLINE float lanes_sum(float *acc)
 {
     for (int w = LANES / 2; w > 0; w /= 2)
         for (int l = 0; l < w; l++)
@@ -107,7 +130,7 @@ static inline float lanes_sum(float *acc)
     return acc[0];
 }
 
-float nn_dot(const float *restrict a, const float *restrict b, int n)
+NN_INLINE float dot(const float *restrict a, const float *restrict b, int n)
 {
     float acc[LANES] = { 0 };
     int i = 0;
@@ -119,130 +142,118 @@ float nn_dot(const float *restrict a, const float *restrict b, int n)
     return lanes_sum(acc);
 }
 
-/* Four dot products of a0..a3 against one b: b is loaded once for four
- * rows. Lane for lane the same arithmetic as nn_dot. */
-static void dot4(const float *restrict a0, const float *restrict a1, const float *restrict a2,
-                 const float *restrict a3, const float *restrict b, int n, float *out)
-{
-    float c0[LANES] = { 0 }, c1[LANES] = { 0 }, c2[LANES] = { 0 }, c3[LANES] = { 0 };
-    int i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int l = 0; l < LANES; l++) {
-            float bv = b[i + l];
-            c0[l] += a0[i + l] * bv;
-            c1[l] += a1[i + l] * bv;
-            c2[l] += a2[i + l] * bv;
-            c3[l] += a3[i + l] * bv;
-        }
-    for (int l = 0; i + l < n; l++) {
-        float bv = b[i + l];
-        c0[l] += a0[i + l] * bv;
-        c1[l] += a1[i + l] * bv;
-        c2[l] += a2[i + l] * bv;
-        c3[l] += a3[i + l] * bv;
-    }
-    out[0] = lanes_sum(c0);
-    out[1] = lanes_sum(c1);
-    out[2] = lanes_sum(c2);
-    out[3] = lanes_sum(c3);
-}
-
-void nn_axpy(int n, float a, const float *restrict x, float *restrict y)
+NN_INLINE void axpy(int n, float a, const float *restrict x, float *restrict y)
 {
     for (int i = 0; i < n; i++)
         y[i] += a * x[i];
 }
 
-void nn_own_gemv(int M, int K, const float *A, int lda, const float *x, float *y, int acc)
+void nn_axpy(int n, float a, const float *x, float *y)
+{
+    axpy(n, a, x, y);
+}
+
+NN_CLONES void nn_own_gemv(int M, int K, const float *A, int lda, const float *x, float *y,
+                           int acc)
 {
     for (int m = 0; m < M; m++) {
-        float d = nn_dot(A + (size_t)m * lda, x, K);
+        float d = dot(A + (size_t)m * lda, x, K);
         y[m] = acc ? y[m] + d : d;
     }
 }
 
-void nn_own_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                    float *C, int ldc, int acc)
+/* Two rows of A against four rows of B: eight dot products sharing their
+ * loads (2 + 4 loads per 8 vector multiply-adds), lane for lane the same
+ * arithmetic as dot(). */
+NN_INLINE void dot_2x4(const float *restrict a0, const float *restrict a1,
+                           const float *restrict b0, const float *restrict b1,
+                           const float *restrict b2, const float *restrict b3, int n,
+                           float *restrict out0, float *restrict out1)
+{
+    float c[2][4][LANES] = { { { 0 } } };
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float x0 = a0[i + l], x1 = a1[i + l];
+            float y0 = b0[i + l], y1 = b1[i + l], y2 = b2[i + l], y3 = b3[i + l];
+            c[0][0][l] += x0 * y0;
+            c[0][1][l] += x0 * y1;
+            c[0][2][l] += x0 * y2;
+            c[0][3][l] += x0 * y3;
+            c[1][0][l] += x1 * y0;
+            c[1][1][l] += x1 * y1;
+            c[1][2][l] += x1 * y2;
+            c[1][3][l] += x1 * y3;
+        }
+    for (int l = 0; i + l < n; l++) {
+        float x0 = a0[i + l], x1 = a1[i + l];
+        float y0 = b0[i + l], y1 = b1[i + l], y2 = b2[i + l], y3 = b3[i + l];
+        c[0][0][l] += x0 * y0;
+        c[0][1][l] += x0 * y1;
+        c[0][2][l] += x0 * y2;
+        c[0][3][l] += x0 * y3;
+        c[1][0][l] += x1 * y0;
+        c[1][1][l] += x1 * y1;
+        c[1][2][l] += x1 * y2;
+        c[1][3][l] += x1 * y3;
+    }
+    for (int j = 0; j < 4; j++) {
+        out0[j] = lanes_sum(c[0][j]);
+        out1[j] = lanes_sum(c[1][j]);
+    }
+}
+
+NN_CLONES void nn_own_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B,
+                              int ldb, float *C, int ldc, int acc)
 {
     /* Weight rows (B) in blocks that stay in L2 while every frame (row of A)
-     * passes over them, four frames at a time. */
+     * passes over them, two frames by four weight rows at a time. */
     size_t rowbytes = (size_t)K * sizeof(float);
-    int jb = rowbytes ? (int)((256 * 1024) / rowbytes) : N;
+    int jb = rowbytes ? (int)((256 * 1024) / rowbytes) & ~3 : N;
     if (jb < 4)
         jb = 4;
     for (int j0 = 0; j0 < N; j0 += jb) {
         int j1 = j0 + jb < N ? j0 + jb : N;
         int i = 0;
-        for (; i + 4 <= M; i += 4) {
-            const float *a0 = A + (size_t)i * lda;
-            for (int j = j0; j < j1; j++) {
-                float d[4];
-                dot4(a0, a0 + lda, a0 + 2 * (size_t)lda, a0 + 3 * (size_t)lda,
-                     B + (size_t)j * ldb, K, d);
+        for (; i + 2 <= M; i += 2) {
+            const float *a0 = A + (size_t)i * lda, *a1 = a0 + lda;
+            float *c0 = C + (size_t)i * ldc, *c1 = c0 + ldc;
+            int j = j0;
+            for (; j + 4 <= j1; j += 4) {
+                const float *b = B + (size_t)j * ldb;
+                float d0[4], d1[4];
+                dot_2x4(a0, a1, b, b + ldb, b + 2 * (size_t)ldb, b + 3 * (size_t)ldb, K, d0, d1);
                 for (int r = 0; r < 4; r++) {
-                    float *c = C + (size_t)(i + r) * ldc + j;
-                    *c = acc ? *c + d[r] : d[r];
+                    c0[j + r] = acc ? c0[j + r] + d0[r] : d0[r];
+                    c1[j + r] = acc ? c1[j + r] + d1[r] : d1[r];
                 }
+            }
+            for (; j < j1; j++) {
+                float e0 = dot(a0, B + (size_t)j * ldb, K), e1 = dot(a1, B + (size_t)j * ldb, K);
+                c0[j] = acc ? c0[j] + e0 : e0;
+                c1[j] = acc ? c1[j] + e1 : e1;
             }
         }
         for (; i < M; i++)
             for (int j = j0; j < j1; j++) {
-                float d = nn_dot(A + (size_t)i * lda, B + (size_t)j * ldb, K);
+                float d = dot(A + (size_t)i * lda, B + (size_t)j * ldb, K);
                 float *c = C + (size_t)i * ldc + j;
                 *c = acc ? *c + d : d;
             }
     }
 }
 
-/* C[m][:] += A[m][k] * B[k][:], four k at a time so that each pass over the
- * C row does four multiply-adds per load and store. */
-static void row_nn(int N, int K, const float *restrict a, const float *restrict B, int ldb,
-                   float *restrict c)
-{
-    int k = 0;
-    for (; k + 4 <= K; k += 4) {
-        const float *restrict b0 = B + (size_t)k * ldb;
-        const float *restrict b1 = b0 + ldb;
-        const float *restrict b2 = b1 + ldb;
-        const float *restrict b3 = b2 + ldb;
-        float a0 = a[k], a1 = a[k + 1], a2 = a[k + 2], a3 = a[k + 3];
-        for (int j = 0; j < N; j++)
-            c[j] += a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j];
-    }
-    for (; k < K; k++)
-        nn_axpy(N, a[k], B + (size_t)k * ldb, c);
-}
-
-void nn_own_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                    float *C, int ldc, int acc)
-{
-    for (int m = 0; m < M; m++) {
-        float *c = C + (size_t)m * ldc;
-        if (!acc)
-            memset(c, 0, (size_t)N * sizeof(float));
-        row_nn(N, K, A + (size_t)m * lda, B, ldb, c);
-    }
-}
-
 /* --------------------------------------------------------- dispatch */
-
-void nn_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                float *C, int ldc, int acc)
-{
-    if (M <= 0 || N <= 0)
-        return;
-    if (nn_kernel_use_blas(M, N, K))
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
-                    acc ? 1.0f : 0.0f, C, ldc);
-    else
-        nn_own_gemm_nn(M, N, K, A, lda, B, ldb, C, ldc, acc);
-}
 
 void nn_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 float *C, int ldc, int acc)
 {
     if (M <= 0 || N <= 0)
         return;
+    if (M == 1) {
+        nn_gemv(N, K, B, ldb, A, C, acc);
+        return;
+    }
     if (nn_kernel_use_blas(M, N, K))
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb,
                     acc ? 1.0f : 0.0f, C, ldc);
@@ -254,7 +265,7 @@ void nn_gemv(int M, int K, const float *A, int lda, const float *x, float *y, in
 {
     if (M <= 0)
         return;
-    if (nn_kernel_get() == NN_KERNEL_BLAS)
+    if (nn_kernel_use_blas_gemv(M, K))
         cblas_sgemv(CblasRowMajor, CblasNoTrans, M, K, 1.0f, A, lda, x, 1, acc ? 1.0f : 0.0f, y,
                     1);
     else

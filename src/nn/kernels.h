@@ -1,7 +1,13 @@
 /* kernels.h - the arithmetic under every nn layer: matrix products (our own
- * vectorisable loops or OpenBLAS, chosen by size), aligned buffers, and the
- * frame window that gives streaming layers a contiguous view of their past.
- * Private to src/nn. */
+ * vectorisable loops or OpenBLAS), aligned buffers, and the frame window that
+ * gives streaming layers a contiguous view of their past. Private to src/nn.
+ *
+ * Every product the layers need is written in one of two forms, rows x
+ * weights^T (C = A B^T, "nt") or weights x vector (gemv), because those are
+ * the forms OpenBLAS 0.3.21 runs without allocating: its untransposed
+ * small-matrix sgemm path (C = A B, M*N*K <= 1e6) calls malloc on every call,
+ * which the audio thread must never do. docs/performance.md has the numbers
+ * behind the choice of kernel. */
 #ifndef OSCINE_NN_KERNELS_H
 #define OSCINE_NN_KERNELS_H
 
@@ -20,9 +26,10 @@ int nn_mul_size(size_t a, size_t b, size_t *out);
 
 /* ------------------------------------------------------ matrix products */
 
-/* Which code runs the products: AUTO picks by size (see nn_kernel_use_blas
- * and docs/performance.md), OWN and BLAS force one for tests and benchmarks.
- * Process-wide; set it before creating or running layers. Thread: control. */
+/* Which code runs the products: AUTO is what ships (OpenBLAS, where the
+ * benchmark shows it faster: everywhere measured so far), OWN and BLAS force
+ * one for tests and benchmarks. Process-wide; set it before running layers.
+ * Thread: control. */
 typedef enum nn_kernel_mode {
     NN_KERNEL_AUTO = 0,
     NN_KERNEL_OWN,
@@ -39,17 +46,16 @@ nn_kernel_mode nn_kernel_get(void);
  * Thread: control. */
 void nn_blas_init(void);
 
-/* Would AUTO mode send an M x N x K product to OpenBLAS? */
+/* Would the current mode send an M x N x K product (a matrix-vector
+ * product M x K) to OpenBLAS? */
 int nn_kernel_use_blas(int M, int N, int K);
+int nn_kernel_use_blas_gemv(int M, int K);
 
 /* All matrices row-major with leading dimensions in floats.
  * acc = 0: C = A*B;  acc = 1: C += A*B.  */
 
-/* C[M][N] = A[M][K] * B[K][N] */
-void nn_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                float *C, int ldc, int acc);
-
-/* C[M][N] = A[M][K] * B[N][K]^T  (rows of A against rows of B: frames x weights) */
+/* C[M][N] = A[M][K] * B[N][K]^T  (rows of A against rows of B: frames x
+ * weights). M == 1 is a matrix-vector product and runs as one. */
 void nn_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 float *C, int ldc, int acc);
 
@@ -57,8 +63,6 @@ void nn_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, in
 void nn_gemv(int M, int K, const float *A, int lda, const float *x, float *y, int acc);
 
 /* The hand-written kernels behind the OWN mode, exported for the benchmark. */
-void nn_own_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                    float *C, int ldc, int acc);
 void nn_own_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                     float *C, int ldc, int acc);
 void nn_own_gemv(int M, int K, const float *A, int lda, const float *x, float *y, int acc);

@@ -24,6 +24,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* AddressSanitizer owns malloc in its builds: interposing it there is not
+ * possible, so under ASan this program reports its tests as skipped. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#else
+#define UNDER_ASAN 0
+#endif
+
 static _Thread_local int in_audio;
 static _Atomic long hook_calls, violations;
 static char first_violation[64];
@@ -47,6 +55,7 @@ static void violation(const char *what)
             violation(name); \
     } while (0)
 
+#if !UNDER_ASAN
 /* Exported (the build hides symbols by default) so that every shared
  * library's calls land here too. */
 #define EXPORT __attribute__((visibility("default")))
@@ -93,6 +102,8 @@ EXPORT int nanosleep(const struct timespec *a, struct timespec *b)
     return real_nanosleep(a, b);
 }
 
+#endif
+
 static void msleep(int ms)
 {
     struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
@@ -113,6 +124,8 @@ static void *daemon_thread(void *arg)
 
 static void test_daemon_callback_is_rt_safe(void **state)
 {
+    if (UNDER_ASAN)
+        skip();
     atomic_store(&hook_calls, 0);
     atomic_store(&violations, 0);
     first_violation[0] = 0;
@@ -160,7 +173,6 @@ static void test_daemon_callback_is_rt_safe(void **state)
     lo_message m = lo_message_new();
     lo_message_add_float(m, -3.0f);
     osc_send_bundle(&c, now, "/gain/db", m);
-    lo_message_free(m);
     msleep(1300);
     jio_close(io);
     assert_int_equal(osc_call(&c, "/quit", why, sizeof why, ""), 1);
@@ -180,6 +192,8 @@ static void test_daemon_callback_is_rt_safe(void **state)
  * changes, scheduled commands and chain swaps, driven block by block. */
 static void test_engine_resampling_is_rt_safe(void **state)
 {
+    if (UNDER_ASAN)
+        skip();
     atomic_store(&hook_calls, 0);
     atomic_store(&violations, 0);
     oscine_chain_config cc = {.stages = "gain", .sample_rate = 48000, .channels = 2,
@@ -231,6 +245,8 @@ static void test_engine_resampling_is_rt_safe(void **state)
  * in a shared library (strdup in the C library), is caught. */
 static void test_guard_catches(void **state)
 {
+    if (UNDER_ASAN)
+        skip();
     long before = atomic_load(&violations);
     oscine_rt_hook(1);
     char *p = strdup("allocates inside libc");

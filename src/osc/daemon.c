@@ -614,6 +614,26 @@ static int64_t tt_to_samples(oscd *d, lo_timetag tt, double *due)
     return frames + (int64_t)llround((mono + ahead - at) * d->rate);
 }
 
+/* liblo's argument pointers are only 4-byte aligned, while union lo_arg
+ * asks for 8: read through memcpy, never through the union. */
+static double arg_number(char type, const lo_arg *a, int *ok)
+{
+    float f;
+    int32_t i;
+    double d;
+    int64_t h;
+    *ok = 1;
+    switch (type) {
+    case 'f': memcpy(&f, a, sizeof f); return f;
+    case 'i': memcpy(&i, a, sizeof i); return i;
+    case 'd': memcpy(&d, a, sizeof d); return d;
+    case 'h': memcpy(&h, a, sizeof h); return (double)h;
+    case 'T': return 1;
+    case 'F': return 0;
+    default: *ok = 0; return 0;
+    }
+}
+
 static void dispatch_message(oscd *d, void *data, size_t size, const peer *from,
                              lo_timetag tt);
 
@@ -672,17 +692,11 @@ static void dispatch_message(oscd *d, void *data, size_t size, const peer *from,
                 lo_message_free(m);
                 return;
             }
-            r.s = &argv[0]->s;
+            r.s = (const char *)argv[0];
         } else {
-            double v;
-            switch (t) {
-            case 'f': v = argv[0]->f; break;
-            case 'i': v = argv[0]->i; break;
-            case 'd': v = argv[0]->d; break;
-            case 'h': v = (double)argv[0]->h; break;
-            case 'T': v = 1; break;
-            case 'F': v = 0; break;
-            default:
+            int ok;
+            double v = arg_number(t, argv[0], &ok);
+            if (!ok) {
                 reply_fail(d, from, path, "wrong types: expected '%c', got '%c'", w, t);
                 lo_message_free(m);
                 return;

@@ -208,7 +208,7 @@ int osc_send_bundle(osc_client *c, lo_timetag tt, const char *path, lo_message m
     void *data = lo_bundle_serialise(b, NULL, &len);
     int r = osc_send_raw(c, data, len);
     free(data);
-    lo_bundle_free(b);
+    lo_bundle_free_recursive(b); /* frees m and the path copy too */
     return r;
 }
 
@@ -269,21 +269,39 @@ int osc_call(osc_client *c, const char *path, char *reason, size_t rlen, const c
         lo_message r = lo_message_deserialise(buf, (size_t)n, &res);
         if (!r)
             continue;
-        lo_arg **argv = lo_message_get_argv(r);
         int argc = lo_message_get_argc(r);
         int ok = -1;
-        if (!strcmp(got, "/done") && argc >= 1 && !strcmp(&argv[0]->s, path))
+        if (!strcmp(got, "/done") && argc >= 1 && !strcmp(osc_arg_s(r, 0), path))
             ok = 1;
-        if (!strcmp(got, "/fail") && argc >= 2 && !strcmp(&argv[0]->s, path)) {
+        if (!strcmp(got, "/fail") && argc >= 2 && !strcmp(osc_arg_s(r, 0), path)) {
             ok = 0;
             if (reason)
-                snprintf(reason, rlen, "%s", &argv[1]->s);
+                snprintf(reason, rlen, "%s", osc_arg_s(r, 1));
         }
         lo_message_free(r);
         if (ok >= 0)
             return ok;
     }
     return -1;
+}
+
+float osc_arg_f(lo_message m, int i)
+{
+    float f;
+    memcpy(&f, lo_message_get_argv(m)[i], sizeof f);
+    return f;
+}
+
+int osc_arg_i(lo_message m, int i)
+{
+    int32_t v;
+    memcpy(&v, lo_message_get_argv(m)[i], sizeof v);
+    return v;
+}
+
+const char *osc_arg_s(lo_message m, int i)
+{
+    return (const char *)lo_message_get_argv(m)[i];
 }
 
 struct jack_io {

@@ -37,7 +37,7 @@ void osc_close(osc_client *c);
 int osc_send(osc_client *c, const char *path, lo_message m);
 /* Send raw bytes. */
 int osc_send_raw(osc_client *c, const void *data, size_t n);
-/* Send a bundle with one message at timetag tt. */
+/* Send a bundle with one message at timetag tt; takes ownership of m. */
 int osc_send_bundle(osc_client *c, lo_timetag tt, const char *path, lo_message m);
 /* Wait up to ms for a message with this path; returns it (caller frees) or
  * NULL. Other messages are skipped. */
@@ -45,6 +45,12 @@ lo_message osc_wait(osc_client *c, const char *path, int ms);
 /* Convenience: send path with types/values and wait for /done or /fail;
  * returns 1 for /done, 0 for /fail (reason copied), -1 for timeout. */
 int osc_call(osc_client *c, const char *path, char *reason, size_t rlen, const char *types, ...);
+
+/* Argument i of a received message (liblo's lo_arg pointers are not
+ * aligned for the union, so read them through these). */
+float osc_arg_f(lo_message m, int i);
+int osc_arg_i(lo_message m, int i);
+const char *osc_arg_s(lo_message m, int i);
 
 /* A JACK client that plays `play` into dest port(s) and records src port
  * into `rec` from the same cycle on. */

@@ -317,8 +317,8 @@ static int run_fsmn(const fx *f, int chunk, float *yr, float *yi, size_t cap)
     const osw_file *w = f->w;
     nn_fsmn_config c = { .axis = (nn_fsmn_axis)meta_int(w, "axis"), .dim = meta_int(w, "dim"),
                          .hidden = meta_int(w, "hidden"), .lorder = meta_int(w, "lorder"),
-                         .rorder = meta_int(w, "rorder"), .seq = meta_int(w, "seq"),
-                         .max_frames = chunk };
+                         .rorder = meta_int(w, "rorder"), .dilation = meta_int(w, "dilation"),
+                         .seq = meta_int(w, "seq"), .max_frames = chunk };
     nn_fsmn *l;
     int cplx = f->xi != NULL;
     int e = cplx ? nn_cfsmn_load(&l, &c, w, "layer.fsmn_re_L1", "layer.fsmn_im_L1")
@@ -329,7 +329,7 @@ static int run_fsmn(const fx *f, int chunk, float *yr, float *yi, size_t cap)
     }
     size_t of = f->out_frame;
     int got = 0;
-    assert_true((size_t)(f->T + c.rorder) * of <= cap);
+    assert_true((size_t)(f->T + c.rorder * (c.dilation ? c.dilation : 1)) * of <= cap);
     for (int t = 0; t < f->T; t += chunk) {
         int n = f->T - t < chunk ? f->T - t : chunk;
         int m = cplx ? nn_fsmn_process_c(l, f->x + t * f->in_frame, f->xi + t * f->in_frame, n,
@@ -359,10 +359,117 @@ static int run_layernorm(const fx *f, int chunk, float *yr, float *yi, size_t ca
     return f->T;
 }
 
+/* The denoiser's convention (tools/denoise): complex weights "<layer>.wr",
+ * ".wi" and a complex bias ".br", ".bi" on channels stacked [real | imag],
+ * run as real layers with nn_complex_block weights. */
+static float *block_of(const osw_file *w, const char *re, const char *im, int rows, int cols,
+                       int transposed)
+{
+    size_t n;
+    const float *a = tensor(w, re, &n, NULL), *b = tensor(w, im, NULL, NULL);
+    assert_true(a && b && n == (size_t)rows * cols);
+    float *out = malloc(4 * n * sizeof(float));
+    assert_non_null(out);
+    nn_complex_block(out, a, b, rows, cols, transposed);
+    return out;
+}
+
+static float *stack_of(const osw_file *w, const char *re, const char *im, int n)
+{
+    float *out = malloc(2 * (size_t)n * sizeof(float));
+    size_t m;
+    const float *a = tensor(w, re, &m, NULL), *b = tensor(w, im, NULL, NULL);
+    assert_true(out && a && b && m == (size_t)n);
+    memcpy(out, a, n * sizeof(float));
+    memcpy(out + n, b, n * sizeof(float));
+    return out;
+}
+
+static int run_dn_conv(const fx *f, int chunk, float *yr, float *yi, size_t cap)
+{
+    nn_conv_config c = conv_cfg(f->w, chunk);
+    int cin = meta_int(f->w, "cin"), cout = meta_int(f->w, "cout");
+    float *wb = block_of(f->w, "layer.wr", "layer.wi", cout, cin * c.kf * c.kt, 0);
+    float *b = stack_of(f->w, "layer.br", "layer.bi", cout);
+    nn_conv *l;
+    assert_int_equal(nn_conv_create(&l, &c, wb, b), 0);
+    free(wb);
+    free(b);
+    size_t of = (size_t)c.out_ch * nn_conv_out_freq(l);
+    assert_int_equal(of, f->out_frame);
+    int got = 0;
+    for (int t = 0; t < f->T; t += chunk) {
+        int n = f->T - t < chunk ? f->T - t : chunk;
+        assert_true((size_t)(got + n) * of <= cap);
+        got += nn_conv_process(l, f->x + t * f->in_frame, n, yr + got * of);
+    }
+    nn_conv_destroy(l);
+    return got;
+}
+
+static int run_dn_convt(const fx *f, int chunk, float *yr, float *yi, size_t cap)
+{
+    const osw_file *w = f->w;
+    nn_convt_config c = { .dims = 2, .in_ch = meta_int(w, "in_ch"), .out_ch = meta_int(w, "out_ch"),
+                          .freq = meta_int(w, "freq"), .kf = meta_int(w, "kf"),
+                          .sf = meta_int(w, "sf"), .pf = meta_int(w, "pf"), .kt = meta_int(w, "kt"),
+                          .bias = 1, .max_frames = chunk };
+    int cin = meta_int(w, "cin"), cout = meta_int(w, "cout");
+    float *wb = block_of(w, "layer.wr", "layer.wi", cin, cout * c.kf * c.kt, 1);
+    float *b = stack_of(w, "layer.br", "layer.bi", cout);
+    nn_convt *l;
+    assert_int_equal(nn_convt_create(&l, &c, wb, b), 0);
+    free(wb);
+    free(b);
+    size_t of = (size_t)c.out_ch * nn_convt_out_freq(l);
+    assert_int_equal(of, f->out_frame);
+    int got = 0;
+    /* the denoiser keeps the first T frames: no drain */
+    for (int t = 0; t < f->T; t += chunk) {
+        int n = f->T - t < chunk ? f->T - t : chunk;
+        assert_true((size_t)(got + nn_convt_max_out(l, n)) * of <= cap);
+        got += nn_convt_process(l, f->x + t * f->in_frame, n, yr + got * of);
+    }
+    nn_convt_destroy(l);
+    return got;
+}
+
+static int run_dn_fsmn(const fx *f, int chunk, float *yr, float *yi, size_t cap)
+{
+    const osw_file *w = f->w;
+    int C = meta_int(w, "c"), H = meta_int(w, "h");
+    nn_fsmn_config c = { .axis = (nn_fsmn_axis)meta_int(w, "axis"), .dim = 2 * C, .hidden = 2 * H,
+                         .lorder = meta_int(w, "lorder"), .rorder = meta_int(w, "rorder"),
+                         .dilation = meta_int(w, "dilation"), .seq = meta_int(w, "seq"),
+                         .max_frames = chunk };
+    int taps = c.lorder + c.rorder;
+    float *w1 = block_of(w, "layer.l1.wr", "layer.l1.wi", H, C, 0);
+    float *b1 = stack_of(w, "layer.l1.br", "layer.l1.bi", H);
+    float *wp = block_of(w, "layer.l2.wr", "layer.l2.wi", C, H, 0);
+    float *wm = stack_of(w, "layer.mem", "layer.mem", C * taps); /* shared by re and im */
+    nn_fsmn *l;
+    assert_int_equal(nn_fsmn_create(&l, &c, w1, b1, wp, wm), 0);
+    free(w1);
+    free(b1);
+    free(wp);
+    free(wm);
+    size_t of = f->out_frame;
+    int got = 0;
+    for (int t = 0; t < f->T; t += chunk) {
+        int n = f->T - t < chunk ? f->T - t : chunk;
+        assert_true((size_t)(got + n) * of <= cap);
+        got += nn_fsmn_process(l, f->x + t * f->in_frame, n, yr + got * of);
+    }
+    got += nn_fsmn_drain(l, yr + got * of);
+    nn_fsmn_destroy(l);
+    return got;
+}
+
 static const struct {
     const char *type;
     runner run;
 } runners[] = {
+    { "dn_conv", run_dn_conv }, { "dn_convt", run_dn_convt }, { "dn_fsmn", run_dn_fsmn },
     { "conv", run_conv },   { "cconv", run_conv }, { "convt", run_convt },
     { "cconvt", run_convt }, { "linear", run_linear }, { "gru", run_gru },
     { "lstm", run_lstm },   { "fsmn", run_fsmn },  { "cfsmn", run_fsmn },
@@ -669,6 +776,82 @@ static void kernels_vs_naive(void **state)
     }
 }
 
+/* A complex conv on split planes (nn_cconv, no bias) equals the real conv
+ * with nn_complex_block weights on stacked planes; likewise transposed. */
+static void complex_block_equals_cconv(void **state)
+{
+    enum { CI = 3, CO = 2, KF = 3, KT = 2, F = 7, T = 5 };
+    uint64_t seed = 9;
+    size_t wn = (size_t)CO * CI * KF * KT;
+    float *wr = rand_array(wn, &seed, 0.5f), *wi = rand_array(wn, &seed, 0.5f);
+    float *xr = rand_array(T * CI * F, &seed, 1), *xi = rand_array(T * CI * F, &seed, 1);
+    float blk[4 * CO * CI * KF * KT], xs[T * 2 * CI * F];
+    for (int t = 0; t < T; t++) {
+        memcpy(xs + (t * 2 + 0) * CI * F, xr + t * CI * F, CI * F * sizeof(float));
+        memcpy(xs + (t * 2 + 1) * CI * F, xi + t * CI * F, CI * F * sizeof(float));
+    }
+    nn_conv_config c = { .dims = 2, .in_ch = CI, .out_ch = CO, .freq = F, .kf = KF, .sf = 2,
+                         .pf_lo = 1, .pf_hi = 1, .kt = KT, .pt_left = 1, .max_frames = T };
+    nn_conv *a, *b;
+    assert_int_equal(nn_cconv_create(&a, &c, wr, NULL, wi, NULL), 0);
+    nn_complex_block(blk, wr, wi, CO, CI * KF * KT, 0);
+    c.in_ch = 2 * CI;
+    c.out_ch = 2 * CO;
+    assert_int_equal(nn_conv_create(&b, &c, blk, NULL), 0);
+    int Fo = nn_conv_out_freq(a);
+    float yr[T * CO * F], yi[T * CO * F], ys[T * 2 * CO * F];
+    assert_int_equal(nn_conv_process_c(a, xr, xi, T, yr, yi), T);
+    assert_int_equal(nn_conv_process(b, xs, T, ys), T);
+    for (int t = 0; t < T; t++) {
+        assert_true(nmse(yr + t * CO * Fo, ys + (t * 2 + 0) * CO * Fo, CO * Fo) < 1e-12);
+        assert_true(nmse(yi + t * CO * Fo, ys + (t * 2 + 1) * CO * Fo, CO * Fo) < 1e-12);
+    }
+    nn_conv_destroy(a);
+    nn_conv_destroy(b);
+
+    /* transposed: weights [in][out][kf][kt] */
+    nn_convt_config tc = { .dims = 2, .in_ch = CO, .out_ch = CI, .freq = F, .kf = KF, .sf = 2,
+                           .pf = 1, .kt = KT, .max_frames = T };
+    nn_convt *ta, *tb;
+    assert_int_equal(nn_cconvt_create(&ta, &tc, wr, NULL, wi, NULL), 0);
+    nn_complex_block(blk, wr, wi, CO, CI * KF * KT, 1);
+    tc.in_ch = 2 * CO;
+    tc.out_ch = 2 * CI;
+    assert_int_equal(nn_convt_create(&tb, &tc, blk, NULL), 0);
+    int To = nn_convt_out_freq(ta);
+    float *zr = calloc((size_t)T * CI * To, sizeof(float)), *zi = calloc((size_t)T * CI * To, sizeof(float));
+    float *zs = calloc((size_t)T * 2 * CI * To, sizeof(float));
+    /* input: the first CO channels of xr, xi, stacked (x2) and split (x2r, x2i) */
+    float *x2 = calloc((size_t)T * 2 * CO * F, sizeof(float));
+    for (int t = 0; t < T; t++) {
+        memcpy(x2 + (t * 2 + 0) * CO * F, xr + t * CI * F, CO * F * sizeof(float));
+        memcpy(x2 + (t * 2 + 1) * CO * F, xi + t * CI * F, CO * F * sizeof(float));
+    }
+    float *x2r = calloc((size_t)T * CO * F, sizeof(float)), *x2i = calloc((size_t)T * CO * F, sizeof(float));
+    for (int t = 0; t < T; t++) {
+        memcpy(x2r + t * CO * F, xr + t * CI * F, CO * F * sizeof(float));
+        memcpy(x2i + t * CO * F, xi + t * CI * F, CO * F * sizeof(float));
+    }
+    assert_int_equal(nn_convt_process_c(ta, x2r, x2i, T, zr, zi), T);
+    assert_int_equal(nn_convt_process(tb, x2, T, zs), T);
+    for (int t = 0; t < T; t++) {
+        assert_true(nmse(zr + t * CI * To, zs + (t * 2 + 0) * CI * To, CI * To) < 1e-12);
+        assert_true(nmse(zi + t * CI * To, zs + (t * 2 + 1) * CI * To, CI * To) < 1e-12);
+    }
+    nn_convt_destroy(ta);
+    nn_convt_destroy(tb);
+    free(wr);
+    free(wi);
+    free(xr);
+    free(xi);
+    free(zr);
+    free(zi);
+    free(zs);
+    free(x2);
+    free(x2r);
+    free(x2i);
+}
+
 /* ----------------------------------------------------------- errors */
 
 static void bad_configs(void **state)
@@ -930,14 +1113,15 @@ static const char *const fixtures[] = {
     "cconv2d_grouped_lookahead", "cconv1d_causal", "convt1d_stride", "convt1d_grouped_dil",
     "convt2d_frcrn", "convt2d_grouped_stride", "cconvt2d_frcrn", "linear_small",
     "linear_nobias", "gru_small", "gru_two_layers", "gru_nobias", "lstm_small", "fsmn_time",
-    "fsmn_time_lookahead", "cfsmn_time", "fsmn_freq", "cfsmn_freq", "layernorm",
+    "fsmn_time_lookahead", "fsmn_time_dilated", "cfsmn_time", "fsmn_freq", "cfsmn_freq",
+    "dn_cconv2d", "dn_cconvt2d", "dn_cfsmn_freq", "dn_cfsmn_time", "layernorm",
 };
 
 #define NFIX (sizeof fixtures / sizeof *fixtures)
 
 int main(void)
 {
-    struct CMUnitTest tests[NFIX + 9];
+    struct CMUnitTest tests[NFIX + 10];
     size_t n = 0;
     for (size_t i = 0; i < NFIX; i++) {
         struct CMUnitTest t = { fixtures[i], golden, NULL, NULL, (void *)fixtures[i] };
@@ -946,6 +1130,7 @@ int main(void)
     struct CMUnitTest more[] = {
         cmocka_unit_test(golden_activations), cmocka_unit_test(kernels_vs_naive),
         cmocka_unit_test(conv_vs_naive),      cmocka_unit_test(gru_vs_naive),
+        cmocka_unit_test(complex_block_equals_cconv),
         cmocka_unit_test(bad_configs),        cmocka_unit_test(bad_weights),
         cmocka_unit_test(reset_restarts),     cmocka_unit_test(no_allocation),
     };

@@ -15,12 +15,13 @@ run), and writes tests/fixtures/nn/<name>.osw holding:
   - metadata: "type" (which C layer), the C config fields by name, "frames".
 
 References are computed in float64 from the float32 weights, so they are
-PyTorch's exact answer for the stored weights. Seeds are fixed: the files only
-change when this script does. Needs torch (Debian python3-torch) and numpy.
+PyTorch's exact answer for the stored weights. Each fixture's seed comes from
+its name: the files only change when this script does. Needs torch (Debian python3-torch) and numpy.
 """
 
 import os
 import sys
+import zlib
 
 import numpy as np
 import torch
@@ -482,20 +483,22 @@ def lstm_small():
 
 class Fsmn(nn.Module):
     """FRCRN's UniDeepFsmn (linear, ReLU, projection, depthwise memory over
-    lorder past-and-present steps) with rorder future steps added, on
-    [B, S, dim] sequences."""
+    lorder past-and-present steps) with rorder future steps and a dilation
+    added, on [B, S, dim] sequences."""
 
-    def __init__(self, dim, hidden, lorder, rorder):
+    def __init__(self, dim, hidden, lorder, rorder, dilation=1):
         super().__init__()
-        self.lorder, self.rorder = lorder, rorder
+        self.lorder, self.rorder, self.dilation = lorder, rorder, dilation
         self.linear = nn.Linear(dim, hidden)
         self.project = nn.Linear(hidden, dim, bias=False)
-        self.conv1 = nn.Conv2d(dim, dim, (lorder + rorder, 1), groups=dim, bias=False)
+        self.conv1 = nn.Conv2d(dim, dim, (lorder + rorder, 1), groups=dim, bias=False,
+                               dilation=(dilation, 1))
 
     def forward(self, x):
         p = self.project(F.relu(self.linear(x)))           # [B, S, D]
         q = p.unsqueeze(1).permute(0, 3, 2, 1)              # [B, D, S, 1]
-        m = self.conv1(F.pad(q, (0, 0, self.lorder - 1, self.rorder)))
+        d = self.dilation
+        m = self.conv1(F.pad(q, (0, 0, (self.lorder - 1) * d, self.rorder * d)))
         return x + (q + m).permute(0, 3, 2, 1).squeeze(1)
 
 
@@ -511,14 +514,16 @@ class ComplexFsmn(nn.Module):
                 self.fsmn_re_L1(xi) + self.fsmn_im_L1(xr))
 
 
-def fsmn_time_fixture(name, T, dim, hidden, lorder, rorder, complex_=False):
-    cfg = {"axis": 0, "dim": dim, "hidden": hidden, "lorder": lorder, "rorder": rorder}
+def fsmn_time_fixture(name, T, dim, hidden, lorder, rorder, complex_=False, dilation=1):
+    cfg = {"axis": 0, "dim": dim, "hidden": hidden, "lorder": lorder, "rorder": rorder,
+           "dilation": dilation}
+    lat = rorder * dilation
     if complex_:
-        m = randomize(ComplexFsmn(dim, hidden, lorder, rorder))
+        m = randomize(ComplexFsmn(dim, hidden, lorder, rorder, dilation))
         xr, xi = rnd(1, T, dim), rnd(1, T, dim)
         yr, yi = m((xr, xi))
         for t in range(1, T + 1):
-            k = t - rorder
+            k = t - lat
             if k > 0:
                 pr, pi = m((xr[:, :t], xi[:, :t]))
                 close(pr[:, :k], yr[:, :k], f"{name}: prefix {t} re")
@@ -527,11 +532,11 @@ def fsmn_time_fixture(name, T, dim, hidden, lorder, rorder, complex_=False):
         tensors.update({"input": f32(xr[0]), "input_im": f32(xi[0]), "output": f32(yr[0]),
                         "output_im": f32(yi[0])})
         return tensors, meta_of("cfsmn", cfg, T)
-    m = randomize(Fsmn(dim, hidden, lorder, rorder))
+    m = randomize(Fsmn(dim, hidden, lorder, rorder, dilation))
     x = rnd(1, T, dim)
     y = m(x)
     for t in range(1, T + 1):
-        k = t - rorder
+        k = t - lat
         if k > 0:
             close(m(x[:, :t])[:, :k], y[:, :k], f"{name}: prefix {t}")
     tensors = state(m)
@@ -547,6 +552,11 @@ def fsmn_time():
 @fixture
 def fsmn_time_lookahead():
     return fsmn_time_fixture("fsmn_time_lookahead", 13, 5, 8, 3, 2)
+
+
+@fixture
+def fsmn_time_dilated():
+    return fsmn_time_fixture("fsmn_time_dilated", 15, 4, 6, 3, 1, dilation=2)
 
 
 @fixture
@@ -587,6 +597,122 @@ def fsmn_freq():
 @fixture
 def cfsmn_freq():
     return fsmn_freq_fixture("cfsmn_freq", 3, 4, 6, 5, 10, True)
+
+
+# ------------------------------------- oscine's denoiser convention (stacked)
+
+# tools/denoise/model.py keeps complex channels stacked [real | imaginary] on
+# one axis and uses true complex weights (wr + j wi) with a complex bias
+# (br to the real part, bi to the imaginary part). Its layers are replicated
+# here from that description (no import: the fixtures must not change when
+# the training code does); the C test runs them as real layers with block
+# weights from nn_complex_block.
+
+def cblock(wr, wi, transposed=False):
+    """[[wr, -wi], [wi, wr]] (transposed: [[wr, wi], [-wi, wr]]) over dims 0, 1."""
+    if transposed:
+        return torch.cat([torch.cat([wr, wi], 1), torch.cat([-wi, wr], 1)], 0)
+    return torch.cat([torch.cat([wr, -wi], 1), torch.cat([wi, wr], 1)], 0)
+
+
+def cparams(*shape):
+    return r32(torch.randn(*shape) * 0.4), r32(torch.randn(*shape) * 0.4)
+
+
+@fixture
+def dn_cconv2d():
+    cin, cout, kf, Fq, T = 2, 3, 3, 9, 8
+    wr, wi = cparams(cout, cin, kf, 2)
+    br, bi = cparams(cout)
+    x = rnd(1, 2 * cin, Fq, T)
+
+    def run(v):
+        v = F.pad(v, (1, 0, kf // 2, kf // 2))
+        return F.conv2d(v, cblock(wr, wi), torch.cat([br, bi]), stride=(2, 1))
+
+    c = conv_defaults(in_ch=2 * cin, out_ch=2 * cout, freq=Fq, kf=kf, sf=2, pf_lo=kf // 2,
+                      pf_hi=kf // 2, kt=2, pt_left=1)
+    y = check_prefix(run, x, conv_avail(c), all_steps, "dn_cconv2d")
+    t = {"layer.wr": f32(wr), "layer.wi": f32(wi), "layer.br": f32(br), "layer.bi": f32(bi),
+         "input": tmajor2(x), "output": tmajor2(y)}
+    c["cin"], c["cout"] = cin, cout
+    return t, meta_of("dn_conv", c, T)
+
+
+@fixture
+def dn_cconvt2d():
+    cin, cout, kf, Fq, T = 4, 2, 3, 5, 8
+    wr, wi = cparams(cin, cout, kf, 2)
+    br, bi = cparams(cout)
+    x = rnd(1, 2 * cin, Fq, T)
+
+    def run(v):
+        y = F.conv_transpose2d(v, cblock(wr, wi, True), torch.cat([br, bi]), stride=(2, 1),
+                               padding=(kf // 2, 0))
+        return y[..., :v.shape[-1]]
+
+    c = convt_defaults(in_ch=2 * cin, out_ch=2 * cout, freq=Fq, kf=kf, sf=2, pf=kf // 2, kt=2)
+    y = check_prefix(run, x, lambda m: m, all_steps, "dn_cconvt2d")
+    t = {"layer.wr": f32(wr), "layer.wi": f32(wi), "layer.br": f32(br), "layer.bi": f32(bi),
+         "input": tmajor2(x), "output": tmajor2(y)}
+    c["cin"], c["cout"] = cin, cout
+    return t, meta_of("dn_convt", c, T)
+
+
+def dn_fsmn_fixture(name, axis, T, C, H, order, dilation, Fq):
+    """The denoiser's complex FSMN: h = relu(W1 x + b1) (complex W1, b1; relu on
+    real and imaginary parts), p = W2 h, y = x + p + mem(p); mem one real
+    kernel per complex channel shared by both parts: along frequency
+    2*order+1 taps centred on the bin, along time `order` past taps
+    `dilation` frames apart."""
+    l1r, l1i = cparams(H, C)
+    b1r, b1i = cparams(H)
+    l2r, l2i = cparams(C, H)
+    mem = r32(torch.randn(C, 2 * order + 1 if axis == "freq" else order) * 0.4)
+    W1, W2 = cblock(l1r, l1i), cblock(l2r, l2i)
+    b1 = torch.cat([b1r, b1i])
+    wm = torch.cat([mem, mem], 0)
+
+    def block(v):  # v [B, S, 2C] -> [B, S, 2C], memory along S
+        p = F.linear(F.relu(F.linear(v, W1, b1)), W2)
+        q = p.transpose(1, 2)                                   # [B, 2C, S]
+        if axis == "freq":
+            m = F.conv1d(F.pad(q, (order, order)), wm[:, None, :], groups=2 * C)
+        else:
+            m = F.conv1d(F.pad(q, ((order - 1) * dilation, 0)), wm[:, None, :],
+                         dilation=dilation, groups=2 * C)
+        return v + p + m.transpose(1, 2)
+
+    t = {"layer.l1.wr": f32(l1r), "layer.l1.wi": f32(l1i), "layer.l1.br": f32(b1r),
+         "layer.l1.bi": f32(b1i), "layer.l2.wr": f32(l2r), "layer.l2.wi": f32(l2i),
+         "layer.mem": f32(mem)}
+    if axis == "freq":
+        # frames [2C][F]: per frame a sequence over F of 2C features
+        x = rnd(1, 2 * C, Fq, T)
+        y = block(x[0].permute(2, 1, 0)).permute(2, 1, 0).unsqueeze(0)
+        t.update({"input": tmajor2(x), "output": tmajor2(y)})
+        cfg = {"axis": 1, "dim": 2 * C, "hidden": 2 * H, "lorder": order + 1, "rorder": order,
+               "dilation": 1, "seq": Fq}
+    else:
+        x = rnd(1, T, 2 * C)
+        y = block(x)
+        for m_ in range(1, T + 1):
+            close(block(x[:, :m_]), y[:, :m_], f"{name}: prefix {m_}")
+        t.update({"input": f32(x[0]), "output": f32(y[0])})
+        cfg = {"axis": 0, "dim": 2 * C, "hidden": 2 * H, "lorder": order, "rorder": 0,
+               "dilation": dilation}
+    cfg["c"], cfg["h"] = C, H
+    return t, meta_of("dn_fsmn", cfg, T)
+
+
+@fixture
+def dn_cfsmn_freq():
+    return dn_fsmn_fixture("dn_cfsmn_freq", "freq", 3, 3, 5, 2, 1, 9)
+
+
+@fixture
+def dn_cfsmn_time():
+    return dn_fsmn_fixture("dn_cfsmn_time", "time", 14, 4, 6, 3, 2, 0)
 
 
 # ------------------------------------------------------- norms, activations
@@ -639,7 +765,7 @@ def main():
     for i, name in enumerate(names):
         if name not in FIXTURES:
             raise SystemExit(f"unknown fixture {name!r}")
-        torch.manual_seed(1000 + list(FIXTURES).index(name))
+        torch.manual_seed(zlib.crc32(name.encode()))  # stable when fixtures are added
         with torch.no_grad():
             tensors, meta = FIXTURES[name]()
         meta["generator"] = "tools/make_fixtures.py"

@@ -3,8 +3,8 @@
  * frequency inside one frame.
  *
  * A block is linear + ReLU, a bias-free projection p, and a depthwise filter
- * over p's past lorder-1 steps, the present and rorder future steps, added
- * to the input and to p. The complex pair runs each real block on both
+ * over p's past lorder-1 taps, the present and rorder future taps (taps
+ * `dilation` steps apart), added to the input and to p. The complex pair runs each real block on both
  * planes: yr = re(xr) - im(xi), yi = re(xi) + im(xr); along time that is four
  * streams, so four states share two sets of weights.
  * Weights are copied at create; the memory taps are stored [tap][dim] along
@@ -26,8 +26,8 @@ typedef struct fsmn_w {
 } fsmn_w;
 
 typedef struct fsmn_s {
-    nn_window p;  /* projections, hist lorder-1+rorder */
-    nn_window x;  /* inputs, hist rorder (the residual is delayed too) */
+    nn_window p;  /* projections, hist (lorder-1+rorder)*dilation */
+    nn_window x;  /* inputs, hist rorder*dilation (the residual is delayed too) */
     int wait;     /* new frames to take before the next output */
 } fsmn_s;
 
@@ -48,12 +48,15 @@ static int fsmn_check(nn_fsmn_config *c, const nn_fsmn_config *in, const char *w
     *c = *in;
     if (!c->max_frames)
         c->max_frames = 1;
+    if (!c->dilation)
+        c->dilation = 1;
     if (c->axis == NN_FSMN_TIME && !c->seq)
         c->seq = 1;
     int e;
     if ((e = nn_check_dim(what, "dim", c->dim, 1)) || (e = nn_check_dim(what, "hidden", c->hidden, 1)) ||
         (e = nn_check_dim(what, "lorder", c->lorder, 1)) ||
         (e = nn_check_dim(what, "rorder", c->rorder, 0)) ||
+        (e = nn_check_dim(what, "dilation", c->dilation, 1)) ||
         (e = nn_check_dim(what, "seq", c->seq, 1)) ||
         (e = nn_check_dim(what, "max_frames", c->max_frames, 1)))
         return e;
@@ -61,6 +64,8 @@ static int fsmn_check(nn_fsmn_config *c, const nn_fsmn_config *in, const char *w
         return err_set(OSCINE_E_ARG, "%s: unknown axis %d", what, (int)c->axis);
     if (c->axis == NN_FSMN_TIME && c->seq != 1)
         return err_set(OSCINE_E_ARG, "%s: seq is for the frequency axis", what);
+    if ((long)(c->lorder - 1 + c->rorder) * c->dilation > (1 << 24))
+        return err_set(OSCINE_E_ARG, "%s: memory spans too many steps", what);
     return 0;
 }
 
@@ -138,8 +143,8 @@ static int fsmn_make(nn_fsmn **out, const nn_fsmn_config *cfg, int planes,
         if (c.axis == NN_FSMN_TIME) {
             l->h = nn_falloc(hn);
             for (int i = 0; i < 2 * planes && !e; i++)
-                if (nn_window_init(&l->s[i].p, c.dim, l->taps - 1, c.max_frames) ||
-                    nn_window_init(&l->s[i].x, c.dim, c.rorder, c.max_frames))
+                if (nn_window_init(&l->s[i].p, c.dim, (l->taps - 1) * c.dilation, c.max_frames) ||
+                    nn_window_init(&l->s[i].x, c.dim, c.rorder * c.dilation, c.max_frames))
                     e = OSCINE_E_NOMEM;
         } else {
             l->h = nn_falloc((size_t)c.hidden * c.seq);
@@ -221,13 +226,13 @@ void nn_fsmn_reset(nn_fsmn *l)
     for (int i = 0; i < 2 * l->planes; i++) {
         nn_window_reset(&l->s[i].p);
         nn_window_reset(&l->s[i].x);
-        l->s[i].wait = l->c.rorder;
+        l->s[i].wait = l->c.rorder * l->c.dilation;
     }
 }
 
 int nn_fsmn_latency(const nn_fsmn *l)
 {
-    return l->c.axis == NN_FSMN_TIME ? l->c.rorder : 0;
+    return l->c.axis == NN_FSMN_TIME ? l->c.rorder * l->c.dilation : 0;
 }
 
 /* One block along time on n frames (x NULL: the zero projections that end
@@ -235,7 +240,7 @@ int nn_fsmn_latency(const nn_fsmn *l)
 static int run_time(nn_fsmn *l, const fsmn_w *w, fsmn_s *s, const float *x, int n, float *y)
 {
     const nn_fsmn_config *c = &l->c;
-    int D = c->dim, Hd = c->hidden, L = c->lorder;
+    int D = c->dim, Hd = c->hidden, L = c->lorder, dl = c->dilation;
     float *pd = nn_window_append(&s->p, n);
     float *xd = nn_window_append(&s->x, n);
     if (x) {
@@ -261,17 +266,17 @@ static int run_time(nn_fsmn *l, const fsmn_w *w, fsmn_s *s, const float *x, int 
     }
     const float *pb = nn_window_base(&s->p), *xb = nn_window_base(&s->x);
     int nout = 0, r = s->wait;
-    /* The output whose newest tap is new frame r: taps at p rows r ..
-     * r+taps-1, its own step at p row r+L-1 and x row r. */
+    /* The output whose newest tap is new frame r: taps at p rows r + k*dl,
+     * its own step at p row r + (L-1)*dl and x row r. */
     for (; r < n; r++, nout++) {
         float *restrict o = y + (size_t)nout * D;
         const float *restrict xv = xb + (size_t)r * D;
-        const float *restrict pv = pb + (size_t)(r + L - 1) * D;
+        const float *restrict pv = pb + (size_t)(r + (L - 1) * dl) * D;
         for (int d = 0; d < D; d++)
             o[d] = xv[d] + pv[d];
         for (int k = 0; k < l->taps; k++) {
             const float *restrict wk = w->wm + (size_t)k * D;
-            const float *restrict pk = pb + (size_t)(r + k) * D;
+            const float *restrict pk = pb + (size_t)(r + k * dl) * D;
             for (int d = 0; d < D; d++)
                 o[d] += wk[d] * pk[d];
         }
@@ -288,7 +293,7 @@ static int run_time(nn_fsmn *l, const fsmn_w *w, fsmn_s *s, const float *x, int 
 static void run_freq(nn_fsmn *l, const fsmn_w *w, const float *x, float *y)
 {
     const nn_fsmn_config *c = &l->c;
-    int D = c->dim, Hd = c->hidden, S = c->seq, L = c->lorder;
+    int D = c->dim, Hd = c->hidden, S = c->seq, L = c->lorder, dl = c->dilation;
     for (int d = 0; d < D; d++)
         for (int i = 0; i < S; i++)
             l->xt[(size_t)i * D + d] = x[(size_t)d * S + i];
@@ -308,8 +313,8 @@ static void run_freq(nn_fsmn *l, const fsmn_w *w, const float *x, float *y)
         for (int i = 0; i < S; i++)
             o[i] = xv[i] + pv[i];
         for (int k = 0; k < l->taps; k++) {
-            /* o[i] += w * p[i + k - L + 1] for bins inside 0..S-1 */
-            int sh = k - L + 1;
+            /* o[i] += w * p[i + (k - L + 1)*dl] for bins inside 0..S-1 */
+            int sh = (k - L + 1) * dl;
             int lo = sh < 0 ? -sh : 0, hi = sh > 0 ? S - sh : S;
             float wk = w->wm[(size_t)d * l->taps + k];
             for (int i = lo; i < hi; i++)
@@ -369,7 +374,7 @@ int nn_fsmn_drain(nn_fsmn *l, float *y)
     if (l->c.axis != NN_FSMN_TIME)
         return 0;
     int total = 0;
-    for (int left = l->c.rorder; left > 0;) {
+    for (int left = l->c.rorder * l->c.dilation; left > 0;) {
         int n = left < l->c.max_frames ? left : l->c.max_frames;
         total += run_time(l, &l->w[0], &l->s[0], NULL, n, y + (size_t)total * l->c.dim);
         left -= n;
@@ -384,7 +389,7 @@ int nn_fsmn_drain_c(nn_fsmn *l, float *yr, float *yi)
     if (l->c.axis != NN_FSMN_TIME)
         return 0;
     int total = 0;
-    for (int left = l->c.rorder; left > 0;) {
+    for (int left = l->c.rorder * l->c.dilation; left > 0;) {
         int n = left < l->c.max_frames ? left : l->c.max_frames;
         size_t off = (size_t)total * l->c.dim;
         total += cfsmn_run(l, NULL, NULL, n, yr + off, yi + off);

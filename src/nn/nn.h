@@ -225,17 +225,17 @@ void nn_lstm_destroy(nn_lstm *l);
 
 /* -------------------------------------------------------------- FSMN */
 
-/* FSMN block (FRCRN's UniDeepFsmn, with an optional look-ahead), on a
- * sequence of vectors of dim features:
+/* FSMN block (FRCRN's UniDeepFsmn, with an optional look-ahead and a
+ * dilated memory), on a sequence of vectors of dim features:
  *   h = relu(W1 x + b1)          "<prefix>.linear.weight" [hidden][dim], ".linear.bias"
  *   p = Wp h                      "<prefix>.project.weight" [dim][hidden]
- *   m[s] = sum_k w[k] * p[s - lorder + 1 + k], k = 0 .. lorder+rorder-1,
+ *   m[s] = sum_k w[k] * p[s + (k - lorder + 1) * dilation], k = 0 .. lorder+rorder-1,
  *          depthwise per feature  "<prefix>.conv1.weight" [dim][1][lorder+rorder][1]
  *   y = x + p + m
- * (lorder steps of memory including the present, rorder future steps; p is
+ * (lorder taps of memory including the present, rorder future taps; p is
  * zero outside the sequence.) Two axes:
  *   NN_FSMN_TIME: the sequence is the stream: frames [T][dim], state along
- *                 time, look-ahead latency rorder frames.
+ *                 time, look-ahead latency rorder*dilation frames.
  *   NN_FSMN_FREQ: each frame [dim][seq] (2-D layout: dim channels, seq bins)
  *                 is a whole sequence along frequency (FRCRN's
  *                 ComplexUniDeepFsmn_L1); no state, returns n. */
@@ -245,6 +245,7 @@ typedef struct nn_fsmn_config {
     nn_fsmn_axis axis;
     int dim, hidden;
     int lorder, rorder;
+    int dilation;      /* steps between memory taps (0: 1) */
     int seq;           /* NN_FSMN_FREQ: bins per frame */
     int max_frames;
 } nn_fsmn_config;
@@ -257,6 +258,19 @@ int nn_fsmn_create(nn_fsmn **out, const nn_fsmn_config *cfg, const float *w1, co
                    const float *wp, const float *wm);
 int nn_fsmn_load(nn_fsmn **out, const nn_fsmn_config *cfg, const osw_file *w,
                  const char *prefix);
+
+/* A complex layer whose features are stacked [real | imaginary] (as oscine's
+ * denoiser lays out its channels) is one real layer with the block matrix
+ * of its complex weight W = wr + j wi:
+ *   transposed = 0: out = [[wr, -wi], [wi, wr]]  (rows x cols complex ->
+ *                   2 rows x 2 cols real): Linear [out][in], Conv weight
+ *                   [out][in*kf*kt] (cols = in*kf*kt), FSMN linear/project;
+ *   transposed = 1: out = [[wr, wi], [-wi, wr]]: ConvTranspose weight
+ *                   [in][out*kf*kt] (rows = in, cols = out*kf*kt).
+ * out holds 4*rows*cols floats; a complex bias br + j bi becomes [br, bi].
+ * Thread: any. */
+void nn_complex_block(float *out, const float *wr, const float *wi, int rows, int cols,
+                      int transposed);
 
 /* Complex FSMN (FRCRN's ComplexUniDeepFsmn_L1 along frequency and one layer
  * of ComplexUniDeepFsmn along time): two FSMN blocks re and im as above,
@@ -275,7 +289,7 @@ int nn_fsmn_drain(nn_fsmn *l, float *y);
 int nn_fsmn_drain_c(nn_fsmn *l, float *yr, float *yi);
 void nn_fsmn_reset(nn_fsmn *l);
 void nn_fsmn_destroy(nn_fsmn *l);
-int nn_fsmn_latency(const nn_fsmn *l);
+int nn_fsmn_latency(const nn_fsmn *l);     /* rorder*dilation along time, else 0 */
 
 /* ------------------------------------------------------------- norms */
 

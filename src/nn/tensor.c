@@ -1,4 +1,5 @@
-/* tensor.c - reading layer tensors from a weights file by name. */
+/* tensor.c - reading layer tensors from a weights file by name, and the
+ * real block form of complex weights. */
 #include <stdio.h>
 #include <string.h>
 
@@ -46,4 +47,19 @@ int nn_tensor_load(float **out, const osw_file *w, const char *name, int ndim,
 void nn_tensor_free(float *p)
 {
     nn_ffree(p);
+}
+
+void nn_complex_block(float *out, const float *wr, const float *wi, int rows, int cols,
+                      int transposed)
+{
+    size_t R = (size_t)rows, C = (size_t)cols, W = 2 * C;
+    float s = transposed ? -1.0f : 1.0f; /* sign of wi below the diagonal */
+    for (size_t r = 0; r < R; r++)
+        for (size_t c = 0; c < C; c++) {
+            float a = wr[r * C + c], b = wi[r * C + c];
+            out[r * W + c] = a;
+            out[r * W + C + c] = -s * b;
+            out[(R + r) * W + c] = s * b;
+            out[(R + r) * W + C + c] = a;
+        }
 }

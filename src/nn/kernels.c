@@ -108,7 +108,8 @@ int nn_kernel_use_blas_gemv(int M, int K)
  * best for the CPU is picked when the library is loaded (an ifunc resolved
  * by the dynamic loader, never on the audio thread): a baseline build then
  * runs AVX2+FMA or AVX-512 loops where the CPU has them. The helpers they
- * call are forced inline so that each clone has its own copy. NN_NO_CLONES turns this off. */
+ * call are forced inline so that each clone has its own copy of them.
+ * NN_NO_CLONES turns this off. */
 #define NN_INLINE static inline __attribute__((always_inline))
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NN_NO_CLONES)
 #define NN_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
@@ -142,17 +143,6 @@ NN_INLINE float dot(const float *restrict a, const float *restrict b, int n)
     return lanes_sum(acc);
 }
 
-NN_INLINE void axpy(int n, float a, const float *restrict x, float *restrict y)
-{
-    for (int i = 0; i < n; i++)
-        y[i] += a * x[i];
-}
-
-void nn_axpy(int n, float a, const float *x, float *y)
-{
-    axpy(n, a, x, y);
-}
-
 NN_CLONES void nn_own_gemv(int M, int K, const float *A, int lda, const float *x, float *y,
                            int acc)
 {
@@ -166,9 +156,9 @@ NN_CLONES void nn_own_gemv(int M, int K, const float *A, int lda, const float *x
  * loads (2 + 4 loads per 8 vector multiply-adds), lane for lane the same
  * arithmetic as dot(). */
 NN_INLINE void dot_2x4(const float *restrict a0, const float *restrict a1,
-                           const float *restrict b0, const float *restrict b1,
-                           const float *restrict b2, const float *restrict b3, int n,
-                           float *restrict out0, float *restrict out1)
+                       const float *restrict b0, const float *restrict b1,
+                       const float *restrict b2, const float *restrict b3, int n,
+                       float *restrict out0, float *restrict out1)
 {
     float c[2][4][LANES] = { { { 0 } } };
     int i = 0;

@@ -52,7 +52,7 @@ int nn_kernel_use_blas(int M, int N, int K);
 int nn_kernel_use_blas_gemv(int M, int K);
 
 /* All matrices row-major with leading dimensions in floats.
- * acc = 0: C = A*B;  acc = 1: C += A*B.  */
+ * acc = 0: C = the product;  acc = 1: C += the product. */
 
 /* C[M][N] = A[M][K] * B[N][K]^T  (rows of A against rows of B: frames x
  * weights). M == 1 is a matrix-vector product and runs as one. */
@@ -62,17 +62,12 @@ void nn_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, in
 /* y[M] = A[M][K] * x[K] */
 void nn_gemv(int M, int K, const float *A, int lda, const float *x, float *y, int acc);
 
-/* The hand-written kernels behind the OWN mode, exported for the benchmark. */
+/* The hand-written kernels behind the OWN mode, exported for the benchmark.
+ * Both sum every dot product in the same 16-lane order, so a frame computed
+ * alone (gemv) or inside a batch (gemm_nt) gives the same bits. */
 void nn_own_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                     float *C, int ldc, int acc);
 void nn_own_gemv(int M, int K, const float *A, int lda, const float *x, float *y, int acc);
-
-/* sum a[i]*b[i], the one dot product every OWN path uses, so that a frame
- * computed alone or inside a batch gives the same bits. */
-float nn_dot(const float *a, const float *b, int n);
-
-/* y[i] += a * x[i] */
-void nn_axpy(int n, float a, const float *x, float *y);
 
 /* --------------------------------------------------------- frame window */
 

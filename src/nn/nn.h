@@ -114,7 +114,8 @@ int nn_cconv_load(nn_conv **out, const nn_conv_config *cfg, const osw_file *w,
                   const char *prefix_re, const char *prefix_im);
 
 /* x: n frames [n][in_ch][freq]; y: room for nn_conv_max_out(l, n) frames of
- * [out_ch][nn_conv_out_freq(l)]. Returns frames written. */
+ * [out_ch][nn_conv_out_freq(l)]. Returns frames written. drain writes at
+ * most nn_conv_max_out(l, pt_right) frames. */
 int nn_conv_process(nn_conv *l, const float *x, int n, float *y);
 int nn_conv_process_c(nn_conv *l, const float *xr, const float *xi, int n, float *yr,
                       float *yi);
@@ -160,7 +161,8 @@ int nn_cconvt_load(nn_convt **out, const nn_convt_config *cfg, const osw_file *w
 int nn_convt_process(nn_convt *l, const float *x, int n, float *y);
 int nn_convt_process_c(nn_convt *l, const float *xr, const float *xi, int n, float *yr,
                        float *yi);
-/* Writes the (kt-1)*dt + opt + 1 - st - pt tail frames. */
+/* Writes the (kt-1)*dt + opt + 1 - st - pt tail frames (fewer if the start
+ * crop is not yet used up). */
 int nn_convt_drain(nn_convt *l, float *y);
 int nn_convt_drain_c(nn_convt *l, float *yr, float *yi);
 void nn_convt_reset(nn_convt *l);
@@ -282,6 +284,8 @@ int nn_cfsmn_create(nn_fsmn **out, const nn_fsmn_config *cfg, const float *const
 int nn_cfsmn_load(nn_fsmn **out, const nn_fsmn_config *cfg, const osw_file *w,
                   const char *prefix_re, const char *prefix_im);
 
+/* x [n][dim] (TIME) or [n][dim][seq] (FREQ) -> y, same layout, room for n
+ * frames; drain writes rorder*dilation frames (TIME; FREQ: none). */
 int nn_fsmn_process(nn_fsmn *l, const float *x, int n, float *y);
 int nn_fsmn_process_c(nn_fsmn *l, const float *xr, const float *xi, int n, float *yr,
                       float *yi);

@@ -83,6 +83,12 @@ OSCINE_API const char *oscine_version(void);
  */
 typedef struct oscine_chain oscine_chain;
 
+/* Weights for a stage that loads a model (e.g. {"denoise", "my.osw"}). */
+typedef struct oscine_model_path {
+    const char *stage;
+    const char *path;
+} oscine_model_path;
+
 typedef struct oscine_chain_config {
     const char *stages;   /* comma-separated stage names, e.g. "passthrough,gain" */
     int sample_rate;      /* host rate, 8000..192000 Hz */
@@ -93,6 +99,10 @@ typedef struct oscine_chain_config {
     int hop;              /* 0: the hop the stages need; >0: force this hop
                              (frames at the internal rate) */
     int low_latency;      /* 1: shorter resampler filters, for live use */
+    const oscine_model_path *models; /* weights per stage; others are looked up
+                                        in $OSCINE_MODEL_PATH, ./models and the
+                                        installed share/oscine/models */
+    int nmodels;
 } oscine_chain_config;
 
 #define OSCINE_MAX_CHANNELS 8
@@ -119,6 +129,10 @@ OSCINE_API int oscine_chain_set(oscine_chain *c, const char *address, float valu
 
 /* Read back a parameter's current target value. Thread: any. */
 OSCINE_API int oscine_chain_get(const oscine_chain *c, const char *address, float *value);
+
+/* Latest value of a stage's meter, e.g. "/denoise/vad" (averaged over
+ * channels). Thread: any. */
+OSCINE_API int oscine_chain_meter(const oscine_chain *c, const char *address, float *value);
 
 /* Count of blocks in which a stage produced NaN/Inf (the stage was reset and
  * the block silenced instead of passing it on). Thread: any. */
@@ -167,6 +181,8 @@ typedef enum oscine_sample_type {
 } oscine_sample_type;
 
 typedef struct oscine_file_job {
+    const oscine_model_path *models; /* as in oscine_chain_config */
+    int nmodels;
     const char *in_path;
     const char *out_path;
     const char *stages;           /* chain, e.g. "passthrough" */

@@ -38,6 +38,15 @@ typedef struct lane {
     float *mid;    /* (down max_out) stage-rate samples from down */
     float *back;   /* (up max_out) host-rate samples from up */
     ring out;      /* host-rate output FIFO */
+    /* upper band (host rate above the stage rate, see band_* below) */
+    resampler *up_id; /* the unprocessed hop back to the host rate */
+    float *raw;    /* (hop) the hop before the stages */
+    ring idd;      /* stage-rate delay of raw by the stages' latency */
+    ring id_out, g_out; /* host-rate FIFOs in step with out: identity, gain */
+    float *xd;     /* (xd_len) host input delay line */
+    int xd_pos;
+    float *tmp_id, *tmp_g; /* (CHUNK) */
+    float g_now;   /* smoothed band gain */
 } lane;
 
 struct oscine_chain {
@@ -45,6 +54,14 @@ struct oscine_chain {
     int irate, hop; /* stage rate and hop (hop 0: host blocks, no adapter) */
     int resampling, low_latency;
     int prefill, latency;
+    int band;         /* keep the band above the stage rate's Nyquist */
+    int band_delay;   /* host samples: prefill + stage latency at host rate */
+    int stage_lat;    /* internal samples */
+    float g_coef;     /* band gain smoothing per host sample */
+    char models[MAX_STAGES][4096]; /* resolved weights per stage ("" none) */
+    int pmeter[MAX_STAGES]; /* first index of each stage's meters */
+    int nmeters;
+    _Atomic float *meters; /* (nmeters) latest, averaged over channels */
     int nstages;
     const stage_class *cls[MAX_STAGES];
     int pbase[MAX_STAGES]; /* first index of each stage's params */
@@ -161,10 +178,58 @@ static int plan(oscine_chain *c, const oscine_chain_config *cfg)
     return 0;
 }
 
+#ifndef OSCINE_DATADIR
+#define OSCINE_DATADIR "/usr/local/share/oscine"
+#endif
+
+/* Weights for each stage that loads a model: the caller's path, else the
+ * stage's default file in $OSCINE_MODEL_PATH, ./models, the installed
+ * share/oscine/models. */
+static int resolve_models(oscine_chain *c, const oscine_chain_config *cfg)
+{
+    for (int i = 0; i < c->nstages; i++) {
+        const stage_class *k = c->cls[i];
+        c->models[i][0] = 0;
+        const char *given = NULL;
+        for (int m = 0; m < cfg->nmodels; m++)
+            if (cfg->models[m].stage && !strcmp(cfg->models[m].stage, k->name))
+                given = cfg->models[m].path;
+        if (!k->model_file) {
+            if (given)
+                return err_set(OSCINE_E_ARG, "stage '%s' takes no model", k->name);
+            continue;
+        }
+        if (given) {
+            snprintf(c->models[i], sizeof c->models[i], "%s", given);
+            continue;
+        }
+        char dirs[4096];
+        const char *env = getenv("OSCINE_MODEL_PATH");
+        snprintf(dirs, sizeof dirs, "%s%smodels:" OSCINE_DATADIR "/models", env ? env : "",
+                 env && env[0] ? ":" : "");
+        char *save = NULL;
+        for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+            snprintf(c->models[i], sizeof c->models[i], "%s/%s", d, k->model_file);
+            FILE *f = fopen(c->models[i], "rb");
+            if (f) {
+                fclose(f);
+                break;
+            }
+            c->models[i][0] = 0;
+        }
+        if (!c->models[i][0])
+            return err_set(OSCINE_E_IO, "stage '%s': model '%s' not found in "
+                           "$OSCINE_MODEL_PATH, ./models or " OSCINE_DATADIR "/models",
+                           k->name, k->model_file);
+    }
+    return 0;
+}
+
 static int lane_create(oscine_chain *c, lane *l)
 {
-    stage_env env = {.sample_rate = c->irate, .max_frames = c->hop ? c->hop : CHUNK};
     for (int i = 0; i < c->nstages; i++) {
+        stage_env env = {.sample_rate = c->irate, .max_frames = c->hop ? c->hop : CHUNK,
+                         .host_rate = c->rate, .model = c->models[i][0] ? c->models[i] : NULL};
         int e = c->cls[i]->create(&l->st[i], &env);
         if (e < 0)
             return err_prefix(e, "stage '%s'", c->cls[i]->name);
@@ -188,6 +253,18 @@ static int lane_create(oscine_chain *c, lane *l)
         if (!l->mid || !l->back)
             return err_set(OSCINE_E_NOMEM, "chain: out of memory");
     }
+    if (c->band) {
+        int e = resampler_create(&l->up_id, c->irate, c->rate, c->low_latency, c->hop);
+        if (e)
+            return e;
+        l->raw = calloc((size_t)c->hop, sizeof(float));
+        l->tmp_id = calloc(CHUNK, sizeof(float));
+        l->tmp_g = calloc(CHUNK, sizeof(float));
+        if (!l->raw || !l->tmp_id || !l->tmp_g || ring_init(&l->idd, c->stage_lat + c->hop))
+            return err_set(OSCINE_E_NOMEM, "chain: out of memory");
+        ring_write_zeros(&l->idd, c->stage_lat);
+        l->g_now = 1.0f;
+    }
     return 0;
 }
 
@@ -203,16 +280,17 @@ static void lane_destroy(oscine_chain *c, lane *l)
     free(l->mid);
     free(l->back);
     ring_free(&l->out);
+    resampler_destroy(l->up_id);
+    free(l->raw);
+    free(l->tmp_id);
+    free(l->tmp_g);
+    free(l->xd);
+    ring_free(&l->idd);
+    ring_free(&l->id_out);
+    ring_free(&l->g_out);
     memset(l, 0, sizeof *l);
 }
 
-static int stage_latency_total(const oscine_chain *c)
-{
-    int sum = 0;
-    for (int i = 0; i < c->nstages; i++)
-        sum += c->cls[i]->latency(c->lanes[0].st[i]);
-    return sum;
-}
 
 OSCINE_API int oscine_chain_create(oscine_chain **out, const oscine_chain_config *cfg)
 {
@@ -241,6 +319,8 @@ OSCINE_API int oscine_chain_create(oscine_chain **out, const oscine_chain_config
     c->channels = cfg->channels;
     c->max_block = cfg->max_block ? cfg->max_block : OSCINE_MAX_BLOCK;
     c->low_latency = cfg->low_latency;
+    if (cfg->nmodels < 0 || (cfg->nmodels && !cfg->models))
+        return free(c), err_set(OSCINE_E_ARG, "chain: bad model list");
     int e = parse_stages(c, cfg->stages);
     if (!e)
         e = plan(c, cfg);
@@ -260,10 +340,34 @@ OSCINE_API int oscine_chain_create(oscine_chain **out, const oscine_chain_config
                 c->applied[c->pbase[i] + j] = d;
             }
     }
-    for (int ch = 0; !e && ch < c->channels; ch++)
+    if (!e)
+        e = resolve_models(c, cfg);
+    for (int i = 0; !e && i < c->nstages; i++) {
+        c->pmeter[i] = c->nmeters;
+        c->nmeters += c->cls[i]->nmeters;
+    }
+    if (!e && c->nmeters && !(c->meters = calloc((size_t)c->nmeters, sizeof *c->meters)))
+        e = err_set(OSCINE_E_NOMEM, "chain: out of memory");
+    /* The stages' latency is known once one lane exists; the band path
+     * (created with the lanes) needs it, so lane 0 is made first. */
+    if (!e)
+        e = lane_create(c, &c->lanes[0]);
+    if (!e) {
+        for (int i = 0; i < c->nstages; i++)
+            c->stage_lat += c->cls[i]->latency(c->lanes[0].st[i]);
+        int wants_band = 0;
+        for (int i = 0; i < c->nstages; i++)
+            wants_band |= c->cls[i]->band_gain != NULL;
+        if (wants_band && c->resampling && c->rate > c->irate) {
+            c->band = 1;
+            lane_destroy(c, &c->lanes[0]);
+            e = lane_create(c, &c->lanes[0]);
+        }
+    }
+    for (int ch = 1; !e && ch < c->channels; ch++)
         e = lane_create(c, &c->lanes[ch]);
     if (!e) {
-        int stage_lat = stage_latency_total(c);
+        int stage_lat = c->stage_lat;
         if (c->resampling) {
             /* Lag of down (stage-rate samples) plus a hop being gathered, in
              * host samples, plus the lag of up: see the top comment. */
@@ -282,11 +386,24 @@ OSCINE_API int oscine_chain_create(oscine_chain **out, const oscine_chain_config
             int back_max = c->resampling ? resampler_max_out(c->lanes[0].up) : c->hop;
             int cap = c->prefill + 2 * (CHUNK + back_max + c->hop) + 64;
             for (int ch = 0; !e && ch < c->channels; ch++) {
-                if (ring_init(&c->lanes[ch].out, cap))
+                lane *l = &c->lanes[ch];
+                if (ring_init(&l->out, cap))
                     e = err_set(OSCINE_E_NOMEM, "chain: out of memory");
                 else
-                    ring_write_zeros(&c->lanes[ch].out, c->prefill);
+                    ring_write_zeros(&l->out, c->prefill);
+                if (!e && c->band) {
+                    c->band_delay = c->latency;
+                    if (ring_init(&l->id_out, cap) || ring_init(&l->g_out, cap) ||
+                        !(l->xd = calloc((size_t)c->band_delay + 1, sizeof(float))))
+                        e = err_set(OSCINE_E_NOMEM, "chain: out of memory");
+                    else {
+                        ring_write_zeros(&l->id_out, c->prefill);
+                        for (int i = 0; i < c->prefill; i++)
+                            ring_write(&l->g_out, &l->g_now, 1);
+                    }
+                }
             }
+            c->g_coef = 1.0f - expf(-1.0f / (0.005f * (float)c->rate));
         }
     }
     if (e) {
@@ -305,6 +422,7 @@ OSCINE_API void oscine_chain_destroy(oscine_chain *c)
         lane_destroy(c, &c->lanes[ch]);
     free(c->target);
     free(c->applied);
+    free(c->meters);
     free(c);
 }
 
@@ -342,6 +460,30 @@ static void run_stages(oscine_chain *c, lane *l, float *buf, int n)
     }
 }
 
+/* The upper band: the unprocessed hop, delayed by the stages' latency,
+ * back to the host rate into id_out, and the stages' band gain for each of
+ * those samples into g_out, both in step with out. The host input delayed
+ * by the whole latency minus that identity path is what lies above the
+ * stage rate's Nyquist (lane_process adds it back, scaled). */
+static void band_hop(oscine_chain *c, lane *l)
+{
+    float g = 1.0f;
+    for (int i = 0; i < c->nstages; i++)
+        if (c->cls[i]->band_gain)
+            g *= c->cls[i]->band_gain(l->st[i]);
+    if (!(g >= 0.0f && g <= 1.0f))
+        g = g > 1.0f ? 1.0f : 0.0f;
+    ring_write(&l->idd, l->raw, c->hop);
+    ring_read(&l->idd, l->raw, c->hop);
+    int k = resampler_process(l->up_id, l->raw, c->hop, l->back);
+    if (k <= 0)
+        return;
+    if (ring_write(&l->id_out, l->back, k) < k)
+        atomic_fetch_add_explicit(&c->glitches, 1, memory_order_relaxed);
+    for (int i = 0; i < k; i++)
+        ring_write(&l->g_out, &g, 1);
+}
+
 /* Stage-rate samples into the hop buffer; each full hop goes through the
  * stages and on to the output FIFO (through up when resampling). */
 static void gather(oscine_chain *c, lane *l, const float *x, int n)
@@ -357,7 +499,11 @@ static void gather(oscine_chain *c, lane *l, const float *x, int n)
         if (l->hopfill < c->hop)
             break;
         l->hopfill = 0;
+        if (c->band)
+            memcpy(l->raw, l->hop, sizeof(float) * (size_t)c->hop);
         run_stages(c, l, l->hop, c->hop);
+        if (c->band)
+            band_hop(c, l);
         if (c->resampling) {
             int k = resampler_process(l->up, l->hop, c->hop, l->back);
             if (k > 0 && ring_write(&l->out, l->back, k) < k)
@@ -394,6 +540,28 @@ static void lane_process(oscine_chain *c, lane *l, const float *in, float *out, 
             gather(c, l, l->in, m);
         }
         int got = ring_read(&l->out, out + pos, m);
+        if (c->band) {
+            int gi = ring_read(&l->id_out, l->tmp_id, m);
+            int gg = ring_read(&l->g_out, l->tmp_g, m);
+            if (gi < m || gg < m)
+                atomic_fetch_add_explicit(&c->glitches, 1, memory_order_relaxed);
+            float gs = l->g_now;
+            const int D = c->band_delay;
+            for (int i = 0; i < gi && i < gg; i++) {
+                l->xd[l->xd_pos] = l->in[i];
+                int rd = l->xd_pos - D;
+                if (rd < 0)
+                    rd += D + 1;
+                float high = l->xd[rd] - l->tmp_id[i];
+                if (++l->xd_pos > D)
+                    l->xd_pos = 0;
+                gs += (l->tmp_g[i] - gs) * c->g_coef;
+                out[pos + i] += gs * high;
+            }
+            if (fabsf(gs) < 1e-20f)
+                gs = 0.0f;
+            l->g_now = gs;
+        }
         if (got < m) {
             /* Cannot happen while prefill bounds the pipeline's lag; if it
              * ever does, count it rather than emit garbage. */
@@ -433,6 +601,14 @@ OSCINE_API int oscine_chain_process(oscine_chain *c, const float *const *in,
     apply_params(c);
     for (int ch = 0; ch < c->channels; ch++)
         lane_process(c, &c->lanes[ch], in[ch], out[ch], nframes);
+    for (int i = 0; i < c->nstages; i++)
+        for (int j = 0; j < c->cls[i]->nmeters; j++) {
+            float sum = 0;
+            for (int ch = 0; ch < c->channels; ch++)
+                sum += c->cls[i]->meter(c->lanes[ch].st[i], j);
+            atomic_store_explicit(&c->meters[c->pmeter[i] + j], sum / c->channels,
+                                  memory_order_relaxed);
+        }
     denormals_restore(fp);
     return 0;
 }
@@ -451,6 +627,19 @@ OSCINE_API void oscine_chain_reset(oscine_chain *c)
         if (c->hop) {
             ring_clear(&l->out);
             ring_write_zeros(&l->out, c->prefill);
+        }
+        if (c->band) {
+            resampler_reset(l->up_id);
+            ring_clear(&l->idd);
+            ring_write_zeros(&l->idd, c->stage_lat);
+            ring_clear(&l->id_out);
+            ring_write_zeros(&l->id_out, c->prefill);
+            ring_clear(&l->g_out);
+            l->g_now = 1.0f;
+            for (int i = 0; i < c->prefill; i++)
+                ring_write(&l->g_out, &l->g_now, 1);
+            memset(l->xd, 0, sizeof(float) * ((size_t)c->band_delay + 1));
+            l->xd_pos = 0;
         }
     }
 }
@@ -539,6 +728,36 @@ OSCINE_API int oscine_chain_set(oscine_chain *c, const char *address, float valu
                        p->unit);
     atomic_store_explicit(&c->target[c->pbase[si] + pi], value, memory_order_relaxed);
     return 0;
+}
+
+OSCINE_API int oscine_chain_meter(const oscine_chain *c, const char *address, float *value)
+{
+    const char *slash = address && address[0] == '/' ? strchr(address + 1, '/') : NULL;
+    if (slash) {
+        size_t sl = (size_t)(slash - address - 1);
+        for (int i = 0; i < c->nstages; i++) {
+            const stage_class *k = c->cls[i];
+            if (strlen(k->name) != sl || strncmp(k->name, address + 1, sl))
+                continue;
+            for (int j = 0; j < k->nmeters; j++)
+                if (!strcmp(k->meters[j], slash + 1)) {
+                    *value = atomic_load_explicit(&c->meters[c->pmeter[i] + j],
+                                                  memory_order_relaxed);
+                    return 0;
+                }
+        }
+    }
+    return err_set(OSCINE_E_PARAM, "no meter '%s' in chain '%s'", address ? address : "(null)",
+                   c->spec);
+}
+
+float chain_vad(const oscine_chain *c)
+{
+    for (int i = 0; i < c->nstages; i++)
+        for (int j = 0; j < c->cls[i]->nmeters; j++)
+            if (!strcmp(c->cls[i]->meters[j], "vad"))
+                return atomic_load_explicit(&c->meters[c->pmeter[i] + j], memory_order_relaxed);
+    return -1.0f;
 }
 
 OSCINE_API int oscine_chain_get(const oscine_chain *c, const char *address, float *value)

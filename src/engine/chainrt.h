@@ -9,4 +9,8 @@
  * Thread: audio (or any: an atomic store). */
 int chain_set_rt(oscine_chain *c, const char *address, float value);
 
+/* The first "vad" meter in the chain, or -1 when no stage has one.
+ * Thread: any. */
+float chain_vad(const oscine_chain *c);
+
 #endif

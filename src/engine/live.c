@@ -304,6 +304,7 @@ static void meter(live *e, const float *const *in, float *const *out, int n, dou
     m.meter.xruns = e->xruns;
     m.meter.nan_events = oscine_chain_nan_events(e->cur);
     m.meter.late = e->late;
+    m.meter.vad = chain_vad(e->cur);
     m.meter.sample_time = e->frames;
     spsc_push(&e->msgs, &m); /* a full queue drops a meter, nothing else */
     e->in_peak = e->out_peak = e->cpu = 0;

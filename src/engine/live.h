@@ -42,6 +42,7 @@ typedef struct live_meter {
     uint64_t xruns;        /* totals since start */
     uint64_t nan_events;
     uint64_t late;         /* commands applied late (pending list full) */
+    float vad;             /* voice activity 0..1 from the chain, -1: none */
     int64_t sample_time;   /* frames processed since start */
 } live_meter;
 

@@ -18,6 +18,8 @@ typedef struct stage_param {
 typedef struct stage_env {
     int sample_rate; /* the rate process() runs at */
     int max_frames;  /* largest n given to process() */
+    int host_rate;   /* the chain's outside rate (may be higher than sample_rate) */
+    const char *model; /* weights file for stages with model_file, resolved */
 } stage_env;
 
 typedef struct stage_class {
@@ -39,6 +41,19 @@ typedef struct stage_class {
     void (*set_param)(void *state, int index, float value);
     /* Thread: control. */
     void (*destroy)(void *state);
+    /* Optional. Default weights file name (looked up in the model folders),
+     * for stages that load a model; NULL for none. */
+    const char *model_file;
+    /* Optional. Read-only per-hop values (e.g. "vad"), addressed
+     * /<stage>/<name>; meter() gives the latest. Thread: audio. */
+    const char *const *meters;
+    int nmeters;
+    float (*meter)(const void *state, int index);
+    /* Optional. When the host rate is above the stage's rate, the band the
+     * stage cannot see (above its Nyquist) bypasses it, delayed to stay
+     * aligned, scaled by this gain (latest hop, 0..1). NULL: gain 1.
+     * Thread: audio. */
+    float (*band_gain)(const void *state);
 } stage_class;
 
 /* The registry. Thread: any. */

@@ -863,7 +863,7 @@ static void send_meters(oscd *d)
     lo_message_add_float(m, d->meter.out_rms);
     lo_message_add_float(m, d->meter.cpu * 100.0f);
     lo_message_add_int32(m, (int32_t)d->meter.xruns);
-    lo_message_add_float(m, -1.0f);
+    lo_message_add_float(m, d->meter.vad);
     for (int i = 0; i < d->nsubs; i++)
         send_msg(d, &d->subs[i], "/meter", m);
     lo_message_free(m);

@@ -43,7 +43,7 @@ void oscine_rt_hook(int entering)
         atomic_fetch_add(&hook_calls, 1);
 }
 
-static void violation(const char *what)
+__attribute__((unused)) static void violation(const char *what)
 {
     if (atomic_fetch_add(&violations, 1) == 0)
         strncpy(first_violation, what, sizeof first_violation - 1);

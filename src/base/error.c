@@ -67,10 +67,11 @@ int err_prefix(int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
+    /* Precisions bound the output: a long detail is cut, never overrun. */
     if (old[0])
-        snprintf(detail, sizeof detail, "%s: %s", pre, old);
+        snprintf(detail, sizeof detail, "%.200s: %.300s", pre, old);
     else
-        snprintf(detail, sizeof detail, "%s: %s", pre, oscine_strerror(err));
+        snprintf(detail, sizeof detail, "%.200s: %.300s", pre, oscine_strerror(err));
     return err;
 }
 

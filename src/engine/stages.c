@@ -5,10 +5,12 @@
 
 extern const stage_class stage_passthrough;
 extern const stage_class stage_gain;
+extern const stage_class stage_denoise;
 
 static const stage_class *const table[] = {
     &stage_passthrough,
     &stage_gain,
+    &stage_denoise,
 };
 
 const stage_class *stage_find(const char *name)

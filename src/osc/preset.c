@@ -121,7 +121,10 @@ int preset_parse_line(const char *text, preset_line *out)
         }
         if (!*p)
             return err_set(OSCINE_E_ARG, "%s needs a string", addr);
-        snprintf(out->s, sizeof out->s, "%s", p);
+        if (strlen(p) >= sizeof out->s)
+            return err_set(OSCINE_E_ARG, "%s: string longer than %zu characters", addr,
+                           sizeof out->s - 1);
+        memcpy(out->s, p, strlen(p) + 1);
         return 1;
     }
     char *num_end;

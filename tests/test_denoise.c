@@ -1,0 +1,217 @@
+/* test_denoise.c - the denoiser against PyTorch: the network's mask frame by
+ * frame and the whole stage's waveform (golden fixture from
+ * tools/denoise/make_fixture.py), streaming independent of block sizes, the
+ * mix and limit_db controls, the voice-activity meter, the band above 8 kHz
+ * at 48 kHz, and bad weights. */
+#include "util/util.h"
+
+#include "models/denoise.h"
+#include "nn/weights.h"
+#include "oscine.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIXTURE "tests/fixtures/denoise/small.osw"
+
+static double nmse(const float *ref, const float *got, size_t n)
+{
+    double e = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - ref[i];
+        e += d * d;
+        r += (double)ref[i] * ref[i];
+    }
+    return r > 0 ? e / r : e;
+}
+
+static const float *tensor(const osw_file *w, const char *name, int64_t *len)
+{
+    int i = osw_tensor_find(w, name);
+    const char *nm;
+    int nd;
+    const int64_t *sh;
+    assert_true(i >= 0);
+    assert_int_equal(osw_tensor_info(w, i, &nm, &nd, &sh), 0);
+    int64_t n = 1;
+    for (int k = 0; k < nd; k++)
+        n *= sh[k];
+    const float *p;
+    assert_int_equal(osw_get_f32(w, name, nd, sh, &p), 0);
+    *len = n;
+    return p;
+}
+
+static void test_mask_matches_pytorch(void **state)
+{
+    osw_file *w;
+    assert_int_equal(osw_open(&w, FIXTURE), 0);
+    denoise_net *d;
+    if (denoise_net_create(&d, w))
+        fail_msg("%s", oscine_last_error());
+    int64_t n;
+    const float *re = tensor(w, "input.re", &n), *im = tensor(w, "input.im", &n);
+    const float *mre = tensor(w, "mask.re", &n), *mim = tensor(w, "mask.im", &n);
+    int frames = (int)(n / DENOISE_BINS);
+    float *got = malloc(sizeof(float) * 2 * n), *ref = malloc(sizeof(float) * 2 * n);
+    for (int pass = 0; pass < 2; pass++) { /* the second after a reset: same */
+        denoise_net_reset(d);
+        for (int t = 0; t < frames; t++) {
+            float spec[2 * DENOISE_BINS], mask[2 * DENOISE_BINS];
+            for (int k = 0; k < DENOISE_BINS; k++) {
+                spec[2 * k] = re[t * DENOISE_BINS + k];
+                spec[2 * k + 1] = im[t * DENOISE_BINS + k];
+            }
+            denoise_net_frame(d, spec, mask);
+            for (int k = 0; k < DENOISE_BINS; k++) {
+                got[2 * (t * DENOISE_BINS + k)] = mask[2 * k];
+                got[2 * (t * DENOISE_BINS + k) + 1] = mask[2 * k + 1];
+                ref[2 * (t * DENOISE_BINS + k)] = mre[t * DENOISE_BINS + k];
+                ref[2 * (t * DENOISE_BINS + k) + 1] = mim[t * DENOISE_BINS + k];
+            }
+        }
+        double e = nmse(ref, got, 2 * (size_t)n);
+        print_message("mask vs PyTorch over %d frames: NMSE %.3g\n", frames, e);
+        assert_true(e < 1e-8);
+    }
+    free(got);
+    free(ref);
+    denoise_net_destroy(d);
+    osw_close(w);
+}
+
+/* Run mono x through a chain in random blocks; return output aligned by the
+ * chain's latency (n samples). */
+static float *run_chain(const char *stages, int rate, const float *x, size_t n, float mix,
+                        float limit, uint64_t seed, int *latency, float *vad)
+{
+    oscine_model_path mp = {"denoise", FIXTURE};
+    oscine_chain_config cfg = {.stages = stages, .sample_rate = rate, .channels = 1,
+                               .models = &mp, .nmodels = 1};
+    oscine_chain *c;
+    if (oscine_chain_create(&c, &cfg))
+        fail_msg("%s", oscine_last_error());
+    assert_int_equal(oscine_chain_set(c, "/denoise/mix", mix), 0);
+    assert_int_equal(oscine_chain_set(c, "/denoise/limit_db", limit), 0);
+    int L = oscine_chain_latency(c);
+    size_t total = n + (size_t)L;
+    float *in = calloc(total, sizeof(float)), *out = calloc(total, sizeof(float));
+    memcpy(in, x, sizeof(float) * n);
+    for (size_t pos = 0; pos < total;) {
+        int b = 1 + (int)((urand(&seed) + 1.0f) * 0.5f * 999);
+        if ((size_t)b > total - pos)
+            b = (int)(total - pos);
+        const float *ip[1] = {in + pos};
+        float *op[1] = {out + pos};
+        assert_int_equal(oscine_chain_process(c, ip, op, b), 0);
+        pos += (size_t)b;
+    }
+    assert_int_equal(oscine_chain_glitches(c), 0);
+    if (vad)
+        assert_int_equal(oscine_chain_meter(c, "/denoise/vad", vad), 0);
+    float *y = malloc(sizeof(float) * n);
+    memcpy(y, out + L, sizeof(float) * n);
+    *latency = L;
+    oscine_chain_destroy(c);
+    free(in);
+    free(out);
+    return y;
+}
+
+static void test_stage_matches_pytorch(void **state)
+{
+    osw_file *w;
+    assert_int_equal(osw_open(&w, FIXTURE), 0);
+    int64_t n, ne;
+    const float *x = tensor(w, "input.wav", &n);
+    const float *ref = tensor(w, "enhanced.wav", &ne);
+    assert_int_equal(n, ne);
+    int L;
+    float vad;
+    float *y = run_chain("denoise", 16000, x, (size_t)n, 1.0f, 100.0f, 1, &L, &vad);
+    double e = nmse(ref, y, (size_t)n);
+    print_message("stage at 16 kHz vs PyTorch enhance(): NMSE %.3g, latency %d samples\n", e, L);
+    assert_true(e < 1e-8);
+    assert_true(vad >= 0.0f && vad <= 1.0f);
+    /* Different block sizes, the same samples, bit for bit. */
+    float *y2 = run_chain("denoise", 16000, x, (size_t)n, 1.0f, 100.0f, 99, &L, NULL);
+    assert_memory_equal(y, y2, sizeof(float) * (size_t)n);
+    free(y2);
+    /* mix 0: the input, through the STFT round trip. */
+    float *dry = run_chain("denoise", 16000, x, (size_t)n, 0.0f, 100.0f, 5, &L, NULL);
+    double db = err_db(x, dry, (size_t)n);
+    print_message("mix 0: output vs input %.1f dB\n", db);
+    assert_true(db < -100);
+    free(dry);
+    /* limit_db 0: no bin is attenuated at all. */
+    float *lim = run_chain("denoise", 16000, x, (size_t)n, 1.0f, 0.0f, 5, &L, NULL);
+    double ex = 0, ey = 0, ew = 0;
+    for (int64_t i = 0; i < n; i++) {
+        ex += (double)x[i] * x[i];
+        ey += (double)lim[i] * lim[i];
+        ew += (double)y[i] * y[i];
+    }
+    print_message("energy in %.3g, denoised %.3g, with limit 0 dB %.3g\n", ex, ew, ey);
+    assert_true(ey > 0.95 * ex);
+    free(lim);
+    free(y);
+    osw_close(w);
+}
+
+/* At 48 kHz the band above 8 kHz is kept: with mix 0 the whole signal comes
+ * back, a 12 kHz tone included. */
+static void test_upper_band_kept(void **state)
+{
+    const size_t n = 48000;
+    float *x = malloc(sizeof(float) * n);
+    uint64_t seed = 4;
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(0.2 * sin(2 * M_PI * 440 * i / 48000.0) +
+                       0.1 * sin(2 * M_PI * 12000 * i / 48000.0)) + 0.01f * urand(&seed);
+    int L;
+    float *y = run_chain("denoise", 48000, x, n, 0.0f, 100.0f, 8, &L, NULL);
+    double db = err_db(x + 4800, y + 4800, n - 9600);
+    print_message("48 kHz, mix 0: output vs input %.1f dB (latency %d samples, %.1f ms)\n", db,
+                  L, L / 48.0);
+    assert_true(db < -60);
+    /* the 12 kHz tone's level */
+    double dot = 0, ref = 0;
+    for (size_t i = 4800; i < n - 4800; i++) {
+        double s = sin(2 * M_PI * 12000 * i / 48000.0);
+        dot += y[i] * s;
+        ref += s * s;
+    }
+    assert_float_equal(dot / ref, 0.1, 0.002);
+    free(y);
+    free(x);
+}
+
+static void test_bad_weights(void **state)
+{
+    oscine_chain *c;
+    oscine_model_path mp = {"denoise", "tests/fixtures/weights/small.osw"};
+    oscine_chain_config cfg = {.stages = "denoise", .sample_rate = 16000, .channels = 1,
+                               .models = &mp, .nmodels = 1};
+    int e = oscine_chain_create(&c, &cfg);
+    assert_true(e <= OSCINE_E_W_TRUNCATED && e >= OSCINE_E_W_MODEL);
+    assert_non_null(strstr(oscine_last_error(), "small.osw"));
+    mp.path = "tests/fixtures/denoise/does-not-exist.osw";
+    assert_int_equal(oscine_chain_create(&c, &cfg), OSCINE_E_IO);
+    assert_non_null(strstr(oscine_last_error(), "does-not-exist.osw"));
+    mp.stage = "gain";
+    cfg.stages = "gain";
+    assert_int_equal(oscine_chain_create(&c, &cfg), OSCINE_E_ARG);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mask_matches_pytorch),
+        cmocka_unit_test(test_stage_matches_pytorch),
+        cmocka_unit_test(test_upper_band_kept),
+        cmocka_unit_test(test_bad_weights),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

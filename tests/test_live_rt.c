@@ -77,29 +77,45 @@ static ssize_t (*real_read)(int, void *, size_t);
 static int (*real_usleep)(useconds_t);
 static int (*real_nanosleep)(const struct timespec *, struct timespec *);
 
-__attribute__((constructor)) static void resolve(void)
+/* Resolved on first use: shared libraries' initialisers (libgfortran, via
+ * OpenBLAS) call some of these before this program's constructors run. */
+static void *resolve(void **slot, const char *name)
 {
-    real_lock = dlsym(RTLD_NEXT, "pthread_mutex_lock");
-    real_cond_wait = dlsym(RTLD_NEXT, "pthread_cond_wait");
-    real_write = dlsym(RTLD_NEXT, "write");
-    real_read = dlsym(RTLD_NEXT, "read");
-    real_usleep = dlsym(RTLD_NEXT, "usleep");
-    real_nanosleep = dlsym(RTLD_NEXT, "nanosleep");
+    if (!*slot)
+        *slot = dlsym(RTLD_NEXT, name);
+    return *slot;
 }
+#define REAL(var, name) ((__typeof__(var))resolve((void **)&var, name))
 
-EXPORT int pthread_mutex_lock(pthread_mutex_t *m) { CHECK("pthread_mutex_lock"); return real_lock(m); }
+EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+{
+    CHECK("pthread_mutex_lock");
+    return REAL(real_lock, "pthread_mutex_lock")(m);
+}
 EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
     CHECK("pthread_cond_wait");
-    return real_cond_wait(c, m);
+    return REAL(real_cond_wait, "pthread_cond_wait")(c, m);
 }
-EXPORT ssize_t write(int fd, const void *b, size_t n) { CHECK("write"); return real_write(fd, b, n); }
-EXPORT ssize_t read(int fd, void *b, size_t n) { CHECK("read"); return real_read(fd, b, n); }
-EXPORT int usleep(useconds_t u) { CHECK("usleep"); return real_usleep(u); }
+EXPORT ssize_t write(int fd, const void *b, size_t n)
+{
+    CHECK("write");
+    return REAL(real_write, "write")(fd, b, n);
+}
+EXPORT ssize_t read(int fd, void *b, size_t n)
+{
+    CHECK("read");
+    return REAL(real_read, "read")(fd, b, n);
+}
+EXPORT int usleep(useconds_t u)
+{
+    CHECK("usleep");
+    return REAL(real_usleep, "usleep")(u);
+}
 EXPORT int nanosleep(const struct timespec *a, struct timespec *b)
 {
     CHECK("nanosleep");
-    return real_nanosleep(a, b);
+    return REAL(real_nanosleep, "nanosleep")(a, b);
 }
 
 #endif

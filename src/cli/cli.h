@@ -27,6 +27,9 @@ int cli_parse_int(const char *s, long lo, long hi, long *out);
 extern int cli_quiet;
 
 int cmd_process(int argc, char **argv);
+int cmd_denoise(int argc, char **argv);
+/* process with a fixed chain (NULL: --chain decides). */
+int process_main(int argc, char **argv, const char *chain);
 int cmd_info(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_stages(int argc, char **argv);

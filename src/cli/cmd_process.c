@@ -47,12 +47,51 @@ static int on_progress(void *user, int64_t done, int64_t total)
 
 int cmd_process(int argc, char **argv)
 {
+    return process_main(argc, argv, NULL);
+}
+
+/* `oscine denoise IN OUT [--mix X] [--limit-db N] [--model PATH] ...`:
+ * process with the denoise chain, its flags turned into --set. */
+int cmd_denoise(int argc, char **argv)
+{
+    char *args[128];
+    int n = 0;
+    args[n++] = argv[0];
+    static char setbuf[2][32];
+    for (int i = 1; i < argc && n < 120; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--mix") || !strcmp(a, "--limit-db")) {
+            if (i + 1 >= argc)
+                return cli_fail(EXIT_USAGE, "%s needs a value", a);
+            float v;
+            if (cli_parse_float(argv[i + 1], &v))
+                return cli_fail(EXIT_USAGE, "%s '%s': not a number", a, argv[i + 1]);
+            int k = a[2] == 'm' ? 0 : 1;
+            snprintf(setbuf[k], sizeof setbuf[k], "%s", k ? "/denoise/limit_db" : "/denoise/mix");
+            args[n++] = "--set";
+            args[n++] = setbuf[k];
+            args[n++] = argv[++i];
+        } else if (!strcmp(a, "--chain") || !strcmp(a, "--set")) {
+            return cli_fail(EXIT_USAGE, "denoise: %s belongs to 'oscine process' (e.g. "
+                            "oscine process IN OUT --chain denoise,gain)", a);
+        } else {
+            args[n++] = argv[i];
+        }
+    }
+    args[n] = NULL;
+    return process_main(n, args, "denoise");
+}
+
+int process_main(int argc, char **argv, const char *chain)
+{
     const char *pos[2];
     int npos = 0;
     const char *addr[MAX_SETS];
     float vals[MAX_SETS];
     int nset = 0;
-    oscine_file_job job = {.stages = "passthrough", .dither = 1};
+    oscine_file_job job = {.stages = chain ? chain : "passthrough", .dither = 1};
+    oscine_model_path models[8];
+    int nmodels = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -104,12 +143,31 @@ int cmd_process(int argc, char **argv)
             else
                 return cli_fail(EXIT_USAGE, "--bits '%s': use 16, 24, 32 or float", v);
             i++;
+        } else if (!strcmp(a, "--model")) {
+            if (!v)
+                return cli_fail(EXIT_USAGE, "--model needs a path (or STAGE=PATH)");
+            if (nmodels == 8)
+                return cli_fail(EXIT_USAGE, "--model: at most 8");
+            const char *eq = strchr(v, '=');
+            static char stage_names[8][32];
+            if (eq && eq - v < 32 && !strchr(v, '/')) {
+                memcpy(stage_names[nmodels], v, (size_t)(eq - v));
+                stage_names[nmodels][eq - v] = 0;
+                models[nmodels].stage = stage_names[nmodels];
+                models[nmodels].path = eq + 1;
+            } else {
+                models[nmodels].stage = NULL; /* the chain's neural stage */
+                models[nmodels].path = v;
+            }
+            nmodels++;
+            i++;
         } else if (!strcmp(a, "--no-dither")) {
             job.dither = 0;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             cli_quiet = 1;
         } else if (a[0] == '-' && a[1]) {
-            return cli_fail(EXIT_USAGE, "process: unknown flag '%s' (see 'oscine help process')", a);
+            return cli_fail(EXIT_USAGE, "%s: unknown flag '%s' (see 'oscine help %s')",
+                            argv[0], a, argv[0]);
         } else if (npos < 2) {
             pos[npos++] = a;
         } else {
@@ -117,12 +175,19 @@ int cmd_process(int argc, char **argv)
         }
     }
     if (npos != 2)
-        return cli_fail(EXIT_USAGE, "process: need IN and OUT (see 'oscine help process')");
+        return cli_fail(EXIT_USAGE, "%s: need IN and OUT (see 'oscine help %s')", argv[0],
+                        argv[0]);
     job.in_path = pos[0];
     job.out_path = pos[1];
     job.set_addr = addr;
     job.set_value = vals;
     job.nset = nset;
+    /* A bare --model PATH goes to the chain's stage that loads a model. */
+    for (int k = 0; k < nmodels; k++)
+        if (!models[k].stage)
+            models[k].stage = strstr(job.stages, "denoise") ? "denoise" : "";
+    job.models = models;
+    job.nmodels = nmodels;
 
     oscine_file_info info;
     progress p = {.last_pct = -1};
@@ -135,7 +200,7 @@ int cmd_process(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     int e = oscine_file_process(&job);
-    if (e == OSCINE_E_STAGE || e == OSCINE_E_PARAM || e == OSCINE_E_RANGE)
+    if (e == OSCINE_E_STAGE || e == OSCINE_E_PARAM || e == OSCINE_E_RANGE || e == OSCINE_E_ARG)
         return cli_fail_lib(EXIT_USAGE, e, NULL);
     if (e)
         return cli_fail_lib(EXIT_RUNTIME, e, NULL);

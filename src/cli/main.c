@@ -29,8 +29,22 @@ static const cli_command commands[] = {
      "  --rate HZ           output sample rate (resampled with libsoxr)\n"
      "  --bits B            output samples: 16, 24, 32 (integer) or float\n"
      "  --no-dither         no TPDF dither when reducing bit depth\n"
+     "  --model [STAGE=]PATH  weights for a stage that loads a model\n"
      "  --quiet             no progress bar\n",
      cmd_process},
+    {"denoise", "IN OUT [--mix X] [--limit-db N] [--model PATH] [--format wav|flac]\n"
+                "        [--rate HZ] [--bits B] [--no-dither] [--quiet]",
+     "remove noise from speech in a file",
+     "Runs each channel of IN through the speech denoiser (a causal FRCRN-style\n"
+     "network at 16 kHz; other rates are resampled for it, and the band above\n"
+     "8 kHz is kept, following the mask) and writes OUT aligned with IN.\n"
+     "  --mix X        0..1 wet/dry (default 1: fully denoised)\n"
+     "  --limit-db N   0..100 dB: most attenuation any frequency gets (default\n"
+     "                 100: no limit; 10-25 keeps some ambience)\n"
+     "  --model PATH   weights (default: denoise-16k.osw from $OSCINE_MODEL_PATH,\n"
+     "                 ./models or the installed share/oscine/models)\n"
+     "Other flags as for 'oscine process'. Same as: oscine process IN OUT --chain denoise\n",
+     cmd_denoise},
     {"info", "FILE", "print a sound file's format, rate, channels and duration", NULL,
      cmd_info},
     {"generate", "OUT [--signal sine|sweep|noise|voice-noise|impulse] [--seconds S]\n"

@@ -187,6 +187,18 @@ static int plan(oscine_chain *c, const oscine_chain_config *cfg)
  * share/oscine/models. */
 static int resolve_models(oscine_chain *c, const oscine_chain_config *cfg)
 {
+    for (int m = 0; m < cfg->nmodels; m++) {
+        const char *st = cfg->models[m].stage;
+        int found = 0;
+        for (int i = 0; st && i < c->nstages; i++)
+            found |= !strcmp(c->cls[i]->name, st);
+        if (!found)
+            return err_set(OSCINE_E_ARG, st && st[0]
+                               ? "model '%s' given for stage '%s', which is not in chain '%s'"
+                               : "model '%s' given, but no stage in chain '%s' loads one%s",
+                           cfg->models[m].path ? cfg->models[m].path : "(null)",
+                           st && st[0] ? st : c->spec, st && st[0] ? c->spec : "");
+    }
     for (int i = 0; i < c->nstages; i++) {
         const stage_class *k = c->cls[i];
         c->models[i][0] = 0;

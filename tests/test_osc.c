@@ -94,7 +94,7 @@ static void test_preset_names_and_files(void **state)
     assert_int_equal(preset_resolve("../../etc/passwd", path, sizeof path), OSCINE_E_ARG);
     assert_int_equal(preset_resolve("nothere", path, sizeof path), OSCINE_E_IO);
     /* The shipped presets parse (resolved in ./presets after the env dir). */
-    const char *shipped[] = {"passthrough"};
+    const char *shipped[] = {"passthrough", "voice-call", "podcast"};
     for (size_t i = 0; i < sizeof shipped / sizeof shipped[0]; i++) {
         preset_line lines[PRESET_MAX_LINES];
         int n;

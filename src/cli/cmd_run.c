@@ -43,6 +43,8 @@ int cmd_run(int argc, char **argv)
             c.output = v;
         else if (!strcmp(a, "--host-api"))
             c.host_api = v;
+        else if (!strcmp(a, "--model"))
+            c.model = v;
         else if (!strcmp(a, "--client-name"))
             c.client_name = v;
         else if (!strcmp(a, "--osc-host"))

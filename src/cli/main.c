@@ -62,7 +62,8 @@ static const cli_command commands[] = {
      cmd_stages},
     {"run", "[--chain S,...|--preset NAME] [--input DEV|none] [--output DEV] [--host-api API]\n"
             "        [--rate HZ] [--buffer FRAMES] [--channels N] [--osc-port 9000]\n"
-            "        [--osc-host 127.0.0.1] [--tcp] [--log-level LEVEL] [--client-name NAME]",
+            "        [--osc-host 127.0.0.1] [--tcp] [--log-level LEVEL] [--client-name NAME]\n"
+            "        [--model PATH]",
      "run the chain live on an audio device, steered over OSC",
      "Opens a PortAudio stream (duplex, or output only with --input none) and runs\n"
      "the chain in its callback. Runs in the foreground; logs one line per event to\n"
@@ -81,6 +82,8 @@ static const cli_command commands[] = {
      "  --tcp              also accept OSC over TCP (length-prefixed) on the port\n"
      "  --log-level L      error, warning, info (default) or debug\n"
      "  --client-name N    JACK client name (default oscine)\n"
+     "  --model PATH       weights for the denoise stage (default: denoise-16k.osw\n"
+     "                     from $OSCINE_MODEL_PATH, ./models, share/oscine/models)\n"
      "OSC addresses: 'oscine help osc' or docs/osc.md.\n",
      cmd_run},
     {"devices", "", "list audio devices (host API, channels, default rate)", NULL,

@@ -259,9 +259,11 @@ static void *worker_main(void *arg)
             oscine_chain_destroy(j->chain);
             free(j);
         } else {
+            oscine_model_path mp = {"denoise", d->cfg.model};
             oscine_chain_config cc = {.stages = j->spec, .sample_rate = d->rate,
                                       .channels = d->channels, .max_block = d->buffer,
-                                      .low_latency = 1};
+                                      .low_latency = 1, .models = &mp,
+                                      .nmodels = d->cfg.model && strstr(j->spec, "denoise")};
             j->err = oscine_chain_create(&j->chain, &cc);
             for (int i = 0; !j->err && i < j->nvals; i++)
                 oscine_chain_set(j->chain, j->addr[i], j->vals[i]);
@@ -969,9 +971,11 @@ int daemon_run(const daemon_config *cfg)
         goto out;
     }
     d->channels = cfg->channels;
+    oscine_model_path mp = {"denoise", cfg->model};
     oscine_chain_config cc = {.stages = d->chain, .sample_rate = d->rate,
                               .channels = d->channels, .max_block = d->buffer,
-                              .low_latency = 1};
+                              .low_latency = 1, .models = &mp,
+                              .nmodels = cfg->model && strstr(d->chain, "denoise")};
     oscine_chain *chain;
     if (oscine_chain_create(&chain, &cc)) {
         logf_(LOG_ERROR, "%s", oscine_last_error());

@@ -16,6 +16,7 @@ typedef struct daemon_config {
     const char *osc_host;   /* default 127.0.0.1 */
     int tcp;
     int log_level;
+    const char *model;      /* weights for the denoise stage, or NULL (search) */
 } daemon_config;
 
 /* Returns the process exit code. Thread: main. */

@@ -289,7 +289,7 @@ static void test_bad_input(void **state)
     expect_fail(d, 2, "need IN and OUT", "process", good, NULL);
     expect_fail(d, 1, "WAV or FLAC", "process", good, "x.ogg", NULL);
     expect_fail(d, 1, "no/such/dir", "process", good, nodir, NULL);
-    expect_fail(d, 1, "is the input", "process", good, good, NULL);
+    expect_fail(d, 2, "is the input", "process", good, good, NULL);
     expect_fail(d, 2, "unknown command", "frobnicate", NULL);
     expect_fail(d, 1, "missing.wav", "info", missing, NULL);
     /* An existing output is left untouched when a job fails. */

@@ -8,7 +8,7 @@ DESTDIR  ?=
 BUILD    ?= build
 PYTHON   ?= /usr/bin/python3
 
-PKGS     := portaudio-2.0 sndfile fftw3f liblo soxr
+PKGS     := portaudio-2.0 sndfile fftw3f liblo soxr libpng
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -lpthread
 

@@ -3,7 +3,7 @@
 # is missing. Run as root (or through sudo) on Debian 12.
 set -e
 PKGS="make gcc pkg-config portaudio19-dev libsndfile1-dev libfftw3-dev liblo-dev
-      liblo-tools libsoxr-dev libcmocka-dev libopenblas-dev sox
+      liblo-tools libsoxr-dev libcmocka-dev libopenblas-dev libpng-dev sox
       clang libclang-rt-14-dev jackd2 libjack-jackd2-dev"
 missing=""
 for p in $PKGS; do

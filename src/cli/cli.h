@@ -32,6 +32,7 @@ int cmd_denoise(int argc, char **argv);
 int process_main(int argc, char **argv, const char *chain);
 int cmd_info(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_spectrogram(int argc, char **argv);
 int cmd_stages(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_devices(int argc, char **argv);

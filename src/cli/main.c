@@ -58,6 +58,21 @@ static const cli_command commands[] = {
      "  impulse      one unit impulse at 0.1 s\n"
      "Defaults: voice-noise, 5 s, 16000 Hz, 1 channel, -20 dBFS, PCM_16, seed 1.\n",
      cmd_generate},
+    {"spectrogram", "OUT.png IN [IN2 ...] [--max-hz F] [--db-range 80] [--width 1200]\n"
+                    "        [--height 240]",
+     "draw log-magnitude spectrograms of sound files as a PNG",
+     "Draws one spectrogram panel per input, stacked top to bottom in the order\n"
+     "given, on shared axes: time (the longest input fills the width), frequency\n"
+     "(0 Hz at the bottom of each panel) and colour (the loudest pixel of all\n"
+     "panels is the top of the scale, --db-range below it is black), so a\n"
+     "processed file drawn under its input shows what changed. Channels are\n"
+     "averaged; time outside an input and frequencies above its Nyquist are grey.\n"
+     "OUT is written to a temporary file and renamed when complete.\n"
+     "  --max-hz F      top of the frequency axis (default: the highest Nyquist)\n"
+     "  --db-range R    10..200 dB shown below the loudest pixel (default 80)\n"
+     "  --width W       16..8192 pixels (default 1200)\n"
+     "  --height H      16..2048 pixels per panel (default 240)\n",
+     cmd_spectrogram},
     {"stages", "", "list the stages and their parameters (OSC addresses)", NULL,
      cmd_stages},
     {"run", "[--chain S,...|--preset NAME] [--input DEV|none] [--output DEV] [--host-api API]\n"

@@ -1,0 +1,447 @@
+/* cmd_spectrogram.c - `oscine spectrogram OUT.png IN [IN2 ...]`: one
+ * log-magnitude spectrogram panel per input, stacked top to bottom, as a PNG.
+ *
+ * Every panel shares one time axis (the longest input fills the width) and
+ * one frequency axis (0 .. --max-hz, default the highest Nyquist among the
+ * inputs), and one colour scale: the loudest pixel of all panels is the top
+ * of the scale and --db-range below it is black, so a denoised file drawn
+ * under its noisy input shows what was removed. Time outside an input and
+ * frequencies above its Nyquist are drawn grey.
+ *
+ * The input is read in hops through the project's STFT (periodic Hann window
+ * of about 32 ms, a power of two: 512 at 16 kHz, 2048 at 44.1/48 kHz, hop a
+ * quarter of it, smaller for short files so every column gets a frame), so
+ * memory does not grow with the file's length. Channels are averaged. A
+ * pixel holds the largest power of the frames and bins that fall in it. */
+#include "cli.h"
+
+#include "dsp/stft.h"
+#include "oscine.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <math.h>
+#include <png.h>
+#include <sndfile.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_INPUTS 16
+#define SEPARATOR 2 /* pixel rows between panels */
+
+static const unsigned char BACKGROUND[3] = {64, 64, 64};
+static const unsigned char SEPARATOR_RGB[3] = {255, 255, 255};
+
+/* matplotlib's "magma" colour map (CC0), 17 points from 0 to 1. */
+static const unsigned char MAGMA[17][3] = {
+    {0, 0, 4},       {10, 8, 34},     {29, 17, 71},    {54, 16, 107},   {81, 18, 124},
+    {106, 28, 129},  {131, 38, 129},  {156, 46, 127},  {183, 55, 121},  {208, 65, 111},
+    {231, 82, 99},   {245, 107, 92},  {252, 137, 97},  {254, 167, 114}, {254, 196, 136},
+    {253, 226, 163}, {252, 253, 191},
+};
+
+typedef struct panel {
+    const char *path;
+    int rate, channels;
+    int64_t frames;
+    int cols;  /* columns this input's duration covers */
+    float *pw; /* (width x height) column-major: largest power, or -1 = no data */
+} panel;
+
+static void colour(float v, unsigned char *rgb)
+{
+    if (!(v > 0)) /* also NaN */
+        v = 0;
+    if (v > 1)
+        v = 1;
+    float x = v * 16;
+    int i = (int)x;
+    if (i > 15)
+        i = 15;
+    float t = x - (float)i;
+    for (int k = 0; k < 3; k++)
+        rgb[k] = (unsigned char)lrintf(MAGMA[i][k] + t * (MAGMA[i + 1][k] - MAGMA[i][k]));
+}
+
+static int has_png_extension(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(path, '.');
+    return dot && (!slash || dot > slash) && !strcasecmp(dot + 1, "png");
+}
+
+/* Fill p->pw: width x height pixels over 0..tmax seconds and 0..fmax Hz. */
+static int analyse(panel *p, int width, int height, double tmax, double fmax)
+{
+    SF_INFO si;
+    memset(&si, 0, sizeof si);
+    SNDFILE *sf = sf_open(p->path, SFM_READ, &si);
+    if (!sf)
+        return cli_fail(EXIT_RUNTIME, "input '%s': %s", p->path, sf_strerror(NULL));
+
+    const int rate = si.samplerate, ch = si.channels;
+    int n_fft = 16;
+    while (n_fft < 0.032 * rate && n_fft < 65536)
+        n_fft *= 2;
+    int hop = n_fft / 4;
+    if (p->cols > 0 && p->frames / p->cols < hop)
+        hop = p->frames / p->cols > 1 ? (int)(p->frames / p->cols) : 1;
+
+    stft *st = NULL;
+    stft_config cfg = {.n_fft = n_fft, .win_len = n_fft, .hop = hop, .window = STFT_WIN_HANN};
+    int e = stft_create(&st, &cfg);
+    if (e) {
+        sf_close(sf);
+        return cli_fail_lib(EXIT_RUNTIME, e, p->path);
+    }
+    const int bins = stft_bins(st);
+    const float *wa = stft_analysis_window(st);
+    double wsum = 0;
+    for (int i = 0; i < n_fft; i++)
+        wsum += wa[i];
+    /* A full-scale sine reads 0 dB. */
+    const double norm = 4.0 / (wsum * wsum);
+
+    float *ib = malloc(sizeof(float) * (size_t)hop * (size_t)ch);
+    float *mono = malloc(sizeof(float) * (size_t)hop);
+    float *spec = malloc(sizeof(float) * 2 * (size_t)bins);
+    int *b0 = malloc(sizeof(int) * (size_t)height), *b1 = malloc(sizeof(int) * (size_t)height);
+    int *filled = calloc((size_t)width, sizeof(int));
+    int ret = EXIT_OK;
+    if (!ib || !mono || !spec || !b0 || !b1 || !filled) {
+        ret = cli_fail(EXIT_RUNTIME, "spectrogram: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < (size_t)width * (size_t)height; i++)
+        p->pw[i] = -1;
+
+    /* Row r (0 at the top) covers [lo, hi) Hz; it takes the bins whose centre
+     * lies there, or the nearest bin when the rows are finer than the bins. */
+    const double binw = (double)rate / n_fft;
+    for (int r = 0; r < height; r++) {
+        double lo = (height - 1 - r) * fmax / height, hi = (height - r) * fmax / height;
+        if (lo >= rate / 2.0) {
+            b0[r] = b1[r] = -1;
+            continue;
+        }
+        int a = (int)ceil(lo / binw), b = (int)ceil(hi / binw) - 1;
+        if (b < a)
+            a = b = (int)lround((lo + hi) / 2 / binw);
+        b0[r] = a < bins ? a : bins - 1;
+        b1[r] = b < bins ? b : bins - 1;
+    }
+
+    int64_t got = 0, fr = 0;
+    int eof = 0;
+    for (;; fr++) {
+        /* The frame ending at sample (fr + 1) * hop is centred half a window
+         * earlier; after the end of the file, zero hops until that centre has
+         * passed the last sample. */
+        int64_t centre = (fr + 1) * (int64_t)hop - n_fft / 2;
+        sf_count_t n = 0;
+        if (!eof) {
+            n = sf_readf_float(sf, ib, hop);
+            if (n < hop) {
+                eof = 1;
+                if (sf_error(sf)) {
+                    ret = cli_fail(EXIT_RUNTIME, "input '%s': read failed: %s", p->path,
+                                   sf_strerror(sf));
+                    goto done;
+                }
+            }
+            got += n;
+        } else if (centre >= got) {
+            break;
+        }
+        for (sf_count_t i = 0; i < hop; i++) {
+            float v = 0;
+            if (i < n) {
+                for (int c = 0; c < ch; c++)
+                    v += ib[i * ch + c];
+                v /= (float)ch;
+            }
+            mono[i] = v;
+        }
+        stft_analyze(st, mono, spec);
+        if (centre < 0 || (eof && centre >= got))
+            continue;
+        int col = (int)((double)centre / rate / tmax * width);
+        if (col >= width)
+            col = width - 1;
+        float *px = p->pw + (size_t)col * (size_t)height;
+        filled[col] = 1;
+        for (int r = 0; r < height; r++) {
+            if (b0[r] < 0)
+                continue;
+            double m = 0;
+            for (int b = b0[r]; b <= b1[r]; b++) {
+                double re = spec[2 * b], im = spec[2 * b + 1];
+                double pw = (re * re + im * im) * norm;
+                if (pw > m)
+                    m = pw;
+            }
+            if (m > px[r])
+                px[r] = (float)m;
+        }
+    }
+    /* Columns no frame fell in (short inputs): the nearest filled one before,
+     * else after. */
+    int cols = p->cols < width ? p->cols : width;
+    for (int c = 0; c < cols; c++) {
+        if (filled[c])
+            continue;
+        int src = -1;
+        for (int d = c - 1; d >= 0 && src < 0; d--)
+            if (filled[d])
+                src = d;
+        for (int d = c + 1; d < cols && src < 0; d++)
+            if (filled[d])
+                src = d;
+        if (src >= 0)
+            memcpy(p->pw + (size_t)c * height, p->pw + (size_t)src * height,
+                   sizeof(float) * (size_t)height);
+    }
+    /* A filled column stays marked -1 above Nyquist; a column made from
+     * silence holds 0 power, drawn black. */
+done:
+    free(ib);
+    free(mono);
+    free(spec);
+    free(b0);
+    free(b1);
+    free(filled);
+    stft_destroy(st);
+    sf_close(sf);
+    return ret;
+}
+
+typedef struct png_out {
+    char path[4096], tmp[4096];
+    FILE *f;
+} png_out;
+
+static int png_open_tmp(png_out *o, const char *path)
+{
+    memset(o, 0, sizeof *o);
+    if (strlen(path) + 32 >= sizeof o->path)
+        return cli_fail(EXIT_USAGE, "output '%.60s...': path too long", path);
+    strcpy(o->path, path);
+    char dir[4096], base[4096];
+    strcpy(dir, path);
+    strcpy(base, path);
+    snprintf(o->tmp, sizeof o->tmp, "%s/.%s.oscine-XXXXXX", dirname(dir), basename(base));
+    int fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        int e = errno;
+        o->tmp[0] = 0;
+        return cli_fail(EXIT_RUNTIME, "output '%s': cannot create a file there: %s", path,
+                        strerror(e));
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    o->f = fdopen(fd, "wb");
+    if (!o->f) {
+        int e = errno;
+        close(fd);
+        unlink(o->tmp);
+        o->tmp[0] = 0;
+        return cli_fail(EXIT_RUNTIME, "output '%s': %s", path, strerror(e));
+    }
+    return EXIT_OK;
+}
+
+static void png_error_fn(png_structp png, png_const_charp msg)
+{
+    char *why = png_get_error_ptr(png);
+    snprintf(why, 256, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_warning_fn(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg;
+}
+
+/* Write the stacked panels; the caller renames or removes the file. */
+static int write_png(png_out *o, panel *ps, int np, int width, int height, float top_db,
+                     float range_db, const char *title)
+{
+    char why[256] = "";
+    const int total = np * height + (np - 1) * SEPARATOR;
+    unsigned char *row = malloc((size_t)width * 3);
+    if (!row)
+        return cli_fail(EXIT_RUNTIME, "spectrogram: out of memory");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, why, png_error_fn,
+                                              png_warning_fn);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info) {
+        png_destroy_write_struct(&png, NULL);
+        free(row);
+        return cli_fail(EXIT_RUNTIME, "output '%s': libpng: out of memory", o->path);
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        free(row);
+        return cli_fail(EXIT_RUNTIME, "output '%s': writing the PNG failed: %s", o->path,
+                        why[0] ? why : strerror(errno));
+    }
+    png_init_io(png, o->f);
+    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)total, 8, PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    char software[64];
+    snprintf(software, sizeof software, "oscine %s", oscine_version());
+    png_text text[2] = {
+        {.compression = PNG_TEXT_COMPRESSION_NONE, .key = "Software", .text = software},
+        {.compression = PNG_TEXT_COMPRESSION_NONE, .key = "Title", .text = (char *)title},
+    };
+    png_set_text(png, info, text, 2);
+    png_write_info(png, info);
+
+    const float floor_db = top_db - range_db;
+    for (int i = 0; i < np; i++) {
+        if (i > 0)
+            for (int s = 0; s < SEPARATOR; s++) {
+                for (int c = 0; c < width; c++)
+                    memcpy(row + 3 * c, SEPARATOR_RGB, 3);
+                png_write_row(png, row);
+            }
+        for (int r = 0; r < height; r++) {
+            for (int c = 0; c < width; c++) {
+                float pw = ps[i].pw[(size_t)c * height + r];
+                if (pw < 0) {
+                    memcpy(row + 3 * c, BACKGROUND, 3);
+                } else {
+                    float db = pw > 1e-30f ? 10 * log10f(pw) : -300;
+                    colour((db - floor_db) / range_db, row + 3 * c);
+                }
+            }
+            png_write_row(png, row);
+        }
+    }
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    free(row);
+    return EXIT_OK;
+}
+
+int cmd_spectrogram(int argc, char **argv)
+{
+    const char *out = NULL;
+    panel ps[MAX_INPUTS];
+    int np = 0;
+    float max_hz = 0, range = 80;
+    long width = 1200, height = 240;
+    memset(ps, 0, sizeof ps);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0;
+        if (!strcmp(a, "--max-hz") && v) {
+            bad = cli_parse_float(v, &max_hz) || max_hz <= 0 || max_hz > 1e6f;
+            i++;
+        } else if (!strcmp(a, "--db-range") && v) {
+            bad = cli_parse_float(v, &range) || range < 10 || range > 200;
+            i++;
+        } else if (!strcmp(a, "--width") && v) {
+            bad = cli_parse_int(v, 16, 8192, &width);
+            i++;
+        } else if (!strcmp(a, "--height") && v) {
+            bad = cli_parse_int(v, 16, 2048, &height);
+            i++;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_fail(EXIT_USAGE, "spectrogram: unknown flag or missing value '%s'", a);
+        } else if (!out) {
+            out = a;
+        } else if (np == MAX_INPUTS) {
+            return cli_fail(EXIT_USAGE, "spectrogram: at most %d inputs", MAX_INPUTS);
+        } else {
+            ps[np++].path = a;
+        }
+        if (bad)
+            return cli_fail(EXIT_USAGE, "spectrogram: bad value for %s: '%s' (%s)", a, v,
+                            !strcmp(a, "--max-hz")     ? "Hz above 0"
+                            : !strcmp(a, "--db-range") ? "10..200 dB"
+                            : !strcmp(a, "--width")    ? "16..8192 pixels"
+                                                       : "16..2048 pixels per panel");
+    }
+    if (!out || !np)
+        return cli_fail(EXIT_USAGE, "spectrogram: need OUT.png and at least one IN (see "
+                        "'oscine help spectrogram')");
+    if (!has_png_extension(out))
+        return cli_fail(EXIT_USAGE, "output '%s': oscine spectrogram writes PNG; name it .png",
+                        out);
+
+    /* Check every input before writing anything. */
+    double tmax = 0, nyq = 0;
+    for (int i = 0; i < np; i++) {
+        oscine_file_info fi;
+        int e = oscine_file_info_get(ps[i].path, &fi);
+        if (e)
+            return cli_fail_lib(EXIT_RUNTIME, e, NULL);
+        ps[i].rate = fi.sample_rate;
+        ps[i].channels = fi.channels;
+        ps[i].frames = fi.frames > 0 ? fi.frames : 0;
+        if (fi.sample_rate <= 0)
+            return cli_fail(EXIT_RUNTIME, "input '%s': no sample rate", ps[i].path);
+        double s = (double)ps[i].frames / fi.sample_rate;
+        if (s > tmax)
+            tmax = s;
+        if (fi.sample_rate / 2.0 > nyq)
+            nyq = fi.sample_rate / 2.0;
+    }
+    if (tmax <= 0)
+        tmax = 1; /* all empty: grey panels */
+    double fmax = max_hz > 0 ? max_hz : nyq;
+
+    int ret = EXIT_OK;
+    for (int i = 0; i < np && !ret; i++) {
+        double s = (double)ps[i].frames / ps[i].rate;
+        ps[i].cols = ps[i].frames > 0 ? (int)ceil(s / tmax * (double)width - 1e-9) : 0;
+        if (ps[i].frames > 0 && ps[i].cols < 1)
+            ps[i].cols = 1;
+        ps[i].pw = malloc(sizeof(float) * (size_t)width * (size_t)height);
+        if (!ps[i].pw)
+            ret = cli_fail(EXIT_RUNTIME, "spectrogram: out of memory");
+        else
+            ret = analyse(&ps[i], (int)width, (int)height, tmax, fmax);
+    }
+
+    if (!ret) {
+        float top = -300;
+        for (int i = 0; i < np; i++)
+            for (size_t k = 0; k < (size_t)width * (size_t)height; k++) {
+                float pw = ps[i].pw[k];
+                if (pw > 1e-30f && 10 * log10f(pw) > top)
+                    top = 10 * log10f(pw);
+            }
+        char title[1024];
+        size_t n = 0;
+        title[0] = 0;
+        for (int i = 0; i < np && n < sizeof title; i++)
+            n += (size_t)snprintf(title + n, sizeof title - n, "%s%s", i ? " | " : "",
+                                  ps[i].path);
+        png_out o;
+        ret = png_open_tmp(&o, out);
+        if (!ret) {
+            ret = write_png(&o, ps, np, (int)width, (int)height, top, range, title);
+            if (!ret && (fflush(o.f) || fsync(fileno(o.f))))
+                ret = cli_fail(EXIT_RUNTIME, "output '%s': %s", out, strerror(errno));
+            if (fclose(o.f) && !ret)
+                ret = cli_fail(EXIT_RUNTIME, "output '%s': %s", out, strerror(errno));
+            if (!ret && rename(o.tmp, out))
+                ret = cli_fail(EXIT_RUNTIME, "output '%s': cannot rename the finished file "
+                               "into place: %s", out, strerror(errno));
+            if (ret)
+                unlink(o.tmp);
+        }
+    }
+    for (int i = 0; i < np; i++)
+        free(ps[i].pw);
+    return ret;
+}

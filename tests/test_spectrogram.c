@@ -1,0 +1,201 @@
+/* test_spectrogram.c - `oscine spectrogram`: a valid PNG of the right size,
+ * a sine drawn at its frequency, stacked panels on one time axis, and every
+ * bad-input case (exit code, message naming the file, nothing left behind). */
+#include "util/util.h"
+
+#include <math.h>
+#include <png.h>
+#include <sndfile.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char out[8192], err[8192];
+
+/* A sine of freq Hz at amplitude amp, n frames, mono 16-bit WAV. */
+static void make_sine(const char *path, int rate, double freq, double amp, sf_count_t n)
+{
+    SF_INFO info = {.samplerate = rate, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
+    SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
+    if (!sf)
+        fail_msg("cannot write %s: %s", path, sf_strerror(NULL));
+    float *x = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    for (sf_count_t i = 0; i < n; i++)
+        x[i] = (float)(amp * sin(2 * M_PI * freq * (double)i / rate));
+    sf_writef_float(sf, x, n);
+    sf_close(sf);
+    free(x);
+}
+
+/* The PNG's 8-byte signature, then the whole image as 8-bit RGB. */
+static unsigned char *read_png(const char *path, unsigned *w, unsigned *h)
+{
+    unsigned char sig[8];
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(sig, 1, 8, f), 8);
+    fclose(f);
+    assert_int_equal(png_sig_cmp(sig, 0, 8), 0);
+
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&im, path))
+        fail_msg("%s: %s", path, im.message);
+    /* What the file itself says, before any conversion. */
+    assert_int_equal(im.format, PNG_FORMAT_RGB);
+    im.format = PNG_FORMAT_RGB;
+    unsigned char *px = malloc(PNG_IMAGE_SIZE(im));
+    assert_non_null(px);
+    if (!png_image_finish_read(&im, NULL, px, 0, NULL))
+        fail_msg("%s: %s", path, im.message);
+    *w = im.width;
+    *h = im.height;
+    return px;
+}
+
+static int lum(const unsigned char *px, unsigned w, unsigned row, unsigned col)
+{
+    const unsigned char *p = px + 3 * ((size_t)row * w + col);
+    return p[0] + p[1] + p[2];
+}
+
+static int is_grey(const unsigned char *px, unsigned w, unsigned row, unsigned col)
+{
+    const unsigned char *p = px + 3 * ((size_t)row * w + col);
+    return p[0] == 64 && p[1] == 64 && p[2] == 64;
+}
+
+static void test_sine_panel(void **state)
+{
+    const char *d = tmpdir_make();
+    char in[256], png[256];
+    snprintf(in, sizeof in, "%s/sine.wav", d);
+    snprintf(png, sizeof png, "%s/sine.png", d);
+    make_sine(in, 16000, 1000, 0.1, 32000);
+    int rc = run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, in, "--width",
+                        "200", "--height", "100", "--max-hz", "8000", NULL);
+    assert_int_equal(rc, 0);
+    assert_string_equal(err, "");
+    unsigned w, h;
+    unsigned char *px = read_png(png, &w, &h);
+    assert_int_equal(w, 200);
+    assert_int_equal(h, 100);
+    /* Row r covers [(99 - r) * 80, (100 - r) * 80) Hz: 1000 Hz is row 87. */
+    for (unsigned col = 10; col < 190; col += 30) {
+        unsigned best = 0;
+        for (unsigned r = 1; r < h; r++)
+            if (lum(px, w, r, col) > lum(px, w, best, col))
+                best = r;
+        assert_true(best >= 86 && best <= 88);
+        assert_true(lum(px, w, best, col) > 650); /* top of the scale (252, 253, 191) */
+        assert_true(lum(px, w, 5, col) < 60);     /* 7.6 kHz: 80 dB down, near black */
+    }
+    free(px);
+    /* Only the PNG is left: no temporary. */
+    assert_int_equal(dir_count(d), 2);
+    tmpdir_remove(d);
+}
+
+static void test_stacked_and_defaults(void **state)
+{
+    const char *d = tmpdir_make();
+    char a[256], b[256], c[256], png[256];
+    snprintf(a, sizeof a, "%s/a.wav", d);
+    snprintf(b, sizeof b, "%s/b.wav", d);
+    snprintf(c, sizeof c, "%s/c.wav", d);
+    snprintf(png, sizeof png, "%s/out.PNG", d);
+    make_sine(a, 16000, 500, 0.3, 32000);  /* 2 s */
+    make_sine(b, 8000, 300, 0.3, 8000);    /* 1 s, Nyquist 4 kHz */
+    make_sine(c, 16000, 500, 0.3, 0);      /* empty */
+    /* An existing file is replaced. */
+    FILE *f = fopen(png, "w");
+    fputs("not a png", f);
+    fclose(f);
+    int rc = run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, a, b, c, NULL);
+    assert_int_equal(rc, 0);
+    unsigned w, h;
+    unsigned char *px = read_png(png, &w, &h);
+    assert_int_equal(w, 1200);
+    assert_int_equal(h, 3 * 240 + 2 * 2);
+    /* Separator rows between the panels are white. */
+    assert_int_equal(lum(px, w, 240, 600), 3 * 255);
+    assert_int_equal(lum(px, w, 241, 600), 3 * 255);
+    /* Second panel (rows 242..481): 1 s of 2 fills the left half; above its
+     * Nyquist (the top half of the panel) and after its end it is grey. */
+    assert_true(is_grey(px, w, 242 + 200, 1000));
+    assert_true(is_grey(px, w, 242 + 10, 300));
+    assert_false(is_grey(px, w, 242 + 200, 300));
+    assert_false(is_grey(px, w, 242 + 200, 590));
+    assert_true(is_grey(px, w, 242 + 200, 610));
+    /* Third panel: empty input, all grey. */
+    assert_true(is_grey(px, w, 484 + 120, 0));
+    assert_true(is_grey(px, w, 484 + 120, 600));
+    free(px);
+    assert_int_equal(dir_count(d), 4);
+    tmpdir_remove(d);
+}
+
+static void test_errors(void **state)
+{
+    const char *d = tmpdir_make();
+    char in[256], png[256], bad[256], missing[256], nodir[256], jpg[256];
+    snprintf(in, sizeof in, "%s/in.wav", d);
+    snprintf(png, sizeof png, "%s/out.png", d);
+    snprintf(bad, sizeof bad, "%s/bad.wav", d);
+    snprintf(missing, sizeof missing, "%s/missing.wav", d);
+    snprintf(nodir, sizeof nodir, "%s/no/such/dir/out.png", d);
+    snprintf(jpg, sizeof jpg, "%s/out.jpg", d);
+    make_sine(in, 16000, 440, 0.1, 1600);
+    FILE *f = fopen(bad, "w");
+    fputs("this is not audio at all, just text that is long enough to not be a header", f);
+    fclose(f);
+
+    /* Usage errors: 2. */
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", NULL), 2);
+    assert_non_null(strstr(err, "spectrogram"));
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, NULL), 2);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", jpg, in, NULL), 2);
+    assert_non_null(strstr(err, jpg));
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, in,
+                                "--db-range", "5", NULL), 2);
+    assert_non_null(strstr(err, "--db-range"));
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, in,
+                                "--max-hz", "-1", NULL), 2);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, in,
+                                "--width", NULL), 2);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, in,
+                                "--colour", "red", NULL), 2);
+    assert_non_null(strstr(err, "--colour"));
+
+    /* Runtime errors: 1, one line naming the file. */
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, in,
+                                missing, NULL), 1);
+    assert_non_null(strstr(err, missing));
+    assert_non_null(strchr(err, '\n'));
+    assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, bad, NULL), 1);
+    assert_non_null(strstr(err, bad));
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, d, NULL), 1);
+    assert_non_null(strstr(err, "directory"));
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", nodir, in, NULL), 1);
+    assert_non_null(strstr(err, nodir));
+
+    /* Nothing was written: only in.wav and bad.wav are there. */
+    assert_int_equal(dir_count(d), 2);
+
+    /* Help lists it. */
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "help", "spectrogram", NULL), 0);
+    assert_non_null(strstr(out, "--db-range"));
+    tmpdir_remove(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sine_panel),
+        cmocka_unit_test(test_stacked_and_defaults),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

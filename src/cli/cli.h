@@ -37,5 +37,6 @@ int cmd_stages(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_model(int argc, char **argv);
+int cmd_features(int argc, char **argv);
 
 #endif

@@ -109,6 +109,16 @@ static const cli_command commands[] = {
      "dtype, shape, parameter count) with the total. Exit 0 if the file is valid,\n"
      "1 with the reason if not. The format is described in docs/weights.md.\n",
      cmd_model},
+    {"features", "IN OUT.csv [--hop-ms 10]",
+     "write the DDSP features (f0, confidence, loudness) of a sound file as CSV",
+     "Mixes IN to mono, resamples it to 16 kHz and writes one CSV row per frame:\n"
+     "time_s,f0_hz,confidence,loudness_db. f0 is a YIN estimate (40..2000 Hz;\n"
+     "0 in silence) with its voicing confidence 0..1; loudness is DDSP's\n"
+     "A-weighted power in dB (n_fft 512, floor -80). Frame i is centred at\n"
+     "i * hop; the definitions are in docs/ddsp.md. OUT is written to a temporary\n"
+     "file and renamed when complete.\n"
+     "  --hop-ms MS   frame hop (default 10 ms = 160 samples; 4 ms = DDSP's 250 Hz)\n",
+     cmd_features},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -82,9 +82,13 @@ bench: all $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
 demo: all
-	$(BUILD)/oscine generate $(BUILD)/demo-in.wav --signal voice-noise --seconds 10 --quiet
-	$(BUILD)/oscine process $(BUILD)/demo-in.wav $(BUILD)/demo-out.wav --chain gain --set /gain/db -6
-	$(BUILD)/oscine info $(BUILD)/demo-out.wav
+	@mkdir -p $(BUILD)/demo
+	$(BUILD)/oscine denoise tools/demo/noisy-speech.wav $(BUILD)/demo/denoised-speech.wav
+	$(BUILD)/oscine spectrogram $(BUILD)/demo/denoised-speech.png tools/demo/noisy-speech.wav $(BUILD)/demo/denoised-speech.wav
+	@echo "demo: input     tools/demo/noisy-speech.wav (8.5 s of speech in noise, 5 dB SNR)"
+	@echo "      denoised  $(BUILD)/demo/denoised-speech.wav"
+	@echo "      picture   $(BUILD)/demo/denoised-speech.png (spectrograms: input above, denoised below)"
+
 
 fixtures:
 	$(PYTHON) tools/make_fixtures.py

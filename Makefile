@@ -89,7 +89,6 @@ demo: all
 	@echo "      denoised  $(BUILD)/demo/denoised-speech.wav"
 	@echo "      picture   $(BUILD)/demo/denoised-speech.png (spectrograms: input above, denoised below)"
 
-
 fixtures:
 	$(PYTHON) tools/make_fixtures.py
 

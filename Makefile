@@ -31,7 +31,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test asan bench install install-user uninstall clean deps demo help fixtures
-all: $(BUILD)/oscine $(BUILD)/liboscine.a $(BUILD)/liboscine.so
+all: $(BUILD)/oscine $(BUILD)/liboscine.a $(BUILD)/liboscine.so plugins
 
 help:
 	@echo "make            build build/oscine, build/liboscine.a, build/liboscine.so"
@@ -99,7 +99,7 @@ INCDIR   = $(DESTDIR)$(PREFIX)/include
 SHAREDIR = $(DESTDIR)$(PREFIX)/share/oscine
 PCDIR    = $(LIBDIR)/pkgconfig
 
-install: all
+install: all install-plugins
 	install -d $(BINDIR) $(LIBDIR) $(INCDIR) $(PCDIR) $(SHAREDIR)/models $(SHAREDIR)/presets
 	install -m 755 $(BUILD)/oscine $(BINDIR)/oscine
 	install -m 644 $(BUILD)/liboscine.a $(LIBDIR)/liboscine.a
@@ -114,7 +114,7 @@ install: all
 	sed 's|/usr/local/bin/oscine|$(PREFIX)/bin/oscine|' dist/systemd/oscine.service \
 	    > $(LIBDIR)/systemd/user/oscine.service
 
-uninstall:
+uninstall: uninstall-plugins
 	rm -f $(BINDIR)/oscine $(LIBDIR)/liboscine.a $(LIBDIR)/liboscine.so* \
 	      $(INCDIR)/oscine.h $(PCDIR)/oscine.pc $(LIBDIR)/systemd/user/oscine.service
 	rm -rf $(SHAREDIR)
@@ -146,3 +146,84 @@ fuzz: build-fuzz/fuzz_weights
 	cp tests/fixtures/weights/*.osw build-fuzz/corpus-weights/
 	if [ "$(FUZZ_SECONDS)" -gt 0 ]; then cd build-fuzz && ./fuzz_weights \
 	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 corpus-weights; fi
+
+# ------------------------------------------------------------------ plugins
+# The LV2 bundle build/oscine.lv2 (oscine denoise, mono and stereo) and the
+# LADSPA build/oscine_denoise_ladspa.so: liboscine linked in statically, the
+# entry point the only exported symbol, libraries the plugins do not use
+# (PortAudio, liblo, libsndfile) left out by --as-needed. Presets come from
+# presets/*.osc (tools/plugins/lv2_presets.sh); the model is copied into the
+# bundle when models/ has it (without it the bundle builds and instantiate
+# says what is missing). Needs lv2-dev and ladspa-sdk; the tests also need
+# liblilv-dev, lilv-utils, sordi, lv2file and pipewire (tools/deps.sh).
+LILV_CFLAGS := $(shell pkg-config --cflags lilv-0 2>/dev/null)
+LILV_LIBS   := $(shell pkg-config --libs lilv-0 2>/dev/null)
+LV2_DIR     := $(BUILD)/oscine.lv2
+LV2_MODELS  := $(wildcard models/denoise-16k.osw)
+OSC_PRESETS := $(sort $(wildcard presets/*.osc))
+PCORE_OBJ   := $(BUILD)/obj/src/lv2/pcore.o
+LV2_OBJ     := $(BUILD)/obj/src/lv2/oscine_lv2.o
+LADSPA_OBJ  := $(BUILD)/obj/src/ladspa/oscine_ladspa.o
+LV2_FILES   := $(LV2_DIR)/oscine.so $(LV2_DIR)/manifest.ttl $(LV2_DIR)/oscine.ttl \
+               $(LV2_DIR)/presets.ttl $(LV2_MODELS:models/%=$(LV2_DIR)/%)
+PLUGIN_LINK  = $(CC) -shared $(CFLAGS) $(LDFLAGS) -Wl,--no-undefined
+
+.PHONY: plugins install-plugins uninstall-plugins uninstall-user
+plugins: $(LV2_FILES) $(BUILD)/oscine_denoise_ladspa.so
+
+$(LV2_DIR)/oscine.so: $(LV2_OBJ) $(PCORE_OBJ) $(BUILD)/liboscine.a src/lv2/exports.map
+	@mkdir -p $(dir $@)
+	$(PLUGIN_LINK) -Wl,--version-script=src/lv2/exports.map -o $@ $(LV2_OBJ) $(PCORE_OBJ) \
+	    $(BUILD)/liboscine.a -Wl,--as-needed $(PKG_LIBS)
+
+$(BUILD)/oscine_denoise_ladspa.so: $(LADSPA_OBJ) $(PCORE_OBJ) $(BUILD)/liboscine.a src/ladspa/exports.map
+	$(PLUGIN_LINK) -Wl,--version-script=src/ladspa/exports.map -o $@ $(LADSPA_OBJ) $(PCORE_OBJ) \
+	    $(BUILD)/liboscine.a -Wl,--as-needed $(PKG_LIBS)
+
+$(LV2_DIR)/manifest.ttl: src/lv2/manifest.ttl.in tools/plugins/lv2_presets.sh $(OSC_PRESETS)
+	@mkdir -p $(dir $@)
+	{ cat src/lv2/manifest.ttl.in && sh tools/plugins/lv2_presets.sh manifest $(OSC_PRESETS); } > $@.tmp
+	mv $@.tmp $@
+
+$(LV2_DIR)/presets.ttl: tools/plugins/lv2_presets.sh $(OSC_PRESETS)
+	@mkdir -p $(dir $@)
+	sh tools/plugins/lv2_presets.sh presets $(OSC_PRESETS) > $@.tmp 2>/dev/null
+	mv $@.tmp $@
+
+$(LV2_DIR)/oscine.ttl: src/lv2/oscine.ttl
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(LV2_DIR)/%.osw: models/%.osw
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+# The lilv test host.
+$(BUILD)/obj/tests/test_lv2.o: ALL_CFLAGS += $(LILV_CFLAGS)
+$(BUILD)/tests/test_lv2: $(BUILD)/obj/tests/test_lv2.o $(UTIL_OBJ) $(BUILD)/liboscine.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(UTIL_OBJ) $(BUILD)/liboscine.a $(PKG_LIBS) \
+	    $(LILV_LIBS) -lcmocka -ljack -ldl
+
+LV2DIR    = $(LIBDIR)/lv2
+LADSPADIR = $(LIBDIR)/ladspa
+USER_LV2  = $(HOME)/.lv2
+
+install-plugins: plugins
+	install -d $(LV2DIR)/oscine.lv2 $(LADSPADIR)
+	install -m 755 $(LV2_DIR)/oscine.so $(LV2DIR)/oscine.lv2/oscine.so
+	install -m 644 $(filter-out %.so,$(LV2_FILES)) $(LV2DIR)/oscine.lv2/
+	install -m 755 $(BUILD)/oscine_denoise_ladspa.so $(LADSPADIR)/oscine_denoise_ladspa.so
+
+uninstall-plugins:
+	rm -rf $(LV2DIR)/oscine.lv2
+	rm -f $(LADSPADIR)/oscine_denoise_ladspa.so
+
+# `make install-user`: the LV2 bundle into ~/.lv2 (no root needed).
+install-user: plugins
+	install -d $(USER_LV2)/oscine.lv2
+	install -m 755 $(LV2_DIR)/oscine.so $(USER_LV2)/oscine.lv2/oscine.so
+	install -m 644 $(filter-out %.so,$(LV2_FILES)) $(USER_LV2)/oscine.lv2/
+
+uninstall-user:
+	rm -rf $(USER_LV2)/oscine.lv2

@@ -1,0 +1,171 @@
+/* pcore.c - see pcore.h. All memory is taken in pcore_create; process only
+ * computes (oscine_chain_process, a delay line and a ramp). */
+#include "lv2/pcore.h"
+
+#include "base/error.h"
+#include "engine/chainrt.h"
+#include "oscine.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BYPASS_MS 20.0f /* linear crossfade between denoised and dry */
+
+struct pcore {
+    oscine_chain *chain;
+    int rate, channels, latency;
+    float *wet[2];   /* (OSCINE_MAX_BLOCK) the chain's output */
+    float *dry[2];   /* (latency + 1) input delay line */
+    int dry_pos;
+    float g, step;   /* wet share 0..1 and its change per sample */
+    int started;     /* first block: g jumps to its target */
+    float mix, limit_db; /* last values handed to the chain */
+};
+
+int pcore_find_model(const char *name, const char *bundle, char *out, int outlen)
+{
+    char dirs[PCORE_PATH_MAX];
+    const char *env = getenv("OSCINE_MODEL_PATH");
+    snprintf(dirs, sizeof dirs, "%s", env ? env : "");
+    char *save = NULL;
+    for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        snprintf(out, (size_t)outlen, "%s/%s", d, name);
+        FILE *f = fopen(out, "rb");
+        if (f) {
+            fclose(f);
+            return 1;
+        }
+    }
+    if (bundle && bundle[0]) {
+        size_t bl = strlen(bundle);
+        snprintf(out, (size_t)outlen, "%s%s%s", bundle, bundle[bl - 1] == '/' ? "" : "/",
+                 name);
+        FILE *f = fopen(out, "rb");
+        if (f) {
+            fclose(f);
+            return 1;
+        }
+    }
+    out[0] = 0;
+    return 0;
+}
+
+void pcore_destroy(pcore *p)
+{
+    if (!p)
+        return;
+    oscine_chain_destroy(p->chain);
+    for (int c = 0; c < 2; c++) {
+        free(p->wet[c]);
+        free(p->dry[c]);
+    }
+    free(p);
+}
+
+int pcore_create(pcore **out, int rate, int channels, const char *model)
+{
+    *out = NULL;
+    if (channels < 1 || channels > 2)
+        return err_set(OSCINE_E_ARG, "plugin: %d channels (1 or 2)", channels);
+    pcore *p = calloc(1, sizeof *p);
+    if (!p)
+        return err_set(OSCINE_E_NOMEM, "plugin: out of memory");
+    oscine_model_path mp = {"denoise", model};
+    oscine_chain_config cc = {.stages = "denoise", .sample_rate = rate,
+                              .channels = channels, .max_block = OSCINE_MAX_BLOCK,
+                              .low_latency = 1, .models = model ? &mp : NULL,
+                              .nmodels = model ? 1 : 0};
+    int e = oscine_chain_create(&p->chain, &cc);
+    if (e) {
+        pcore_destroy(p);
+        return e;
+    }
+    p->rate = rate;
+    p->channels = channels;
+    p->latency = oscine_chain_latency(p->chain);
+    for (int c = 0; c < channels; c++) {
+        p->wet[c] = calloc(OSCINE_MAX_BLOCK, sizeof(float));
+        p->dry[c] = calloc((size_t)p->latency + 1, sizeof(float));
+        if (!p->wet[c] || !p->dry[c]) {
+            pcore_destroy(p);
+            return err_set(OSCINE_E_NOMEM, "plugin: out of memory");
+        }
+    }
+    p->step = 1.0f / (BYPASS_MS * 0.001f * (float)rate);
+    p->mix = PCORE_DEFAULTS.mix;
+    p->limit_db = PCORE_DEFAULTS.limit_db;
+    *out = p;
+    return 0;
+}
+
+void pcore_reset(pcore *p)
+{
+    oscine_chain_reset(p->chain);
+    for (int c = 0; c < p->channels; c++)
+        memset(p->dry[c], 0, sizeof(float) * ((size_t)p->latency + 1));
+    p->dry_pos = 0;
+    p->started = 0;
+}
+
+int pcore_latency(const pcore *p) { return p->latency; }
+
+float pcore_vad(const pcore *p)
+{
+    float v = chain_vad(p->chain);
+    return v < 0.0f ? 0.0f : v;
+}
+
+/* A host's control value: finite and within lo..hi, else def or clamped. */
+static float control(float v, float lo, float hi, float def)
+{
+    if (!isfinite(v))
+        return def;
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+void pcore_process(pcore *p, const float *const *in, float *const *out, size_t n,
+                   const pcore_controls *ctl)
+{
+    float mix = control(ctl->mix, 0.0f, 1.0f, 1.0f);
+    float lim = control(ctl->limit_db, 0.0f, 100.0f, 100.0f);
+    float target = control(ctl->enable, 0.0f, 1.0f, 1.0f) > 0.5f ? 1.0f : 0.0f;
+    if (mix != p->mix && !chain_set_rt(p->chain, "/denoise/mix", mix))
+        p->mix = mix;
+    if (lim != p->limit_db && !chain_set_rt(p->chain, "/denoise/limit_db", lim))
+        p->limit_db = lim;
+    if (!p->started) {
+        p->g = target;
+        p->started = 1;
+    }
+    const int D = p->latency;
+    for (size_t off = 0; off < n;) {
+        int m = n - off > OSCINE_MAX_BLOCK ? OSCINE_MAX_BLOCK : (int)(n - off);
+        const float *src[2];
+        for (int c = 0; c < p->channels; c++)
+            src[c] = in[c] + off;
+        oscine_chain_process(p->chain, src, p->wet, m);
+        float g = p->g;
+        int pos = p->dry_pos;
+        for (int c = 0; c < p->channels; c++) {
+            const float *x = src[c], *w = p->wet[c];
+            float *y = out[c] + off, *dl = p->dry[c];
+            g = p->g;
+            pos = p->dry_pos;
+            for (int i = 0; i < m; i++) {
+                float v = x[i];
+                dl[pos] = isfinite(v) ? v : 0.0f; /* the chain sanitises its own */
+                if (++pos > D)
+                    pos = 0;
+                float dry = dl[pos]; /* written D samples ago */
+                if (g != target)
+                    g = fabsf(target - g) <= p->step ? target : g + (target > g ? p->step : -p->step);
+                y[i] = g == 1.0f ? w[i] : g == 0.0f ? dry : w[i] * g + dry * (1.0f - g);
+            }
+        }
+        p->g = g;
+        p->dry_pos = pos;
+        off += (size_t)m;
+    }
+}

@@ -1,0 +1,972 @@
+/* test_lv2.c - the oscine.lv2 bundle in real hosts: lv2ls/lv2info list the
+ * plugins and their ports, sord_validate checks the TTL against Debian's LV2
+ * schemas, lv2file (a real host) denoises WAV files and matches the CLI or
+ * the library, and a small lilv host written here runs the plugins with
+ * changing block sizes, in place, bypassed and with state saved and
+ * restored, checks the generated presets against presets/NAME.osc and the
+ * ports against the stage's parameter table, and a missing model.
+ *
+ * The bundle under test is build/oscine.lv2 with the small golden model
+ * (tests/fixtures/denoise/small.osw) linked in as its denoise-16k.osw, in a
+ * temporary LV2_PATH. Under AddressSanitizer the external hosts run with the
+ * sanitizer runtime preloaded (the plugin is instrumented). */
+#include "util/util.h"
+
+#include "oscine.h"
+
+#include <lilv/lilv.h>
+#include <lv2/atom/atom.h>
+#include <lv2/log/log.h>
+#include <lv2/presets/presets.h>
+#include <lv2/state/state.h>
+#include <lv2/urid/urid.h>
+
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <sndfile.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MODEL "tests/fixtures/denoise/small.osw"
+#define URI_MONO "urn:oscine:denoise"
+#define URI_STEREO "urn:oscine:denoise-stereo"
+
+static char build_dir[PATH_MAX]; /* absolute: build/ or build-asan/ */
+static char repo_dir[PATH_MAX];
+static char tmp[256];             /* LV2_PATH is tmp/lv2; files in tmp/ */
+static char host_env[PATH_MAX + 64]; /* prefix for external hosts' commands */
+static char out_text[65536];      /* the last command's stdout and stderr */
+
+/* ------------------------------------------------------------ helpers */
+
+/* Run a shell command with stdout+stderr into out_text; the exit status. */
+static int sh(const char *fmt, ...)
+{
+    char cmd[8192], log[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(log, sizeof log, "%s/cmd.log", tmp);
+    char full[8600];
+    snprintf(full, sizeof full, "( %s ) > %s 2>&1", cmd, log);
+    int st = system(full);
+    FILE *f = fopen(log, "rb");
+    size_t n = f ? fread(out_text, 1, sizeof out_text - 1, f) : 0;
+    out_text[n] = 0;
+    if (f)
+        fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* tmp/name (a few live at once). */
+static const char *tpath(const char *name)
+{
+    static char bufs[4][300];
+    static int next;
+    char *b = bufs[next++ % 4];
+    snprintf(b, sizeof bufs[0], "%s/%s", tmp, name);
+    return b;
+}
+
+static int have(const char *tool)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
+    return system(cmd) == 0;
+}
+
+#define NEED(tool)                                                                 \
+    do {                                                                           \
+        if (!have(tool)) {                                                         \
+            print_message("SKIP: %s is not installed (make deps)\n", tool);        \
+            skip();                                                                \
+        }                                                                          \
+    } while (0)
+
+typedef struct audio {
+    float *x; /* (n, ch) interleaved */
+    long n;
+    int ch, rate;
+} audio;
+
+static audio wav_read(const char *path)
+{
+    SF_INFO info = {0};
+    SNDFILE *sf = sf_open(path, SFM_READ, &info);
+    if (!sf)
+        fail_msg("cannot read %s: %s", path, sf_strerror(NULL));
+    audio a = {malloc(sizeof(float) * (size_t)(info.frames * info.channels)), (long)info.frames,
+               info.channels, info.samplerate};
+    assert_int_equal(sf_readf_float(sf, a.x, info.frames), info.frames);
+    sf_close(sf);
+    return a;
+}
+
+/* RMS of got[i + shift] - ref[i] over the frames both have. */
+static double rms_shift(const audio *ref, const audio *got, int shift)
+{
+    assert_int_equal(ref->ch, got->ch);
+    long n = (got->n - shift < ref->n ? got->n - shift : ref->n);
+    double e = 0;
+    for (long i = 0; i < n; i++)
+        for (int c = 0; c < ref->ch; c++) {
+            double d = (double)got->x[(i + shift) * got->ch + c] - ref->x[i * ref->ch + c];
+            e += d * d;
+        }
+    return n > 0 ? sqrt(e / ((double)n * ref->ch)) : INFINITY;
+}
+
+static double rms(const audio *a)
+{
+    double e = 0;
+    for (long i = 0; i < a->n * a->ch; i++)
+        e += (double)a->x[i] * a->x[i];
+    return sqrt(e / (double)(a->n * a->ch));
+}
+
+/* The library's chain as the plugin builds it (denoise, low-latency
+ * resampling) over a whole file in blocks of `block`, without latency
+ * compensation: what the plugin should output sample for sample. */
+static audio chain_reference(const audio *in, float mix, float limit_db, int block, int *latency)
+{
+    oscine_model_path mp = {"denoise", MODEL};
+    oscine_chain_config cc = {.stages = "denoise", .sample_rate = in->rate, .channels = in->ch,
+                              .low_latency = 1, .models = &mp, .nmodels = 1};
+    oscine_chain *c;
+    if (oscine_chain_create(&c, &cc))
+        fail_msg("%s", oscine_last_error());
+    assert_int_equal(oscine_chain_set(c, "/denoise/mix", mix), 0);
+    assert_int_equal(oscine_chain_set(c, "/denoise/limit_db", limit_db), 0);
+    audio out = {malloc(sizeof(float) * (size_t)(in->n * in->ch)), in->n, in->ch, in->rate};
+    float *pi[2], *po[2];
+    for (int ch = 0; ch < in->ch; ch++) {
+        pi[ch] = malloc(sizeof(float) * (size_t)block);
+        po[ch] = malloc(sizeof(float) * (size_t)block);
+    }
+    for (long off = 0; off < in->n; off += block) {
+        int m = in->n - off < block ? (int)(in->n - off) : block;
+        for (int ch = 0; ch < in->ch; ch++)
+            for (int i = 0; i < m; i++)
+                pi[ch][i] = in->x[(off + i) * in->ch + ch];
+        assert_int_equal(oscine_chain_process(c, (const float *const *)pi, po, m), 0);
+        for (int ch = 0; ch < in->ch; ch++)
+            for (int i = 0; i < m; i++)
+                out.x[(off + i) * in->ch + ch] = po[ch][i];
+    }
+    *latency = oscine_chain_latency(c);
+    assert_int_equal(oscine_chain_glitches(c), 0);
+    for (int ch = 0; ch < in->ch; ch++) {
+        free(pi[ch]);
+        free(po[ch]);
+    }
+    oscine_chain_destroy(c);
+    return out;
+}
+
+/* ------------------------------------------------------- a lilv host */
+
+static char *urids[256];
+static int nurids;
+
+static LV2_URID map_uri(LV2_URID_Map_Handle h, const char *uri)
+{
+    for (int i = 0; i < nurids; i++)
+        if (!strcmp(urids[i], uri))
+            return (LV2_URID)i + 1;
+    assert_true(nurids < 256);
+    urids[nurids] = strdup(uri);
+    return (LV2_URID)++nurids;
+}
+
+static const char *unmap_uri(LV2_URID_Unmap_Handle h, LV2_URID u)
+{
+    return u >= 1 && u <= (LV2_URID)nurids ? urids[u - 1] : NULL;
+}
+
+static char log_text[4096];
+
+static int log_vprintf(LV2_Log_Handle h, LV2_URID type, const char *fmt, va_list ap)
+{
+    size_t n = strlen(log_text);
+    return vsnprintf(log_text + n, sizeof log_text - n, fmt, ap);
+}
+
+static int log_printf(LV2_Log_Handle h, LV2_URID type, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = log_vprintf(h, type, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+static LV2_URID_Map map = {NULL, map_uri};
+static LV2_URID_Unmap unmap = {NULL, unmap_uri};
+static LV2_Log_Log logger = {NULL, log_printf, log_vprintf};
+static const LV2_Feature f_map = {LV2_URID__map, &map};
+static const LV2_Feature f_unmap = {LV2_URID__unmap, &unmap};
+static const LV2_Feature f_log = {LV2_LOG__log, &logger};
+static const LV2_Feature *features[] = {&f_map, &f_unmap, &f_log, NULL};
+
+typedef struct host {
+    LilvWorld *world;
+    const LilvPlugin *plugin;
+    LilvInstance *inst;
+    int ch, rate;
+    float ctl[5]; /* mix, limit_db, enable, vad, latency */
+    uint32_t base; /* index of the first control port */
+} host;
+
+static LilvWorld *world_new(const char *lv2_path)
+{
+    setenv("LV2_PATH", lv2_path, 1);
+    LilvWorld *w = lilv_world_new();
+    lilv_world_load_all(w);
+    return w;
+}
+
+static const LilvPlugin *find_plugin(LilvWorld *w, const char *uri)
+{
+    LilvNode *u = lilv_new_uri(w, uri);
+    const LilvPlugin *p = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(w), u);
+    lilv_node_free(u);
+    return p;
+}
+
+static uint32_t port_index(const host *h, const char *symbol)
+{
+    LilvNode *s = lilv_new_string(h->world, symbol);
+    const LilvPort *p = lilv_plugin_get_port_by_symbol(h->plugin, s);
+    lilv_node_free(s);
+    assert_non_null(p);
+    return lilv_port_get_index(h->plugin, p);
+}
+
+/* Instantiate, connect the control ports to h->ctl, activate. */
+static int host_open(host *h, const char *lv2_path, const char *uri, int rate)
+{
+    memset(h, 0, sizeof *h);
+    h->world = world_new(lv2_path);
+    h->plugin = find_plugin(h->world, uri);
+    assert_non_null(h->plugin);
+    h->ch = strcmp(uri, URI_STEREO) ? 1 : 2;
+    h->rate = rate;
+    log_text[0] = 0;
+    h->inst = lilv_plugin_instantiate(h->plugin, rate, features);
+    if (!h->inst)
+        return -1;
+    const char *sym[5] = {"mix", "limit_db", "enable", "vad", "latency"};
+    h->ctl[0] = 1.0f;
+    h->ctl[1] = 100.0f;
+    h->ctl[2] = 1.0f;
+    h->base = port_index(h, "mix");
+    assert_int_equal(h->base, 2 * (uint32_t)h->ch); /* the fixed layout the code assumes */
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(port_index(h, sym[i]), h->base + (uint32_t)i);
+        lilv_instance_connect_port(h->inst, h->base + (uint32_t)i, &h->ctl[i]);
+    }
+    lilv_instance_activate(h->inst);
+    return 0;
+}
+
+static void host_close(host *h)
+{
+    if (h->inst) {
+        lilv_instance_deactivate(h->inst);
+        lilv_instance_free(h->inst);
+    }
+    lilv_world_free(h->world);
+    memset(h, 0, sizeof *h);
+}
+
+/* Run n frames from planar in to planar out (may be the same buffers). */
+static void host_run(host *h, float *const *in, float *const *out, uint32_t n)
+{
+    for (int c = 0; c < h->ch; c++) {
+        lilv_instance_connect_port(h->inst, (uint32_t)c, in[c]);
+        lilv_instance_connect_port(h->inst, (uint32_t)(h->ch + c), out[c]);
+    }
+    lilv_instance_run(h->inst, n);
+}
+
+static int plugin_latency(const char *uri, int rate)
+{
+    char lv2[300];
+    snprintf(lv2, sizeof lv2, "%s/lv2", tmp);
+    host h;
+    assert_int_equal(host_open(&h, lv2, uri, rate), 0);
+    h.ctl[4] = -1;
+    lilv_instance_run(h.inst, 0); /* a host reading the latency */
+    int lat = (int)h.ctl[4];
+    host_close(&h);
+    return lat;
+}
+
+/* -------------------------------------------------------------- setup */
+
+static void make_bundle(const char *dir, const char *model_as)
+{
+    char d[400];
+    snprintf(d, sizeof d, "%s/oscine.lv2", dir);
+    assert_int_equal(sh("mkdir -p %s", d), 0);
+    const char *files[] = {"oscine.so", "manifest.ttl", "oscine.ttl", "presets.ttl"};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(sh("ln -s %s/oscine.lv2/%s %s/%s", build_dir, files[i], d, files[i]), 0);
+    if (model_as)
+        assert_int_equal(sh("ln -s %s/%s %s/%s", repo_dir, MODEL, d, model_as), 0);
+}
+
+static int gen(const char *name, int rate, int channels, const char *bits)
+{
+    char path[300], r[16], c[16];
+    snprintf(path, sizeof path, "%s/%s", tmp, name);
+    snprintf(r, sizeof r, "%d", rate);
+    snprintf(c, sizeof c, "%d", channels);
+    return run_oscine(NULL, 0, NULL, 0, "generate", path, "--signal", "voice-noise", "--seconds",
+                      "3", "--rate", r, "--channels", c, "--bits", bits, "--quiet", NULL);
+}
+
+/* The sanitizer runtime, preloaded into external hosts that load an
+ * instrumented plugin (it must come first in the library list). */
+static void find_asan_runtime(void)
+{
+    host_env[0] = 0;
+#if defined(__SANITIZE_ADDRESS__)
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[PATH_MAX + 128];
+    while (f && fgets(line, sizeof line, f)) {
+        char *p = strchr(line, '/');
+        if (p && strstr(p, "/libasan.so")) {
+            p[strcspn(p, "\n")] = 0;
+            snprintf(host_env, sizeof host_env, "LD_PRELOAD=%s ASAN_OPTIONS=detect_leaks=0 ", p);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+#endif
+}
+
+static int setup(void **state)
+{
+    const char *bin = getenv("OSCINE_BIN");
+    char b[PATH_MAX];
+    snprintf(b, sizeof b, "%s", bin ? bin : "build/oscine");
+    if (!realpath(dirname(b), build_dir) || !getcwd(repo_dir, sizeof repo_dir))
+        return -1;
+    const char *t = tmpdir_make();
+    if (!t)
+        return -1;
+    snprintf(tmp, sizeof tmp, "%s", t);
+    char d[300];
+    snprintf(d, sizeof d, "%s/lv2", tmp);
+    make_bundle(d, "denoise-16k.osw");
+    /* a second model for the state test: the same weights by another name */
+    assert_int_equal(sh("ln -s %s/%s %s/oscine.lv2/other.osw", repo_dir, MODEL, d), 0);
+    snprintf(d, sizeof d, "%s/lv2-nomodel", tmp);
+    make_bundle(d, NULL);
+    find_asan_runtime();
+    unsetenv("OSCINE_MODEL_PATH");
+    if (gen("in16.wav", 16000, 1, "float") || gen("in48.wav", 48000, 1, "float") ||
+        gen("in44s.wav", 44100, 2, "float"))
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    tmpdir_remove(tmp);
+    return 0;
+}
+
+/* -------------------------------------------------------------- tests */
+
+static void test_lv2ls(void **state)
+{
+    NEED("lv2ls");
+    assert_int_equal(sh("LV2_PATH=%s/lv2 lv2ls", tmp), 0);
+    assert_non_null(strstr(out_text, URI_MONO "\n"));
+    assert_non_null(strstr(out_text, URI_STEREO "\n"));
+}
+
+/* lv2info's "Symbol:" lines in port order, and the latency and presets. */
+static void check_lv2info(const char *uri, const char *const *symbols, int n, int latency_port)
+{
+    assert_int_equal(sh("LV2_PATH=%s/lv2 lv2info %s", tmp, uri), 0);
+    const char *p = out_text;
+    for (int i = 0; i < n; i++) {
+        char want[96];
+        snprintf(want, sizeof want, "Port %d:", i);
+        p = strstr(p, want);
+        assert_non_null(p);
+        snprintf(want, sizeof want, "Symbol:      %s\n", symbols[i]);
+        const char *s = strstr(p, "Symbol:");
+        assert_non_null(s);
+        if (strncmp(s, want, strlen(want)))
+            fail_msg("%s port %d: want %s", uri, i, want);
+    }
+    char want[96];
+    snprintf(want, sizeof want, "Has latency:       yes, reported by port %d", latency_port);
+    assert_non_null(strstr(out_text, want));
+    assert_non_null(strstr(out_text, "#reportsLatency"));
+    assert_non_null(strstr(out_text, "Designation: http://lv2plug.in/ns/lv2core#enabled"));
+    assert_non_null(strstr(out_text, "http://lv2plug.in/ns/ext/state#interface"));
+    assert_non_null(strstr(out_text, "voice-call"));
+    assert_non_null(strstr(out_text, "podcast"));
+}
+
+static void test_lv2info_ports(void **state)
+{
+    NEED("lv2info");
+    const char *mono[] = {"in", "out", "mix", "limit_db", "enable", "vad", "latency"};
+    const char *stereo[] = {"in_l", "in_r", "out_l", "out_r", "mix", "limit_db",
+                            "enable", "vad", "latency"};
+    check_lv2info(URI_MONO, mono, 7, 6);
+    check_lv2info(URI_STEREO, stereo, 9, 8);
+}
+
+static void test_sord_validate(void **state)
+{
+    NEED("sord_validate");
+    int rc = sh("sord_validate /usr/lib/lv2/*/*.ttl %s/oscine.lv2/*.ttl", build_dir);
+    print_message("%s", out_text);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out_text, "Found 0 errors"));
+    /* and the bundle's files were among those read */
+    assert_int_equal(sh("ls /usr/lib/lv2/core.lv2/lv2core.ttl %s/oscine.lv2/presets.ttl",
+                        build_dir), 0);
+}
+
+/* Only lv2_descriptor is exported; PortAudio, JACK, liblo and libsndfile are
+ * not pulled into a host. */
+static void test_exports(void **state)
+{
+    NEED("nm");
+    NEED("readelf");
+    assert_int_equal(sh("nm -D --defined-only %s/oscine.lv2/oscine.so | awk '{print $3}'",
+                        build_dir), 0);
+    assert_string_equal(out_text, "lv2_descriptor\n");
+    assert_int_equal(sh("readelf -d %s/oscine.lv2/oscine.so | grep NEEDED", build_dir), 0);
+    assert_null(strstr(out_text, "portaudio"));
+    assert_null(strstr(out_text, "jack"));
+    assert_null(strstr(out_text, "liblo"));
+    assert_null(strstr(out_text, "sndfile"));
+}
+
+/* The mix and limit_db ports say what the denoise stage's table says. */
+typedef struct want_param {
+    const char *address;
+    float min, max, def;
+} want_param;
+
+static void collect(void *user, const char *stage, const char *address, const char *unit,
+                    float min, float max, float def, const char *help)
+{
+    want_param *w = user;
+    for (; w->address; w++)
+        if (!strcmp(w->address, address)) {
+            w->min = min;
+            w->max = max;
+            w->def = def;
+        }
+}
+
+static void test_ports_match_stage_table(void **state)
+{
+    want_param w[] = {{"/denoise/mix", NAN, NAN, NAN}, {"/denoise/limit_db", NAN, NAN, NAN},
+                      {NULL, 0, 0, 0}};
+    oscine_params_list(collect, w);
+    char lv2[300];
+    snprintf(lv2, sizeof lv2, "%s/lv2", tmp);
+    LilvWorld *world = world_new(lv2);
+    const char *uris[] = {URI_MONO, URI_STEREO};
+    for (int u = 0; u < 2; u++) {
+        const LilvPlugin *p = find_plugin(world, uris[u]);
+        assert_non_null(p);
+        for (int i = 0; i < 2; i++) {
+            LilvNode *sym = lilv_new_string(world, strrchr(w[i].address, '/') + 1);
+            const LilvPort *port = lilv_plugin_get_port_by_symbol(p, sym);
+            lilv_node_free(sym);
+            assert_non_null(port);
+            LilvNode *def, *min, *max;
+            lilv_port_get_range(p, port, &def, &min, &max);
+            assert_float_equal(lilv_node_as_float(def), w[i].def, 1e-6);
+            assert_float_equal(lilv_node_as_float(min), w[i].min, 1e-6);
+            assert_float_equal(lilv_node_as_float(max), w[i].max, 1e-6);
+            lilv_node_free(def);
+            lilv_node_free(min);
+            lilv_node_free(max);
+        }
+    }
+    lilv_world_free(world);
+}
+
+/* lv2file at 16 kHz (no resampling: the CLI's path exactly) against
+ * `oscine denoise`, with the defaults and with the podcast preset. */
+static void test_lv2file_matches_cli(void **state)
+{
+    NEED("lv2file");
+    int lat = plugin_latency(URI_MONO, 16000);
+    int lat_ref;
+    audio in = wav_read(tpath("in16.wav"));
+    audio ref = chain_reference(&in, 1.0f, 100.0f, 512, &lat_ref);
+    assert_int_equal(lat, lat_ref);
+    print_message("plugin latency at 16 kHz: %d samples\n", lat);
+    struct {
+        const char *lv2_args, *cli_mix, *cli_limit;
+    } cases[] = {{"", "1", "100"}, {"-P podcast", "0.9", "25"},
+                 {"-p mix:0.5 -p limit_db:12 -b 333", "0.5", "12"}};
+    for (int k = 0; k < 3; k++) {
+        int rc = sh("%sLV2_PATH=%s/lv2 lv2file %s -i %s/in16.wav -o %s/lv2-16.wav %s", host_env,
+                    tmp, cases[k].lv2_args, tmp, tmp, URI_MONO);
+        if (rc)
+            fail_msg("lv2file: %s", out_text);
+        char cli_in[300], cli_out[300];
+        snprintf(cli_in, sizeof cli_in, "%s/in16.wav", tmp);
+        snprintf(cli_out, sizeof cli_out, "%s/cli-16.wav", tmp);
+        char err[1024];
+        rc = run_oscine(NULL, 0, err, sizeof err, "denoise", cli_in, cli_out, "--model", MODEL,
+                        "--mix", cases[k].cli_mix, "--limit-db", cases[k].cli_limit, "--bits",
+                        "float", "--quiet", NULL);
+        if (rc)
+            fail_msg("oscine denoise: %s", err);
+        audio got = wav_read(tpath("lv2-16.wav"));
+        audio cli = wav_read(cli_out);
+        assert_int_equal(got.n, in.n);
+        double d = rms_shift(&cli, &got, lat);
+        print_message("lv2file %-32s vs oscine denoise --mix %s --limit-db %s: RMS diff %.3g "
+                      "(signal RMS %.3g)\n", cases[k].lv2_args[0] ? cases[k].lv2_args : "(defaults)",
+                      cases[k].cli_mix, cases[k].cli_limit, d, rms(&cli));
+        assert_true(d < 1e-4);
+        assert_true(rms(&cli) > 1e-3);
+        free(got.x);
+        free(cli.x);
+    }
+    free(in.x);
+    free(ref.x);
+}
+
+/* lv2file at 48 kHz (mono) and 44.1 kHz (stereo plugin, stereo file): the
+ * plugin resamples with the low-latency filters, so it matches the library's
+ * chain built the same way, sample for sample; the CLI (high-quality
+ * resampling, longer latency) is measured for the record. */
+static void check_lv2file_resampled(const char *file, const char *uri, int block)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s", tmp, file);
+    audio in = wav_read(path);
+    int lat_ref;
+    audio ref = chain_reference(&in, 1.0f, 100.0f, 1000, &lat_ref);
+    int lat = plugin_latency(uri, in.rate);
+    assert_int_equal(lat, lat_ref);
+    int rc = sh("%sLV2_PATH=%s/lv2 lv2file -b %d -i %s -o %s/lv2-rs.wav %s", host_env, tmp, block,
+                path, tmp, uri);
+    if (rc)
+        fail_msg("lv2file: %s", out_text);
+    audio got = wav_read(tpath("lv2-rs.wav"));
+    assert_int_equal(got.n, in.n);
+    assert_int_equal(got.ch, in.ch);
+    double d = rms_shift(&ref, &got, 0);
+    print_message("lv2file %s at %d Hz, %d ch, blocks of %d: latency %d; vs the library "
+                  "chain: RMS diff %.3g\n", uri, in.rate, in.ch, block, lat, d);
+    assert_true(d < 1e-6);
+
+    char cli_out[300], err[1024];
+    snprintf(cli_out, sizeof cli_out, "%s/cli-rs.wav", tmp);
+    assert_int_equal(run_oscine(NULL, 0, err, sizeof err, "denoise", path, cli_out, "--model",
+                                MODEL, "--bits", "float", "--quiet", NULL), 0);
+    audio cli = wav_read(cli_out);
+    print_message("  vs oscine denoise (high-quality resampling): RMS diff %.3g, signal RMS "
+                  "%.3g (%.1f dB)\n", rms_shift(&cli, &got, lat), rms(&cli),
+                  20 * log10(rms_shift(&cli, &got, lat) / rms(&cli)));
+    free(cli.x);
+    free(got.x);
+    free(ref.x);
+    free(in.x);
+}
+
+static void test_lv2file_48k(void **state)
+{
+    NEED("lv2file");
+    check_lv2file_resampled("in48.wav", URI_MONO, 1000);
+}
+
+static void test_lv2file_stereo_44k(void **state)
+{
+    NEED("lv2file");
+    check_lv2file_resampled("in44s.wav", URI_STEREO, 4096);
+}
+
+/* The lilv host: random block sizes from 1 to 20000 (over the chain's 8192:
+ * the plugin splits them), every other block in place, against the
+ * library's chain; the latency port constant, vad in 0..1. */
+static void test_changing_blocks(void **state)
+{
+    char path[300], lv2[300];
+    snprintf(path, sizeof path, "%s/in48.wav", tmp);
+    snprintf(lv2, sizeof lv2, "%s/lv2", tmp);
+    audio in = wav_read(path);
+    int lat_ref;
+    audio ref = chain_reference(&in, 1.0f, 100.0f, 4096, &lat_ref);
+    host h;
+    assert_int_equal(host_open(&h, lv2, URI_MONO, in.rate), 0);
+    float *out = malloc(sizeof(float) * (size_t)in.n);
+    float *buf = malloc(sizeof(float) * 20000);
+    uint64_t seed = 42;
+    float vad_max = 0;
+    int k = 0, big = 0;
+    for (long off = 0; off < in.n; k++) {
+        /* mostly host-like sizes, some over the chain's largest, some tiny */
+        float r = (urand(&seed) + 1.0f) * 0.5f;
+        long m = k % 4 == 0 ? 1 + (long)(r * 19999) : k % 4 == 1 ? 1 + k % 7 : 1 + (long)(r * 1024);
+        if (m > in.n - off)
+            m = in.n - off;
+        big |= m > OSCINE_MAX_BLOCK;
+        if (k % 2) {
+            memcpy(buf, in.x + off, sizeof(float) * (size_t)m);
+            host_run(&h, (float *[]){buf}, (float *[]){buf}, (uint32_t)m);
+            memcpy(out + off, buf, sizeof(float) * (size_t)m);
+        } else {
+            host_run(&h, (float *[]){in.x + off}, (float *[]){out + off}, (uint32_t)m);
+        }
+        assert_int_equal((int)h.ctl[4], lat_ref);
+        assert_true(h.ctl[3] >= 0.0f && h.ctl[3] <= 1.0f);
+        vad_max = fmaxf(vad_max, h.ctl[3]);
+        off += m;
+    }
+    assert_true(big);
+    double e = 0;
+    for (long i = 0; i < in.n; i++)
+        e = fmax(e, fabs((double)out[i] - ref.x[i]));
+    print_message("%d blocks of 1..20000 frames, half in place: max |plugin - library| = %.3g; "
+                  "vad max %.2f\n", k, e, vad_max);
+    assert_true(e <= 1e-6);
+    assert_true(vad_max > 0.1f);
+    host_close(&h);
+    free(out);
+    free(buf);
+    free(ref.x);
+    free(in.x);
+}
+
+/* enable = 0 from the start: the input delayed by the latency, exactly;
+ * then enabled: a 20 ms crossfade and then the denoised output exactly;
+ * the latency never changes. Also: mix 0 is the delayed input too. */
+static void test_bypass(void **state)
+{
+    char path[300], lv2[300];
+    snprintf(path, sizeof path, "%s/in48.wav", tmp);
+    snprintf(lv2, sizeof lv2, "%s/lv2", tmp);
+    audio in = wav_read(path);
+    int lat;
+    audio ref = chain_reference(&in, 1.0f, 100.0f, 480, &lat);
+    host h;
+    assert_int_equal(host_open(&h, lv2, URI_MONO, in.rate), 0);
+    float *out = calloc((size_t)in.n, sizeof(float));
+    long on_at = in.n / 2 / 480 * 480;
+    h.ctl[2] = 0.0f;
+    for (long off = 0; off < in.n; off += 480) {
+        if (off == on_at)
+            h.ctl[2] = 1.0f;
+        host_run(&h, (float *[]){in.x + off}, (float *[]){out + off}, 480);
+        assert_int_equal((int)h.ctl[4], lat);
+    }
+    for (long i = 0; i < on_at; i++)
+        assert_float_equal(out[i], i >= lat ? in.x[i - lat] : 0.0f, 0.0);
+    long ramp = (long)(0.02 * in.rate) + 1;
+    for (long i = on_at + ramp; i < in.n; i++)
+        assert_float_equal(out[i], ref.x[i], 0.0);
+    /* in the crossfade: between the two, never a step */
+    double step = 0;
+    for (long i = on_at; i < on_at + ramp; i++) {
+        float lo = fminf(ref.x[i], in.x[i - lat]), hi = fmaxf(ref.x[i], in.x[i - lat]);
+        assert_true(out[i] >= lo - 1e-6f && out[i] <= hi + 1e-6f);
+        step = fmax(step, fabs((double)out[i] - out[i - 1]));
+    }
+    double in_step = 0;
+    for (long i = 1; i < in.n; i++)
+        in_step = fmax(in_step, fabs((double)in.x[i] - in.x[i - 1]));
+    print_message("bypass: exact delayed input, then a %ld-sample crossfade (largest step %.3g; "
+                  "the input's %.3g), then exactly the denoised output\n", ramp, step, in_step);
+    assert_true(step <= 2 * in_step);
+    host_close(&h);
+    free(out);
+    free(ref.x);
+    free(in.x);
+}
+
+/* ------------------------------------------------------------- state */
+
+typedef struct kv {
+    uint32_t key, type, flags;
+    size_t size;
+    char value[512];
+    int stored;
+} kv;
+
+static LV2_State_Status store_fn(LV2_State_Handle h, uint32_t key, const void *value, size_t size,
+                                 uint32_t type, uint32_t flags)
+{
+    kv *s = h;
+    assert_true(size <= sizeof s->value);
+    s->key = key;
+    s->type = type;
+    s->flags = flags;
+    s->size = size;
+    memcpy(s->value, value, size);
+    s->stored = 1;
+    return LV2_STATE_SUCCESS;
+}
+
+static const void *retrieve_fn(LV2_State_Handle h, uint32_t key, size_t *size, uint32_t *type,
+                               uint32_t *flags)
+{
+    kv *s = h;
+    if (!s->stored || key != s->key)
+        return NULL;
+    *size = s->size;
+    *type = s->type;
+    *flags = s->flags;
+    return s->value;
+}
+
+static kv state_value(const char *str, const char *type_uri)
+{
+    kv s = {map_uri(NULL, "urn:oscine:model"), map_uri(NULL, type_uri),
+            LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, strlen(str) + 1, "", 1};
+    snprintf(s.value, sizeof s.value, "%s", str);
+    return s;
+}
+
+static float run_some(host *h, const audio *in)
+{
+    float *out = malloc(sizeof(float) * (size_t)in->n);
+    for (long off = 0; off + 256 <= in->n; off += 256)
+        host_run(h, (float *[]){in->x + off}, (float *[]){out + off}, 256);
+    float peak = 0;
+    for (long i = 0; i < in->n / 256 * 256; i++)
+        peak = fmaxf(peak, fabsf(out[i]));
+    free(out);
+    return peak;
+}
+
+static void test_state(void **state)
+{
+    char path[300], lv2[300];
+    snprintf(path, sizeof path, "%s/in16.wav", tmp);
+    snprintf(lv2, sizeof lv2, "%s/lv2", tmp);
+    audio in = wav_read(path);
+    host h;
+    assert_int_equal(host_open(&h, lv2, URI_MONO, 16000), 0);
+    const LV2_State_Interface *si =
+        lilv_instance_get_extension_data(h.inst, LV2_STATE__interface);
+    assert_non_null(si);
+    LV2_Handle ph = lilv_instance_get_handle(h.inst);
+
+    kv s = {0};
+    assert_int_equal(si->save(ph, store_fn, &s, LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE,
+                              features), LV2_STATE_SUCCESS);
+    assert_string_equal(unmap_uri(NULL, s.key), "urn:oscine:model");
+    assert_string_equal(unmap_uri(NULL, s.type), LV2_ATOM__String);
+    assert_string_equal(s.value, "denoise-16k.osw");
+    assert_true(s.flags & LV2_STATE_IS_PORTABLE);
+
+    /* another model by name: loaded, saved back, and it runs */
+    kv o = state_value("other.osw", LV2_ATOM__String);
+    assert_int_equal(si->restore(ph, retrieve_fn, &o, 0, features), LV2_STATE_SUCCESS);
+    assert_true(run_some(&h, &in) > 1e-3f);
+    kv s2 = {0};
+    si->save(ph, store_fn, &s2, 0, features);
+    assert_string_equal(s2.value, "other.osw");
+
+    /* refused, and the model in use stays */
+    const char *bad[] = {"missing.osw", "../lv2/oscine.lv2/other.osw", "/etc/passwd", ""};
+    for (int i = 0; i < 4; i++) {
+        kv b = state_value(bad[i], LV2_ATOM__String);
+        log_text[0] = 0;
+        assert_int_not_equal(si->restore(ph, retrieve_fn, &b, 0, features), LV2_STATE_SUCCESS);
+        kv s3 = {0};
+        si->save(ph, store_fn, &s3, 0, features);
+        assert_string_equal(s3.value, "other.osw");
+    }
+    kv wrong = state_value("denoise-16k.osw", LV2_ATOM__Path);
+    assert_int_equal(si->restore(ph, retrieve_fn, &wrong, 0, features), LV2_STATE_ERR_BAD_TYPE);
+    kv none = {0};
+    assert_int_equal(si->restore(ph, retrieve_fn, &none, 0, features), LV2_STATE_SUCCESS);
+    assert_true(run_some(&h, &in) > 1e-3f);
+
+    /* the same through lilv's state API, as hosts use it */
+    o = state_value("denoise-16k.osw", LV2_ATOM__String);
+    assert_int_equal(si->restore(ph, retrieve_fn, &o, 0, features), LV2_STATE_SUCCESS);
+    LilvState *ls = lilv_state_new_from_instance(h.plugin, h.inst, &map, NULL, NULL, NULL, NULL,
+                                                 NULL, NULL, LV2_STATE_IS_POD, features);
+    assert_non_null(ls);
+    char *ttl = lilv_state_to_string(h.world, &map, &unmap, ls, "urn:oscine:test-state", NULL);
+    assert_non_null(strstr(ttl, "denoise-16k.osw"));
+    host h2;
+    assert_int_equal(host_open(&h2, lv2, URI_MONO, 16000), 0);
+    lilv_state_restore(ls, h2.inst, NULL, NULL, 0, features);
+    assert_true(run_some(&h2, &in) > 1e-3f);
+    lilv_free(ttl);
+    lilv_state_free(ls);
+    host_close(&h2);
+    host_close(&h);
+    free(in.x);
+}
+
+/* --------------------------------------------------- presets vs .osc */
+
+typedef struct port_vals {
+    float mix, limit_db, enable;
+    int n;
+} port_vals;
+
+static void set_value(const char *symbol, void *user, const void *value, uint32_t size,
+                      uint32_t type)
+{
+    port_vals *v = user;
+    float f = 0;
+    const char *t = unmap_uri(NULL, type);
+    if (!strcmp(t, LV2_ATOM__Float))
+        f = *(const float *)value;
+    else if (!strcmp(t, LV2_ATOM__Double))
+        f = (float)*(const double *)value;
+    else if (!strcmp(t, LV2_ATOM__Int) || !strcmp(t, LV2_ATOM__Bool))
+        f = (float)*(const int32_t *)value;
+    else
+        fail_msg("preset port %s: type %s", symbol, t);
+    if (!strcmp(symbol, "mix"))
+        v->mix = f;
+    else if (!strcmp(symbol, "limit_db"))
+        v->limit_db = f;
+    else if (!strcmp(symbol, "enable"))
+        v->enable = f;
+    else
+        fail_msg("preset sets unknown port %s", symbol);
+    v->n++;
+}
+
+/* What presets/NAME.osc says, in port terms (defaults where it is silent). */
+static port_vals osc_preset(const char *name)
+{
+    char path[300], line[256];
+    snprintf(path, sizeof path, "presets/%s.osc", name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    port_vals v = {1.0f, 100.0f, 1.0f, 0};
+    while (fgets(line, sizeof line, f)) {
+        char addr[128], val[64];
+        if (line[0] == '#' || sscanf(line, "%127s %63s", addr, val) != 2)
+            continue;
+        if (!strcmp(addr, "/denoise/mix"))
+            v.mix = strtof(val, NULL);
+        else if (!strcmp(addr, "/denoise/limit_db"))
+            v.limit_db = strtof(val, NULL);
+        else if (!strcmp(addr, "/engine/bypass"))
+            v.enable = 1.0f - strtof(val, NULL);
+        else if (!strcmp(addr, "/engine/chain"))
+            assert_string_equal(val, "denoise");
+        else if (!strcmp(addr, "/engine/gain"))
+            assert_float_equal(strtof(val, NULL), 0.0f, 0.0);
+        else
+            fail_msg("%s: %s has no port", path, addr);
+    }
+    fclose(f);
+    return v;
+}
+
+static void test_presets_match_osc(void **state)
+{
+    char lv2[300];
+    snprintf(lv2, sizeof lv2, "%s/lv2", tmp);
+    LilvWorld *w = world_new(lv2);
+    LilvNode *preset_class = lilv_new_uri(w, LV2_PRESETS__Preset);
+    LilvNode *label = lilv_new_uri(w, LILV_NS_RDFS "label");
+    const char *uris[] = {URI_MONO, URI_STEREO};
+    for (int u = 0; u < 2; u++) {
+        const LilvPlugin *p = find_plugin(w, uris[u]);
+        LilvNodes *presets = lilv_plugin_get_related(p, preset_class);
+        int found = 0;
+        LILV_FOREACH (nodes, i, presets) {
+            const LilvNode *pr = lilv_nodes_get(presets, i);
+            lilv_world_load_resource(w, pr);
+            LilvNode *l = lilv_world_get(w, pr, label, NULL);
+            assert_non_null(l);
+            const char *name = lilv_node_as_string(l);
+            LilvState *st = lilv_state_new_from_world(w, &map, pr);
+            assert_non_null(st);
+            port_vals got = {NAN, NAN, NAN, 0};
+            lilv_state_emit_port_values(st, set_value, &got);
+            port_vals want = osc_preset(name);
+            print_message("%s preset %-10s mix %g limit_db %g enable %g (presets/%s.osc: %g %g "
+                          "%g)\n", uris[u], name, got.mix, got.limit_db, got.enable, name,
+                          want.mix, want.limit_db, want.enable);
+            assert_int_equal(got.n, 3);
+            assert_float_equal(got.mix, want.mix, 1e-6);
+            assert_float_equal(got.limit_db, want.limit_db, 1e-6);
+            assert_float_equal(got.enable, want.enable, 0);
+            found += !strcmp(name, "voice-call") + !strcmp(name, "podcast");
+            lilv_state_free(st);
+            lilv_node_free(l);
+        }
+        assert_int_equal(found, 2);
+        lilv_nodes_free(presets);
+    }
+    lilv_node_free(label);
+    lilv_node_free(preset_class);
+    lilv_world_free(w);
+}
+
+/* A bundle without the model (and nowhere else to find it): instantiate
+ * fails with a message naming the file and the bundle; lv2file fails. */
+static void test_missing_model(void **state)
+{
+    char lv2[300], cwd[PATH_MAX];
+    snprintf(lv2, sizeof lv2, "%s/lv2-nomodel", tmp);
+    const char *installed = OSCINE_DATADIR "/models/denoise-16k.osw";
+    if (path_exists(installed)) {
+        print_message("SKIP: %s is installed, so a model is always found\n", installed);
+        skip();
+    }
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(tmp), 0); /* no ./models here */
+    host h;
+    int rc = host_open(&h, lv2, URI_MONO, 48000);
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(rc, -1);
+    print_message("instantiate without a model: %s", log_text);
+    assert_non_null(strstr(log_text, "denoise-16k.osw"));
+    assert_non_null(strstr(log_text, "not found"));
+    assert_non_null(strstr(log_text, "lv2-nomodel/oscine.lv2"));
+    host_close(&h);
+    if (have("lv2file")) {
+        assert_int_not_equal(sh("cd %s && %sLV2_PATH=%s lv2file -i in16.wav -o never.wav %s",
+                                tmp, host_env, lv2, URI_MONO), 0);
+        print_message("lv2file without a model: %s", out_text);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lv2ls),
+        cmocka_unit_test(test_lv2info_ports),
+        cmocka_unit_test(test_sord_validate),
+        cmocka_unit_test(test_exports),
+        cmocka_unit_test(test_ports_match_stage_table),
+        cmocka_unit_test(test_lv2file_matches_cli),
+        cmocka_unit_test(test_lv2file_48k),
+        cmocka_unit_test(test_lv2file_stereo_44k),
+        cmocka_unit_test(test_changing_blocks),
+        cmocka_unit_test(test_bypass),
+        cmocka_unit_test(test_state),
+        cmocka_unit_test(test_presets_match_osc),
+        cmocka_unit_test(test_missing_model),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -660,6 +660,29 @@ static void pitch_synthetic(void **state)
                   "%.3f\n", worst, worst_f, min_conf);
     assert_true(worst < 10);
     assert_true(min_conf > 0.9);
+
+    /* bright tones (equal harmonics up to Nyquist) whose period falls
+     * between two lags: the dip is about a lag wide, the sampled d' there
+     * reads ~0.4 while twice the period lands on a lag and reads 0; the
+     * tracker must not fall an octave */
+    const double periods[] = {10.5, 11.5, 12.5, 14.5, 20.5, 33.5, 80.5, 160.5};
+    for (int j = 0; j < 8; j++) {
+        const double f0 = sr / periods[j];
+        for (int i = 0; i < n; i++) {
+            double v = 0;
+            for (int h = 1; h * f0 < sr / 2.0 && h <= 64; h++)
+                v += sin(2 * M_PI * h * f0 * i / sr + h * h);
+            x[i] = (float)(0.05 * v);
+        }
+        pitch_reset(p);
+        pitch_frame fr;
+        for (int k = 0; k < n / hop; k++) {
+            pitch_process(p, x + k * hop, &fr);
+            if ((k + 1) * hop >= pitch_frame_length(p) && fabs(1200 * log2(fr.f0_hz / f0)) > 10)
+                fail_msg("bright tone at %.2f Hz (period %.1f lags): frame %d reads %.2f Hz", f0,
+                         periods[j], k, fr.f0_hz);
+        }
+    }
     free(x);
     pitch_destroy(p);
 }

@@ -1,0 +1,210 @@
+"""The vocoder's fixed signal conventions, shared with the C side (src/dsp/stft.h,
+src/dsp/mel.h, src/models/vocoder.h) and documented in docs/mel.md.
+
+16 kHz. Frame t is the LAST 320 samples ending at sample (t+1)*80 (the signal is
+zero before 0): frame t covers samples [(t+1)*80 - 320, (t+1)*80). Each frame is
+multiplied by a periodic Hann window of 320 placed at the START of the FFT buffer.
+
+- Mel front end (the model's input): the windowed frame zero-padded to 512,
+  |rfft| (magnitude, not power), Slaney mel bank (80 bands, 0..8000 Hz, area
+  normalised, as librosa's default htk=False norm='slaney'), natural log of
+  max(mel, 1e-5). For a signal of n samples there are ceil((n + 240) / 80)
+  frames (the signal is zero-padded at the end to frames*80 samples).
+- Synthesis grid (the model's output): the same frames with n_fft 320, 161 bins.
+  iSTFT = irfft, times the dual window ws[n] = w[n] / sum_k w[n + k*80]^2 (= w / 1.5
+  for Hann at 4x overlap), overlap-add; sample j of the overlap-add belongs to input
+  sample j - 240, so istft() drops the first 240 samples, exactly as
+  stft_synthesize_buffer() in C.
+
+`python3 tools/vocoder/audio.py` runs the self-checks.
+"""
+import math
+
+import numpy as np
+import torch
+
+SR = 16000
+N_FFT = 320
+WIN = 320
+HOP = 80
+N_BINS = N_FFT // 2 + 1
+MEL_NFFT = 512
+MEL_BINS = MEL_NFFT // 2 + 1
+N_MELS = 80
+FMIN = 0.0
+FMAX = 8000.0
+LOG_FLOOR = 1e-5
+LATENCY = WIN - HOP  # samples between a frame's first sample and its hop
+
+
+def hann(n=WIN):
+    """Periodic Hann, computed as src/dsp/stft.c does (double, rounded to float)."""
+    i = np.arange(n, dtype=np.float64)
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * i / n)).astype(np.float32)
+
+
+def dual_window(n=WIN, hop=HOP):
+    """Synthesis window of stft.c (without its 1/n_fft: torch's irfft is normalised)."""
+    w = hann(n).astype(np.float64)
+    ws = np.empty(n)
+    for k in range(n):
+        ws[k] = w[k] / sum(w[m] ** 2 for m in range(k % hop, n, hop))
+    return ws.astype(np.float32)
+
+
+# ----------------------------------------------------------- Slaney mel bank
+
+_F_SP = 200.0 / 3.0
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = math.log(6.4) / 27.0
+
+
+def mel_from_hz(hz):
+    return hz / _F_SP if hz < _MIN_LOG_HZ else _MIN_LOG_MEL + math.log(hz / _MIN_LOG_HZ) / _LOGSTEP
+
+
+def mel_to_hz(mel):
+    return mel * _F_SP if mel < _MIN_LOG_MEL else _MIN_LOG_HZ * math.exp(_LOGSTEP * (mel - _MIN_LOG_MEL))
+
+
+def mel_bank(sr=SR, n_fft=MEL_NFFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX):
+    """(n_mels, n_fft//2+1) float32, the arithmetic of src/dsp/mel.c step by step."""
+    lo, hi = mel_from_hz(fmin), mel_from_hz(fmax)
+    hz = [mel_to_hz(lo + (hi - lo) * i / (n_mels + 1)) for i in range(n_mels + 2)]
+    bins = n_fft // 2 + 1
+    w = np.zeros((n_mels, bins), np.float64)
+    for b in range(n_mels):
+        enorm = 2.0 / (hz[b + 2] - hz[b])
+        for k in range(bins):
+            f = k * sr / n_fft
+            up = (f - hz[b]) / (hz[b + 1] - hz[b])
+            down = (hz[b + 2] - f) / (hz[b + 2] - hz[b + 1])
+            w[b, k] = max(0.0, min(up, down)) * enorm
+    return w.astype(np.float32)
+
+
+def band_centres_hz(n_mels=N_MELS, fmin=FMIN, fmax=FMAX):
+    lo, hi = mel_from_hz(fmin), mel_from_hz(fmax)
+    return np.array([mel_to_hz(lo + (hi - lo) * (i + 1) / (n_mels + 1)) for i in range(n_mels)])
+
+
+# ------------------------------------------------------------------ framing
+
+_cache = {}
+
+
+def _const(name, fn, device, dtype):
+    key = (name, str(device), dtype)
+    if key not in _cache:
+        _cache[key] = torch.from_numpy(fn()).to(device=device, dtype=dtype)
+    return _cache[key]
+
+
+def n_frames(n_samples):
+    """Frames the mel front end gives for n samples: ceil((n + 240) / 80)."""
+    return (n_samples + LATENCY + HOP - 1) // HOP
+
+
+def frames_of(x, n_fft):
+    """x (..., N) with N = LATENCY + T*HOP samples (already including the 240 leading
+    samples of frame 0) -> (..., T, n_fft//2+1) complex: frame t = x[t*80 : t*80+320]."""
+    fr = x.unfold(-1, WIN, HOP) * _const("hann", hann, x.device, x.dtype)
+    return torch.fft.rfft(fr, n=n_fft, dim=-1)
+
+
+def pad_signal(x):
+    """(..., n) -> (..., 240 + T*80) with T = n_frames(n): zeros in front (the
+    history before time 0) and at the end (up to the last whole frame)."""
+    n = x.shape[-1]
+    T = n_frames(n)
+    return torch.nn.functional.pad(x, (LATENCY, T * HOP - n))
+
+
+def logmel_from_frames(x_padded):
+    X = frames_of(x_padded, MEL_NFFT)
+    mag = X.abs()
+    fb = _const("mel", mel_bank, x_padded.device, x_padded.dtype)
+    mel = torch.matmul(mag, fb.t())
+    return torch.log(torch.clamp(mel, min=LOG_FLOOR))
+
+
+def logmel(x):
+    """The front end: x (..., n) -> (..., n_frames(n), 80) natural-log mel."""
+    return logmel_from_frames(pad_signal(x))
+
+
+def spectrum(x):
+    """The synthesis-grid spectrum of x (..., n): (..., n_frames(n), 161) complex."""
+    return frames_of(pad_signal(x), N_FFT)
+
+
+def istft(X, length=None):
+    """(..., T, 161) complex -> (..., T*80 - 240) real, aligned with the input of
+    spectrum() (the first 240 overlap-add samples, before time 0, are dropped).
+    `length` truncates or zero-pads."""
+    fr = torch.fft.irfft(X, n=N_FFT, dim=-1)[..., :WIN]
+    fr = fr * _const("dual", dual_window, fr.device, fr.dtype)
+    T = fr.shape[-2]
+    lead = fr.shape[:-2]
+    f = fr.reshape(-1, T, WIN).transpose(1, 2)
+    out_len = (T - 1) * HOP + WIN
+    y = torch.nn.functional.fold(f, output_size=(1, out_len), kernel_size=(1, WIN), stride=(1, HOP))
+    y = y.reshape(*lead, out_len)[..., LATENCY:T * HOP]
+    if length is not None:
+        y = y[..., :length] if y.shape[-1] >= length else torch.nn.functional.pad(y, (0, length - y.shape[-1]))
+    return y
+
+
+def ola(X):
+    """Overlap-add of T frames without dropping anything: (..., (T-1)*80 + 320);
+    sample j belongs to the frame-grid sample j (frame t starts at t*80). For
+    training on crops: an interior sample equals istft()'s."""
+    fr = torch.fft.irfft(X, n=N_FFT, dim=-1)[..., :WIN]
+    fr = fr * _const("dual", dual_window, fr.device, fr.dtype)
+    T = fr.shape[-2]
+    lead = fr.shape[:-2]
+    f = fr.reshape(-1, T, WIN).transpose(1, 2)
+    out_len = (T - 1) * HOP + WIN
+    y = torch.nn.functional.fold(f, output_size=(1, out_len), kernel_size=(1, WIN), stride=(1, HOP))
+    return y.reshape(*lead, out_len)
+
+
+def _self_check():
+    torch.manual_seed(0)
+    w = hann().astype(np.float64)
+    s = sum(np.roll(w * w, k * HOP) for k in range(WIN // HOP))
+    assert np.allclose(s, 1.5), "Hann^2 at 4x overlap sums to 1.5"
+    assert np.allclose(dual_window(), hann() / 1.5, atol=1e-7)
+    for n in (16000, 16037, 320, 81, 1):
+        x = torch.randn(2, n, dtype=torch.float64)
+        X = spectrum(x)
+        T = n_frames(n)
+        assert X.shape == (2, T, N_BINS), X.shape
+        y = istft(X)
+        assert y.shape[-1] == T * HOP - LATENCY >= n
+        err = (y[..., :n] - x).abs().max().item()
+        assert err < 1e-6, (n, err)  # float32 windows
+        M = logmel(x)
+        assert M.shape == (2, T, N_MELS)
+    # causality: frame t depends only on samples < (t+1)*HOP
+    x = torch.randn(1, 3200, dtype=torch.float64)
+    x2 = x.clone()
+    x2[:, 1600:] += 1.0
+    M, M2 = logmel(x), logmel(x2)
+    assert torch.equal(M[:, :20], M2[:, :20]) and not torch.equal(M[:, 20], M2[:, 20])
+    # frame 0 is the window over [240 zeros, x[0:80]]
+    ref = torch.fft.rfft(torch.cat([torch.zeros(240, dtype=x.dtype), x[0, :80]]) * torch.from_numpy(w),
+                         n=MEL_NFFT)
+    assert torch.allclose(frames_of(pad_signal(x), MEL_NFFT)[0, 0], ref)
+    fb = mel_bank()
+    assert fb.shape == (N_MELS, MEL_BINS) and (fb.sum(1) > 0).all(), "no empty mel band"
+    # unit area in Hz: sum of weights * bin spacing ~ 1 for bands well inside the range
+    area = fb.sum(1) * SR / MEL_NFFT
+    assert np.all(np.abs(area[5:-5] - 1) < 0.15), area
+    print("audio self-check OK: STFT round trip exact, mel front end causal, "
+          f"{N_MELS} bands, narrowest {int((fb > 0).sum(1).min())} bins")
+
+
+if __name__ == "__main__":
+    _self_check()

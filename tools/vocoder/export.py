@@ -1,0 +1,136 @@
+"""Export a vocoder checkpoint to an oscine weights file (.osw) via tools/osw.py.
+
+    /usr/bin/python3 tools/vocoder/export.py --ckpt /work/ckpt/vocoder/best.pt \
+        --out models/vocoder-16k.osw
+
+The layer-scale vector gamma of each ConvNeXt block is folded into the second
+pointwise layer (weight and bias scaled per output channel); the folded network
+is checked against the checkpoint's before the file is written.
+
+Tensors (float32; P = "amp" or "pha"; C = dim, H = hidden, K = 161 bins):
+  P.in_conv.weight (C, 80, k_in), .bias (C)   Conv1d over frames; tap j reads mel
+      frame t - (k_in - 1 - lookahead) + j (zeros before the stream and, at its
+      end, after it)
+  P.in_norm.weight/.bias (C)                  LayerNorm over the C channels (eps ln_eps)
+  P.blocks.{i}.dw.weight (C, 1, k_dw), .bias  depthwise Conv1d, causal: tap j reads
+      frame t - (k_dw - 1) + j
+  P.blocks.{i}.norm.weight/.bias (C)          LayerNorm
+  P.blocks.{i}.pw1.weight (H, C), .bias (H)   Linear, then GELU (erf form)
+  P.blocks.{i}.pw2.weight (C, H), .bias (C)   Linear (gamma folded in); x += result
+  P.out_norm.weight/.bias (C)                 LayerNorm
+  amp.heads.0.weight (K, C), .bias (K)        log-amplitude
+  pha.heads.0 (R), pha.heads.1 (I)            phase = atan2(I, R)
+Input x = (mel + in_offset) * in_scale; output spectrum exp(min(logamp,
+logamp_max)) e^{j phase}, synthesised with the iSTFT of tools/vocoder/audio.py.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))  # tools/ for osw.py
+import audio as A  # noqa: E402
+import model as M  # noqa: E402
+import osw  # noqa: E402
+
+TRAIN_SETS = ("train/speech/ravdess (actors 01-18), train/speech/emodb (speakers 03, 08-13), "
+              "train/speech/ljspeech; dev (held out): ravdess_19, ravdess_20, emodb_14")
+ARCH = "apnet_convnext_v1"
+
+
+def export_tensors(model):
+    """name -> float32 array, gamma folded into pw2."""
+    sd = {k: v.detach().cpu().double() for k, v in model.state_dict().items()}
+    out = {}
+    for k, v in sd.items():
+        if k.endswith(".gamma"):
+            continue
+        if ".pw2." in k:
+            g = sd[k.split(".pw2.")[0] + ".gamma"]
+            v = v * (g[:, None] if k.endswith("weight") else g)
+        out[k] = v.float().numpy()
+    return out
+
+
+def meta_for(model, extra=None):
+    c = model.cfg
+    m = {
+        "kind": "vocoder", "arch": ARCH, "sample_rate": str(A.SR),
+        "n_fft": str(A.N_FFT), "win": str(A.WIN), "hop": str(A.HOP), "window": "hann",
+        "n_mels": str(A.N_MELS), "mel_n_fft": str(A.MEL_NFFT), "fmin": "0", "fmax": "8000",
+        "mel_scale": "slaney", "mel_norm": "slaney", "magnitude": "amplitude", "log": "ln",
+        "log_floor": "1e-05",
+        "dim": str(c["dim"]), "hidden": str(c["hidden"]), "amp_blocks": str(c["amp_blocks"]),
+        "pha_blocks": str(c["pha_blocks"]), "kernel_in": str(c["k_in"]), "kernel_dw": str(c["k_dw"]),
+        "lookahead": str(c["lookahead"]), "ln_eps": repr(float(c["ln_eps"])),
+        "in_offset": repr(float(c["in_offset"])), "in_scale": repr(float(c["in_scale"])),
+        "logamp_max": repr(float(c["logamp_max"])),
+    }
+    if extra:
+        m.update(extra)
+    return m
+
+
+def load_folded(model, tensors):
+    """A copy of model with the exported tensors (gamma = 1): the C network."""
+    f = M.build(model.cfg)
+    sd = f.state_dict()
+    for k in sd:
+        if k.endswith(".gamma"):
+            sd[k] = torch.ones_like(sd[k])
+        else:
+            sd[k] = torch.from_numpy(tensors[k])
+    f.load_state_dict(sd)
+    return f.eval()
+
+
+def git_commit():
+    try:
+        return subprocess.check_output(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], text=True).strip()
+    except Exception:
+        return "unknown"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ckpt", default="/work/ckpt/vocoder/best.pt")
+    ap.add_argument("--out", default="models/vocoder-16k.osw")
+    a = ap.parse_args()
+    ck = torch.load(a.ckpt, map_location="cpu")
+    model = M.build(ck["model_cfg"])
+    model.load_state_dict(ck["model"])
+    model.eval()
+    tensors = export_tensors(model)
+    folded = load_folded(model, tensors)
+    torch.manual_seed(0)
+    mel = torch.randn(1, 200, A.N_MELS) * 2 - 6
+    with torch.no_grad():
+        la0, ph0, _ = model(mel)
+        la1, ph1, _ = folded(mel)
+        s0, s1 = model.spectrum(la0, ph0), folded.spectrum(la1, ph1)
+    err = float((s0 - s1).abs().pow(2).sum() / s0.abs().pow(2).sum())
+    if err > 1e-10:
+        raise SystemExit(f"export: folded network differs from the checkpoint (NMSE {err:.3g})")
+    metrics = ck.get("metrics", {})
+    meta = meta_for(model, {
+        "training_data": TRAIN_SETS,
+        "training_command": ck.get("command", ""),
+        "training_steps": str(ck.get("step", 0)),
+        "training_audio_h": f"{ck.get('audio_s', 0) / 3600:.2f}",
+        "commit": ck.get("commit", "unknown")[:12],
+        "export_commit": git_commit(),
+        "metrics": ", ".join(f"dev {k} {v:.4f}" for k, v in metrics.items()),
+    })
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    osw.write_osw(a.out, tensors, meta)
+    n = sum(v.size for v in tensors.values())
+    print(f"wrote {a.out}: {n} parameters, step {ck.get('step')}, folded NMSE {err:.2e}")
+
+
+if __name__ == "__main__":
+    main()

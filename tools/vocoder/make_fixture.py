@@ -1,0 +1,98 @@
+"""Golden-test fixture for the C vocoder (tests/test_vocoder.c): a small
+random-weight network of the shipped architecture, exported exactly as
+export.py does, plus an input and PyTorch's answers.
+
+    /usr/bin/python3 tools/vocoder/make_fixture.py [--out tests/fixtures/vocoder/small.osw]
+
+Tensors besides the network's:
+  input.wav     (N)         0.4 s of a voice-like test signal, 16 kHz
+  input.mel     (T, 80)     audio.logmel(input.wav), T = ceil((N + 240) / 80)
+  out.logamp    (T, 161)    the network's log-amplitude for input.mel (whole sequence)
+  out.re, out.im (T, 161)   the complex spectrum exp(min(logamp, max)) e^{j phase}
+  out.wav       (T*80-240)  audio.istft of that spectrum (covers input.wav and more)
+The references are computed in float64 from the float32 weights and input,
+so they are PyTorch's exact answer for the stored values. The network is
+deliberately smaller than the shipped one (and uses other kernel sizes and
+lookahead, all read from the metadata) to keep the file small.
+
+Run by hand after a change to the architecture; the result is committed so
+the tests need no PyTorch.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+import audio as A  # noqa: E402
+import export as E  # noqa: E402
+import model as M  # noqa: E402
+import osw  # noqa: E402
+
+CFG = dict(dim=16, hidden=24, amp_blocks=2, pha_blocks=2, k_in=7, k_dw=5, lookahead=3)
+SECONDS = 0.4
+
+
+def test_signal(n, seed=7):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / A.SR
+    f0 = 140 + 25 * np.sin(2 * np.pi * 3 * t)
+    ph = 2 * np.pi * np.cumsum(f0) / A.SR
+    x = sum(0.3 / k * np.sin(k * ph) * (1 + 0.3 * np.sin(2 * np.pi * (0.7 + k) * t)) for k in range(1, 25))
+    env = np.minimum(1, t / 0.05) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t) ** 2)
+    x = x * env + 0.01 * rng.standard_normal(n)
+    x[-800:] *= np.linspace(1, 0, 800)
+    return x.astype(np.float32)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="tests/fixtures/vocoder/small.osw")
+    a = ap.parse_args()
+    torch.manual_seed(1234)
+    m = M.build(CFG)
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if name.endswith(".gamma"):
+                p.uniform_(0.5, 1.5)        # folded into pw2: must not be 1
+            else:
+                p.add_(0.3 * torch.randn_like(p))
+    m.eval()
+    tensors = E.export_tensors(m)
+    folded = E.load_folded(m, tensors).double()  # exactly the stored float32 values
+
+    n = int(SECONDS * A.SR)
+    wav = test_signal(n)
+    with torch.no_grad():
+        mel = A.logmel(torch.from_numpy(wav).double()[None]).float()  # the C front end's job
+        logamp, phase, _ = folded(mel.double())
+        X = folded.spectrum(logamp, phase)
+        y = A.istft(X)
+    T = mel.shape[1]
+    assert T == A.n_frames(n) and y.shape[-1] == T * A.HOP - A.LATENCY
+    print(f"logamp range {logamp.min().item():.2f} .. {logamp.max().item():.2f} "
+          f"(clamped at {m.cfg['logamp_max']})")
+    tensors["input.wav"] = wav
+    tensors["input.mel"] = mel[0].numpy().astype(np.float32)
+    tensors["out.logamp"] = logamp[0].numpy().astype(np.float32)
+    tensors["out.re"] = X.real[0].numpy().astype(np.float32)
+    tensors["out.im"] = X.imag[0].numpy().astype(np.float32)
+    tensors["out.wav"] = y[0].numpy().astype(np.float32)
+    meta = E.meta_for(m, {"training_data": "none: random weights (golden-test fixture)",
+                          "training_command": "tools/vocoder/make_fixture.py",
+                          "torch": torch.__version__})
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    osw.write_osw(a.out, tensors, meta)
+    size = os.path.getsize(a.out)
+    print(f"wrote {a.out}: {T} frames, {sum(v.size for k, v in tensors.items() if '.' in k and not k.startswith(('input', 'out')))}"
+          f" network parameters, {size} bytes")
+    if size > 500 * 1024:
+        raise SystemExit("fixture over 500 KB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""A light APNet-style vocoder: log-mel frames -> log-amplitude and phase spectra.
+
+Two predictors read the same mel frames (APNet, Ai and Ling 2023): the amplitude
+predictor outputs the log-amplitude spectrum, the phase predictor two parallel
+outputs R and I with phase = atan2(I, R). Both are ConvNeXt stacks over frames
+(APNet2 / Vocos style, ConvNeXt v1 blocks: GRN would normalise over the whole
+utterance and cannot stream). Everything runs at frame rate (5 ms hops); the
+waveform is the inverse STFT on the grid of audio.py.
+
+Predictor (dim C, hidden H, N blocks), on x = (logmel - ln 1e-5) * 0.2 (so the
+log floor, i.e. digital silence, is 0 and zero padding means silence):
+  in_conv   Conv1d(80 -> C, k_in), frames t-(k_in-1-L) .. t+L   (the only lookahead)
+  in_norm   LayerNorm(C)
+  N x block y = dw(x)          depthwise Conv1d(C, k_dw), causal: frames t-k_dw+1 .. t
+              y = LayerNorm(y)
+              y = pw2(GELU(pw1(y)))   Linear C -> H -> C
+              x = x + gamma * y        (gamma is folded into pw2 on export)
+  out_norm  LayerNorm(C)
+  heads     amplitude: Linear(C -> 161) = log|X|
+            phase:     Linear(C -> 161) = R, Linear(C -> 161) = I, phase = atan2(I, R)
+Lookahead: L frames (4 = 20 ms by default), all in in_conv; every other layer is
+causal, so streaming inference returns frame t after mel frame t + L.
+
+`python3 tools/vocoder/model.py` prints the layer table, parameters, MACs/s, and
+checks that the whole-sequence forward equals a frame-prefix forward (streaming).
+"""
+import json
+import math
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import audio as A
+
+DEFAULT_CFG = dict(
+    n_mels=A.N_MELS, bins=A.N_BINS,
+    dim=160, hidden=480, amp_blocks=3, pha_blocks=4,
+    k_in=9, k_dw=7, lookahead=4,
+    ln_eps=1e-6, in_offset=-math.log(A.LOG_FLOOR), in_scale=0.2,
+    logamp_max=8.0,
+)
+
+
+class Block(nn.Module):
+    def __init__(self, dim, hidden, k, eps, scale):
+        super().__init__()
+        self.k = k
+        self.dw = nn.Conv1d(dim, dim, k, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=eps)
+        self.pw1 = nn.Linear(dim, hidden)
+        self.pw2 = nn.Linear(hidden, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), scale))
+
+    def forward(self, x):  # x [B, T, C]
+        y = self.dw(F.pad(x.transpose(1, 2), (self.k - 1, 0))).transpose(1, 2)
+        y = self.pw2(F.gelu(self.pw1(self.norm(y))))
+        return x + self.gamma * y
+
+
+class Predictor(nn.Module):
+    def __init__(self, cfg, blocks, heads):
+        super().__init__()
+        c = cfg
+        self.left = c["k_in"] - 1 - c["lookahead"]
+        self.right = c["lookahead"]
+        assert self.left >= 0, "k_in must exceed the lookahead"
+        self.in_conv = nn.Conv1d(c["n_mels"], c["dim"], c["k_in"])
+        self.in_norm = nn.LayerNorm(c["dim"], eps=c["ln_eps"])
+        self.blocks = nn.ModuleList(Block(c["dim"], c["hidden"], c["k_dw"], c["ln_eps"], 1.0 / blocks)
+                                    for _ in range(blocks))
+        self.out_norm = nn.LayerNorm(c["dim"], eps=c["ln_eps"])
+        self.heads = nn.ModuleList(nn.Linear(c["dim"], c["bins"]) for _ in range(heads))
+
+    def forward(self, x):  # x [B, 80, T] (scaled mel) -> list of [B, T, bins]
+        h = self.in_conv(F.pad(x, (self.left, self.right))).transpose(1, 2)
+        h = self.in_norm(h)
+        for b in self.blocks:
+            h = b(h)
+        h = self.out_norm(h)
+        return [head(h) for head in self.heads]
+
+
+class Vocoder(nn.Module):
+    def __init__(self, cfg=None):
+        super().__init__()
+        c = dict(DEFAULT_CFG)
+        c.update(cfg or {})
+        self.cfg = c
+        self.amp = Predictor(c, c["amp_blocks"], 1)
+        self.pha = Predictor(c, c["pha_blocks"], 2)
+        with torch.no_grad():  # speech's mean log-amplitude: training starts near it
+            self.amp.heads[0].bias.fill_(-5.0)
+
+    def features(self, mel):
+        """mel [B, T, 80] (natural-log mel) -> [B, 80, T] network input."""
+        return ((mel + self.cfg["in_offset"]) * self.cfg["in_scale"]).transpose(1, 2)
+
+    def forward(self, mel):
+        """mel [B, T, 80] -> logamp [B, T, 161], phase [B, T, 161], (R, I)."""
+        x = self.features(mel)
+        (logamp,) = self.amp(x)
+        r, i = self.pha(x)
+        return logamp, torch.atan2(i, r), (r, i)
+
+    def spectrum(self, logamp, phase):
+        """Complex spectrum for synthesis (log-amplitude clamped as in C)."""
+        amp = torch.exp(torch.clamp(logamp, max=self.cfg["logamp_max"]))
+        return torch.polar(amp, phase) if amp.dtype != torch.float16 else None
+
+    def vocode(self, mel):
+        """mel [B, T, 80] -> waveform [B, T*80 - 240] (audio.istft)."""
+        logamp, phase, _ = self(mel)
+        return A.istft(self.spectrum(logamp, phase))
+
+    def n_params(self):
+        return sum(p.numel() for p in self.parameters())
+
+
+def build(cfg=None):
+    return Vocoder(cfg)
+
+
+def layer_table(model):
+    """[(name, in, out, params, MACs per frame)] for the exported (folded) network."""
+    c = model.cfg
+    rows = []
+    for pname, pred, heads in (("amp", model.amp, ["log|X|"]), ("pha", model.pha, ["R", "I"])):
+        C, H = c["dim"], c["hidden"]
+        rows.append((f"{pname}.in_conv Conv1d k{c['k_in']} (L={c['lookahead']})", c["n_mels"], C,
+                     c["n_mels"] * C * c["k_in"] + C, c["n_mels"] * C * c["k_in"]))
+        rows.append((f"{pname}.in_norm LayerNorm", C, C, 2 * C, 2 * C))
+        for i, _ in enumerate(pred.blocks):
+            rows.append((f"{pname}.blocks.{i} dw Conv1d k{c['k_dw']} causal", C, C, C * c["k_dw"] + C,
+                         C * c["k_dw"]))
+            rows.append((f"{pname}.blocks.{i} LayerNorm + pw1 + GELU", C, H, 2 * C + C * H + H, C * H + 2 * C))
+            rows.append((f"{pname}.blocks.{i} pw2 (+gamma) + residual", H, C, H * C + C, H * C))
+        rows.append((f"{pname}.out_norm LayerNorm", C, C, 2 * C, 2 * C))
+        for h in heads:
+            rows.append((f"{pname}.head {h} Linear", C, c["bins"], C * c["bins"] + c["bins"], C * c["bins"]))
+    return rows
+
+
+def print_summary(model, file=sys.stdout):
+    rows = layer_table(model)
+    fps = A.SR / A.HOP
+    print("| layer | in | out | params | MACs/frame |", file=file)
+    print("|---|---:|---:|---:|---:|", file=file)
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} |", file=file)
+    P = sum(r[3] for r in rows)
+    M = sum(r[4] for r in rows)
+    la = model.cfg["lookahead"]
+    print(f"params {P} (training: {model.n_params()}, gamma folded on export); "
+          f"{M} MACs/frame = {M * fps / 1e6:.1f} M MAC/s at {fps:.0f} frames/s; "
+          f"lookahead {la} frames = {la * A.HOP * 1000 / A.SR:.0f} ms", file=file, flush=True)
+    return P, M
+
+
+def _self_check():
+    torch.manual_seed(0)
+    torch.set_default_dtype(torch.float64)
+    m = build(dict(dim=16, hidden=24, amp_blocks=2, pha_blocks=2))
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    m.eval()
+    L = m.cfg["lookahead"]
+    mel = torch.randn(1, 30, A.N_MELS) - 4
+    with torch.no_grad():
+        whole, pw, _ = m(mel)
+        # streaming: output frame t from mel frames <= t + L only
+        for t in range(0, 30 - L):
+            part, pp, _ = m(mel[:, :t + L + 1])
+            assert torch.allclose(part[:, t], whole[:, t], atol=1e-12), t
+            assert torch.allclose(pp[:, t], pw[:, t], atol=1e-12), t
+        # ... and not from frame t + L + 1
+        mel2 = mel.clone()
+        mel2[:, 10 + L + 1] += 1
+        w2, _, _ = m(mel2)
+        assert torch.equal(w2[:, :10 + 1], whole[:, :10 + 1]) and not torch.equal(w2[:, 11], whole[:, 11])
+    torch.set_default_dtype(torch.float32)
+    print("model self-check OK: streaming prefix == whole sequence, lookahead", L, "frames")
+    full = build()
+    print_summary(full)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        print_summary(build(json.loads(sys.argv[1])))
+    else:
+        _self_check()

@@ -1,0 +1,298 @@
+"""Train the APNet-style vocoder (model.py) on clean speech (data.py).
+
+    nohup nice -n 19 /usr/bin/python3 tools/vocoder/train.py --resume --threads 1 \
+        >> /work/ckpt/vocoder/train.log 2>&1 &
+
+Losses (APNet, Ai and Ling 2023; no adversarial terms yet), on crops of
+--frames frames of which the first --context frames and the last `lookahead`
+frames only give the network its context (no loss there):
+  45  x L_A    MSE of log-amplitude, predicted vs log(|X| + 1e-5)
+  100 x L_P    anti-wrapped (f(x) = |x - 2 pi round(x / 2 pi)|) mean errors of the
+               instantaneous phase, the group delay (difference along frequency)
+               and the phase time difference (along frames)
+  20  x L_S    STFT consistency (mean squared |STFT(iSTFT(X')) - X'| over frames
+               that the crop's overlap-add covers fully) + 2.25 x (L1 real + L1 imag
+               of X' vs X)
+  45  x L_Mel  L1 between the log mel of the generated and of the true waveform
+               (the front end of audio.py, inner frames)
+X: true spectrum on the synthesis grid, X' = exp(log-amplitude) e^{j phase}.
+
+Checkpoints (atomic: temp file + rename) in --ckpt-dir: last.pt every --ckpt-every
+minutes, at the end and on SIGTERM/SIGINT; best.pt when the dev score (mel L1 of
+whole dev utterances vocoded as the C code does) improves. --resume continues
+last.pt exactly (model, optimiser, step, schedule, crop and torch RNG states).
+Dev evaluations go to dev.csv, training loss lines to the log.
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import audio as A  # noqa: E402
+import data as D  # noqa: E402
+import model as M  # noqa: E402
+
+TWO_PI = 2 * math.pi
+
+
+def anti_wrap(x):
+    return torch.abs(x - TWO_PI * torch.round(x / TWO_PI))
+
+
+def phase_losses(p_g, p_r):
+    """Instantaneous phase, group delay, phase time difference; [B, T, K]."""
+    ip = anti_wrap(p_g - p_r).mean()
+    gd = anti_wrap(torch.diff(p_g, dim=-1) - torch.diff(p_r, dim=-1)).mean()
+    ptd = anti_wrap(torch.diff(p_g, dim=-2) - torch.diff(p_r, dim=-2)).mean()
+    return ip, gd, ptd
+
+
+EDGE = A.WIN // A.HOP - 1  # frames at each end of a crop that overlap-add does not cover fully
+
+
+def losses(model, mel, wav, ctx):
+    """mel [B, F, 80], wav [B, (F-1)*80+320] (frame t = wav[t*80 : t*80+320])."""
+    la = model.cfg["lookahead"]
+    logamp, phase, _ = model(mel)
+    X = A.frames_of(wav, A.N_FFT)                     # true spectrum [B, F, 161]
+    sl = slice(ctx, mel.shape[1] - la)               # frames the loss sees
+    lg, pg = logamp[:, sl], phase[:, sl]
+    Xr = X[:, sl]
+    la_true = torch.log(Xr.abs() + 1e-5)
+    L_A = torch.mean((lg - la_true) ** 2)
+    ip, gd, ptd = phase_losses(pg, torch.angle(Xr))
+    L_P = ip + gd + ptd
+    Xg = model.spectrum(lg, pg)
+    L_R = torch.mean(torch.abs(Xg.real - Xr.real))
+    L_I = torch.mean(torch.abs(Xg.imag - Xr.imag))
+    y_g = A.ola(Xg)                                   # waveform over the loss frames
+    Xc = A.frames_of(y_g, A.N_FFT)[:, EDGE:-EDGE]     # re-analysis, fully covered frames
+    Xi = Xg[:, EDGE:-EDGE]
+    L_C = torch.mean((Xc.real - Xi.real) ** 2 + (Xc.imag - Xi.imag) ** 2)
+    L_S = L_C + 2.25 * (L_R + L_I)
+    y_r = wav[:, ctx * A.HOP: ctx * A.HOP + y_g.shape[-1]]
+    L_Mel = torch.mean(torch.abs(A.logmel_from_frames(y_g)[:, EDGE:-EDGE] -
+                                 A.logmel_from_frames(y_r)[:, EDGE:-EDGE]))
+    total = 45 * L_A + 100 * L_P + 20 * L_S + 45 * L_Mel
+    parts = dict(A=L_A.item(), IP=ip.item(), GD=gd.item(), PTD=ptd.item(), C=L_C.item(),
+                 RI=(L_R + L_I).item(), Mel=L_Mel.item())
+    return total, parts
+
+
+@torch.no_grad()
+def evaluate(model, corpus, ids, dev):
+    """Whole dev utterances, vocoded like the C code (whole-sequence forward =
+    streaming + drain): mean mel L1 of the result vs the input mel, log-spectral
+    distance (dB) on the synthesis grid, and the amplitude/phase losses."""
+    model.eval()
+    mel_l1 = lsd = la = ip = 0.0
+    for i in ids:
+        a, m = corpus.utt(i)
+        m = torch.from_numpy(m)[None].to(dev)
+        logamp, phase, _ = model(m)
+        y = A.istft(model.spectrum(logamp, phase))     # T*80 - 240 samples
+        T = m.shape[1] - EDGE                           # frames y covers whole
+        mel_l1 += torch.mean(torch.abs(A.logmel(y)[:, :T] - m[:, :T])).item()
+        Xt = A.frames_of(torch.from_numpy(a)[None].to(dev), A.N_FFT)
+        Xy = A.spectrum(y)[:, :T]
+        pt, py = Xt[:, :T].abs() ** 2 + 1e-8, Xy.abs() ** 2 + 1e-8
+        lsd += torch.mean(torch.sqrt(torch.mean((10 * torch.log10(pt / py)) ** 2, dim=-1))).item()
+        la += torch.mean((logamp - torch.log(Xt.abs() + 1e-5)) ** 2).item()
+        ip += anti_wrap(phase - torch.angle(Xt)).mean().item()
+    model.train()
+    n = len(ids)
+    return dict(mel_l1=mel_l1 / n, lsd_db=lsd / n, amp_mse=la / n, ip=ip / n)
+
+
+def lr_at(step, args):
+    warm = min(1.0, (step + 1) / args.warmup)
+    return max(args.lr * warm * args.lr_decay ** step, args.lr_min * warm)
+
+
+def git_commit():
+    try:
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        return subprocess.check_output(["git", "-C", root, "rev-parse", "HEAD"], text=True).strip()
+    except Exception:
+        return "unknown"
+
+
+def atomic_save(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+CSV_FIELDS = ["wall_time", "train_h", "step", "audio_h", "lr", "train_loss", "mel_l1", "lsd_db", "amp_mse", "ip",
+              "best"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=D.default_data_dir())
+    ap.add_argument("--cache", default=D.DEFAULT_CACHE)
+    ap.add_argument("--ckpt-dir", default="/work/ckpt/vocoder")
+    ap.add_argument("--resume", action="store_true", help="continue from CKPT_DIR/last.pt if it exists")
+    ap.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0: until killed)")
+    ap.add_argument("--max-steps", type=int, default=0, help="stop at this total step count (0: no limit)")
+    ap.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when available)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--frames", type=int, default=120, help="crop length in frames (5 ms), context included")
+    ap.add_argument("--context", type=int, default=16, help="leading frames without loss")
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--lr-min", type=float, default=2e-5)
+    ap.add_argument("--lr-decay", type=float, default=0.99998, help="per step (APNet: 0.999 per epoch)")
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--clip", type=float, default=10.0)
+    ap.add_argument("--dev-utts", type=int, default=24, help="dev utterances per evaluation")
+    ap.add_argument("--eval-every", type=float, default=10, help="minutes")
+    ap.add_argument("--ckpt-every", type=float, default=5, help="minutes")
+    ap.add_argument("--log-every", type=int, default=25, help="steps")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model-cfg", default="{}", help="JSON dict of model config (new runs only)")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    dev = args.device
+    if dev == "auto":
+        dev = "cuda" if torch.cuda.is_available() else "cpu"
+    os.makedirs(args.ckpt_dir, exist_ok=True)
+    last_path = os.path.join(args.ckpt_dir, "last.pt")
+    best_path = os.path.join(args.ckpt_dir, "best.pt")
+    csv_path = os.path.join(args.ckpt_dir, "dev.csv")
+
+    ck = None
+    if args.resume and os.path.exists(last_path):
+        ck = torch.load(last_path, map_location="cpu")
+        model_cfg = ck["model_cfg"]
+    else:
+        model_cfg = M.build(json.loads(args.model_cfg)).cfg
+    torch.manual_seed(args.seed)
+    model = M.build(model_cfg).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
+    corpus = D.Corpus(args.data, args.cache)
+    crops = D.Crops(corpus, args.frames, seed=args.seed)
+    dev_ids = corpus.split(dev=True)
+    dev_ids = [dev_ids[k] for k in np.linspace(0, len(dev_ids) - 1, min(args.dev_utts, len(dev_ids))).astype(int)]
+    step, audio_s, best, train_s = 0, 0.0, 1e9, 0.0
+    history = []
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, audio_s, best, train_s = ck["step"], ck["audio_s"], ck["best"], ck["train_s"]
+        crops.rng.bit_generator.state = ck["crop_rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        history = ck.get("history", [])
+        print(f"[train] resumed {last_path}: step {step}, {audio_s/3600:.2f} h audio, best {best:.4f}", flush=True)
+    print(f"[train] device {dev}, threads {args.threads}, commit {git_commit()}", flush=True)
+    print(f"[train] data: {crops.summary}; dev: {len(dev_ids)} utterances", flush=True)
+    M.print_summary(model)
+    print("[train] args:", json.dumps(vars(args)), flush=True)
+
+    stop = {"flag": False}
+
+    def on_signal(sig, frm):
+        stop["flag"] = True
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def checkpoint(path, extra=None):
+        obj = dict(model=model.state_dict(), opt=opt.state_dict(), step=step, audio_s=audio_s, best=best,
+                   train_s=train_s, crop_rng=crops.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
+                   model_cfg=model_cfg, args=vars(args), commit=git_commit(), history=history,
+                   command=" ".join(sys.argv), data_summary=crops.summary,
+                   saved=time.strftime("%Y-%m-%d %H:%M:%S"))
+        if extra:
+            obj.update(extra)
+        atomic_save(obj, path)
+
+    win = {"loss": 0.0, "n": 0}
+
+    def run_eval():
+        nonlocal best
+        t0 = time.time()
+        res = evaluate(model, corpus, dev_ids, dev)
+        improved = res["mel_l1"] < best
+        if improved:
+            best = res["mel_l1"]
+        row = dict(wall_time=time.strftime("%Y-%m-%d %H:%M:%S"), train_h=round(train_s / 3600, 3), step=step,
+                   audio_h=round(audio_s / 3600, 3), lr=f"{lr_at(step, args):.2e}",
+                   train_loss=round(win["loss"] / win["n"], 4) if win["n"] else "", best=round(best, 4),
+                   **{k: round(v, 4) for k, v in res.items()})
+        new = not os.path.exists(csv_path)
+        with open(csv_path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        history.append(row)
+        win.update(loss=0.0, n=0)
+        print(f"[eval] step {step} ({time.time()-t0:.0f}s): " +
+              " ".join(f"{k} {v:.4f}" for k, v in res.items()), flush=True)
+        if improved:
+            checkpoint(best_path, extra=dict(metrics=res))
+            print(f"[eval] new best mel L1 {best:.4f} -> {best_path}", flush=True)
+
+    t_start = time.time()
+    t_last_eval = t_last_ck = time.time()
+    if step == 0:
+        run_eval()
+        t_last_eval = time.time()
+    model.train()
+    acc = {"loss": 0.0, "n": 0, "t": 0.0, "parts": {}}
+    seg_s = (args.frames - args.context - model_cfg["lookahead"]) * A.HOP / A.SR
+    while not stop["flag"]:
+        t0 = time.time()
+        mel, wav = crops.batch(args.batch)
+        mel = torch.from_numpy(mel).to(dev)
+        wav = torch.from_numpy(wav).to(dev)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args)
+        loss, parts = losses(model, mel, wav, args.context)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        if torch.isfinite(gn) and torch.isfinite(loss):
+            opt.step()
+        else:
+            print(f"[train] step {step}: non-finite loss or gradient, skipped", flush=True)
+        step += 1
+        dt = time.time() - t0
+        train_s += dt
+        audio_s += args.batch * seg_s
+        acc["loss"] += loss.item(); acc["n"] += 1; acc["t"] += dt
+        for k, v in parts.items():
+            acc["parts"][k] = acc["parts"].get(k, 0.0) + v
+        win["loss"] += loss.item(); win["n"] += 1
+        if step % args.log_every == 0:
+            n = acc["n"]
+            print(f"[train] step {step} loss {acc['loss']/n:.3f} | " +
+                  " ".join(f"{k} {v/n:.4f}" for k, v in acc["parts"].items()) +
+                  f" | lr {lr_at(step, args):.2e} gnorm {float(gn):.2f} {acc['t']/n:.2f} s/step", flush=True)
+            acc = {"loss": 0.0, "n": 0, "t": 0.0, "parts": {}}
+        now = time.time()
+        done = (args.minutes > 0 and now - t_start >= args.minutes * 60) or (0 < args.max_steps <= step)
+        if now - t_last_eval >= args.eval_every * 60 or done:
+            run_eval()
+            t_last_eval = time.time()
+        if now - t_last_ck >= args.ckpt_every * 60 or done:
+            checkpoint(last_path)
+            t_last_ck = time.time()
+        if done:
+            break
+    checkpoint(last_path)
+    print(f"[train] stopped at step {step}; saved {last_path}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -28,6 +28,9 @@ extern int cli_quiet;
 
 int cmd_process(int argc, char **argv);
 int cmd_denoise(int argc, char **argv);
+int cmd_mel(int argc, char **argv);
+int cmd_vocode(int argc, char **argv);
+int cmd_resynth(int argc, char **argv);
 /* process with a fixed chain (NULL: --chain decides). */
 int process_main(int argc, char **argv, const char *chain);
 int cmd_info(int argc, char **argv);

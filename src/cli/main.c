@@ -45,6 +45,46 @@ static const cli_command commands[] = {
      "                 ./models or the installed share/oscine/models)\n"
      "Other flags as for 'oscine process'. Same as: oscine process IN OUT --chain denoise\n",
      cmd_denoise},
+    {"mel", "IN OUT.npy [--layout frames-first|bands-first]",
+     "write the vocoder's log-mel spectrogram of a sound file (NumPy .npy)",
+     "Mixes IN to mono, resamples it to 16 kHz and writes the exact mel front end\n"
+     "the vocoder was trained on, as a float32 .npy of shape [frames, 80] (or\n"
+     "[80, frames] with --layout bands-first). Frame t is the 320 samples (20 ms)\n"
+     "ending at sample (t+1)*80, periodic Hann window, zero-padded to 512 points,\n"
+     "magnitude, Slaney mel bank (80 bands, 0-8000 Hz), natural log of\n"
+     "max(mel, 1e-5); ceil((samples + 240) / 80) frames. docs/mel.md has the\n"
+     "definition. OUT is written to a temporary file and renamed when complete.\n",
+     cmd_mel},
+    {"vocode", "IN.npy OUT [--model PATH] [--layout frames-first|bands-first]\n"
+               "        [--bits 16|24|32|float]",
+     "turn a mel spectrogram (.npy) into speech with the vocoder",
+     "Reads a float32 or float64 .npy mel spectrogram as 'oscine mel' writes it\n"
+     "(natural-log mel, 80 bands, 5 ms frames, 16 kHz; values below ln 1e-5 are\n"
+     "raised to it) and writes frames*80 - 240 samples of 16 kHz mono WAV or FLAC\n"
+     "(OUT's extension). The band axis is found by its size 80; when both axes\n"
+     "are 80, say which with --layout. NaN, infinity, a missing band axis and an\n"
+     "empty array are errors; values far outside the usual range get a warning.\n"
+     "  --model PATH   weights (default: vocoder-16k.osw from $OSCINE_MODEL_PATH,\n"
+     "                 ./models or the installed share/oscine/models); its\n"
+     "                 recorded mel configuration must be oscine's (docs/mel.md)\n"
+     "  --layout L     frames-first ([frames, 80]) or bands-first ([80, frames])\n"
+     "  --bits B       16 (default, TPDF-dithered), 24, 32 or float\n",
+     cmd_vocode},
+    {"resynth", "IN OUT [--warp R] [--tilt DB] [--low DB] [--mid DB] [--high DB] [--mix X]\n"
+                "        [--model PATH] [--format wav|flac] [--rate HZ] [--bits B] [--no-dither]\n"
+                "        [--quiet]",
+     "resynthesise speech through the vocoder, with mel-domain voice transforms",
+     "Runs each channel of IN through the mel front end, the transforms below and\n"
+     "the vocoder (16 kHz; other rates are resampled) and writes OUT aligned with\n"
+     "IN. Same as: oscine process IN OUT --chain resynth --set /resynth/...\n"
+     "  --warp R     0.5..2 frequency warp (default 1): >1 raises formants and pitch\n"
+     "  --tilt DB    -12..12 dB per octave around 1 kHz (default 0)\n"
+     "  --low DB, --mid DB, --high DB\n"
+     "               -24..24 dB gains at 250 Hz and below, 1.5 kHz, 5 kHz and above\n"
+     "  --mix X      0..1 wet/dry (default 1: fully resynthesised)\n"
+     "  --model PATH weights (default: vocoder-16k.osw, looked up as for vocode)\n"
+     "--format, --rate, --bits and --no-dither as for 'oscine process'.\n",
+     cmd_resynth},
     {"info", "FILE", "print a sound file's format, rate, channels and duration", NULL,
      cmd_info},
     {"generate", "OUT [--signal sine|sweep|noise|voice-noise|impulse] [--seconds S]\n"

@@ -6,11 +6,13 @@
 extern const stage_class stage_passthrough;
 extern const stage_class stage_gain;
 extern const stage_class stage_denoise;
+extern const stage_class stage_resynth;
 
 static const stage_class *const table[] = {
     &stage_passthrough,
     &stage_gain,
     &stage_denoise,
+    &stage_resynth,
 };
 
 const stage_class *stage_find(const char *name)

@@ -1,0 +1,393 @@
+/* vocoder.c - the vocoder network and its mel front end (see vocoder.h),
+ * built from nn layers. */
+#include "models/vocoder.h"
+
+#include "base/error.h"
+#include "dsp/mel.h"
+#include "dsp/stft.h"
+#include "nn/nn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ----------------------------------------------------------- front end */
+
+#define MEL_BINS (VOC_MEL_NFFT / 2 + 1)
+
+struct vocoder_mel {
+    stft *st;
+    mel_bank *bank;
+    float spec[2 * MEL_BINS]; /* interleaved complex */
+    float mag[MEL_BINS];
+};
+
+int vocoder_mel_create(vocoder_mel **out)
+{
+    *out = NULL;
+    vocoder_mel *m = calloc(1, sizeof *m);
+    if (!m)
+        return err_set(OSCINE_E_NOMEM, "vocoder: out of memory");
+    stft_config sc = {VOC_MEL_NFFT, VOC_WIN, VOC_HOP, STFT_WIN_HANN};
+    int e = stft_create(&m->st, &sc);
+    if (!e)
+        e = mel_create(&m->bank, VOC_RATE, VOC_MEL_NFFT, VOC_MELS, VOC_FMIN, VOC_FMAX);
+    if (e) {
+        vocoder_mel_destroy(m);
+        return e;
+    }
+    *out = m;
+    return 0;
+}
+
+void vocoder_mel_destroy(vocoder_mel *m)
+{
+    if (!m)
+        return;
+    stft_destroy(m->st);
+    mel_destroy(m->bank);
+    free(m);
+}
+
+void vocoder_mel_reset(vocoder_mel *m) { stft_reset(m->st); }
+
+void vocoder_mel_frame(vocoder_mel *m, const float *hop, float *mel)
+{
+    stft_analyze(m->st, hop, m->spec);
+    for (int k = 0; k < MEL_BINS; k++) {
+        float re = m->spec[2 * k], im = m->spec[2 * k + 1];
+        m->mag[k] = sqrtf(re * re + im * im);
+    }
+    mel_apply(m->bank, m->mag, mel);
+    for (int b = 0; b < VOC_MELS; b++)
+        mel[b] = logf(fmaxf(mel[b], VOC_LOG_FLOOR));
+}
+
+size_t vocoder_mel_frames_for(size_t n)
+{
+    return (n + VOC_STFT_LATENCY + VOC_HOP - 1) / VOC_HOP;
+}
+
+void vocoder_mel_buffer(vocoder_mel *m, const float *x, size_t n, float *mel)
+{
+    size_t frames = vocoder_mel_frames_for(n);
+    float hop[VOC_HOP];
+    vocoder_mel_reset(m);
+    for (size_t f = 0; f < frames; f++) {
+        for (size_t i = 0; i < VOC_HOP; i++) {
+            size_t s = f * VOC_HOP + i;
+            hop[i] = s < n ? x[s] : 0.0f;
+        }
+        vocoder_mel_frame(m, hop, mel + f * VOC_MELS);
+    }
+}
+
+double vocoder_mel_centre_hz(int band)
+{
+    double lo = mel_from_hz(VOC_FMIN), hi = mel_from_hz(VOC_FMAX);
+    return mel_to_hz(lo + (hi - lo) * (band + 1) / (VOC_MELS + 1));
+}
+
+/* ------------------------------------------------------------- network */
+
+#define MAX_BLOCKS 32
+
+typedef struct block {
+    nn_conv *dw;          /* depthwise, causal */
+    nn_layernorm *norm;
+    nn_linear *pw1, *pw2; /* C -> H (GELU) -> C */
+} block;
+
+typedef struct predictor {
+    int nblocks, nheads;
+    nn_conv *in_conv;
+    nn_layernorm *in_norm, *out_norm;
+    block blk[MAX_BLOCKS];
+    nn_linear *head[2];
+} predictor;
+
+struct vocoder_net {
+    int dim, hidden, k_in, k_dw, lookahead, max_frames, rows;
+    float in_offset, in_scale, logamp_max;
+    predictor amp, pha;
+    float *x;     /* (max_frames, 80) scaled mel */
+    float *h;     /* (rows, dim) residual stream */
+    float *t;     /* (rows, dim) block branch */
+    float *u;     /* (rows, hidden) */
+    float *o[3];  /* (rows, bins) log|X|, R, I */
+    long params, macs;
+};
+
+static int meta_int(const osw_file *w, const char *key, long lo, long hi, int *v)
+{
+    const char *s = osw_meta(w, key);
+    char *end;
+    if (!s)
+        return err_set(OSCINE_E_W_MISSING, "weights '%s': metadata '%s' missing", osw_path(w), key);
+    long x = strtol(s, &end, 10);
+    if (end == s || *end || x < lo || x > hi)
+        return err_set(OSCINE_E_W_MODEL, "weights '%s': metadata '%s' = '%s', need an integer "
+                       "%ld..%ld", osw_path(w), key, s, lo, hi);
+    *v = (int)x;
+    return 0;
+}
+
+static int meta_float(const osw_file *w, const char *key, float *v)
+{
+    const char *s = osw_meta(w, key);
+    char *end;
+    if (!s)
+        return err_set(OSCINE_E_W_MISSING, "weights '%s': metadata '%s' missing", osw_path(w), key);
+    double x = strtod(s, &end);
+    if (end == s || *end || !isfinite(x))
+        return err_set(OSCINE_E_W_MODEL, "weights '%s': metadata '%s' = '%s' is not a number",
+                       osw_path(w), key, s);
+    *v = (float)x;
+    return 0;
+}
+
+static int load_predictor(vocoder_net *v, predictor *p, const osw_file *w, const char *name,
+                          int nblocks, int nheads)
+{
+    char k[96];
+    const int C = v->dim, H = v->hidden, R = v->rows;
+    p->nblocks = nblocks;
+    p->nheads = nheads;
+    nn_conv_config ic = {.dims = 1, .in_ch = VOC_MELS, .out_ch = C, .kt = v->k_in,
+                         .pt_left = v->k_in - 1 - v->lookahead, .pt_right = v->lookahead,
+                         .bias = 1, .max_frames = v->max_frames};
+    nn_layernorm_config lc = {.dim = C, .eps = 0, .affine = 1};
+    int e = meta_float(w, "ln_eps", &lc.eps);
+    if (e)
+        return e;
+    snprintf(k, sizeof k, "%s.in_conv", name);
+    if ((e = nn_conv_load(&p->in_conv, &ic, w, k)))
+        return e;
+    snprintf(k, sizeof k, "%s.in_norm", name);
+    if ((e = nn_layernorm_load(&p->in_norm, &lc, w, k)))
+        return e;
+    v->params += (long)VOC_MELS * C * v->k_in + C + 2L * C;
+    v->macs += (long)VOC_MELS * C * v->k_in;
+    for (int i = 0; i < nblocks; i++) {
+        block *b = &p->blk[i];
+        nn_conv_config dc = {.dims = 1, .in_ch = C, .out_ch = C, .groups = C, .kt = v->k_dw,
+                             .pt_left = v->k_dw - 1, .bias = 1, .max_frames = R};
+        nn_linear_config l1 = {.in = C, .out = H, .bias = 1, .max_frames = R};
+        nn_linear_config l2 = {.in = H, .out = C, .bias = 1, .max_frames = R};
+        snprintf(k, sizeof k, "%s.blocks.%d.dw", name, i);
+        if ((e = nn_conv_load(&b->dw, &dc, w, k)))
+            return e;
+        snprintf(k, sizeof k, "%s.blocks.%d.norm", name, i);
+        if ((e = nn_layernorm_load(&b->norm, &lc, w, k)))
+            return e;
+        snprintf(k, sizeof k, "%s.blocks.%d.pw1", name, i);
+        if ((e = nn_linear_load(&b->pw1, &l1, w, k)))
+            return e;
+        snprintf(k, sizeof k, "%s.blocks.%d.pw2", name, i);
+        if ((e = nn_linear_load(&b->pw2, &l2, w, k)))
+            return e;
+        v->params += (long)C * v->k_dw + C + 2L * C + 2L * C * H + H + C;
+        v->macs += (long)C * v->k_dw + 2L * C * H;
+    }
+    snprintf(k, sizeof k, "%s.out_norm", name);
+    if ((e = nn_layernorm_load(&p->out_norm, &lc, w, k)))
+        return e;
+    v->params += 2L * C;
+    for (int j = 0; j < nheads; j++) {
+        nn_linear_config hc = {.in = C, .out = VOC_BINS, .bias = 1, .max_frames = R};
+        snprintf(k, sizeof k, "%s.heads.%d", name, j);
+        if ((e = nn_linear_load(&p->head[j], &hc, w, k)))
+            return e;
+        v->params += (long)C * VOC_BINS + VOC_BINS;
+        v->macs += (long)C * VOC_BINS;
+    }
+    return 0;
+}
+
+static void free_predictor(predictor *p)
+{
+    nn_conv_destroy(p->in_conv);
+    nn_layernorm_destroy(p->in_norm);
+    nn_layernorm_destroy(p->out_norm);
+    for (int i = 0; i < MAX_BLOCKS; i++) {
+        nn_conv_destroy(p->blk[i].dw);
+        nn_layernorm_destroy(p->blk[i].norm);
+        nn_linear_destroy(p->blk[i].pw1);
+        nn_linear_destroy(p->blk[i].pw2);
+    }
+    for (int j = 0; j < 2; j++)
+        nn_linear_destroy(p->head[j]);
+}
+
+int vocoder_net_create(vocoder_net **out, const osw_file *w, int max_frames)
+{
+    *out = NULL;
+    static const struct { const char *key, *value; } expect[] = {
+        {"kind", "vocoder"}, {"arch", "apnet_convnext_v1"}, {"sample_rate", "16000"},
+        {"n_fft", "320"}, {"win", "320"}, {"hop", "80"}, {"window", "hann"}, {"n_mels", "80"},
+        {"mel_n_fft", "512"}, {"fmin", "0"}, {"fmax", "8000"}, {"mel_scale", "slaney"},
+        {"mel_norm", "slaney"}, {"magnitude", "amplitude"}, {"log", "ln"},
+        {"log_floor", "1e-05"},
+    };
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
+        int e = osw_expect_meta(w, expect[i].key, expect[i].value);
+        if (e)
+            return e;
+    }
+    if (max_frames < 1 || max_frames > 65536)
+        return err_set(OSCINE_E_ARG, "vocoder: max_frames %d out of range", max_frames);
+    vocoder_net *v = calloc(1, sizeof *v);
+    if (!v)
+        return err_set(OSCINE_E_NOMEM, "vocoder: out of memory");
+    int nb_amp, nb_pha;
+    int e = meta_int(w, "dim", 1, 4096, &v->dim);
+    if (!e)
+        e = meta_int(w, "hidden", 1, 16384, &v->hidden);
+    if (!e)
+        e = meta_int(w, "amp_blocks", 0, MAX_BLOCKS, &nb_amp);
+    if (!e)
+        e = meta_int(w, "pha_blocks", 0, MAX_BLOCKS, &nb_pha);
+    if (!e)
+        e = meta_int(w, "kernel_in", 1, 64, &v->k_in);
+    if (!e)
+        e = meta_int(w, "kernel_dw", 1, 64, &v->k_dw);
+    if (!e)
+        e = meta_int(w, "lookahead", 0, VOC_MAX_LOOKAHEAD, &v->lookahead);
+    if (!e)
+        e = meta_float(w, "in_offset", &v->in_offset);
+    if (!e)
+        e = meta_float(w, "in_scale", &v->in_scale);
+    if (!e)
+        e = meta_float(w, "logamp_max", &v->logamp_max);
+    if (!e && v->lookahead > v->k_in - 1)
+        e = err_set(OSCINE_E_W_MODEL, "weights '%s': lookahead %d needs kernel_in > %d",
+                    osw_path(w), v->lookahead, v->lookahead);
+    if (e) {
+        free(v);
+        return e;
+    }
+    v->max_frames = max_frames;
+    v->rows = max_frames + v->lookahead;
+    const size_t R = (size_t)v->rows;
+    v->x = calloc((size_t)max_frames * VOC_MELS, sizeof(float));
+    v->h = calloc(R * v->dim, sizeof(float));
+    v->t = calloc(R * v->dim, sizeof(float));
+    v->u = calloc(R * v->hidden, sizeof(float));
+    for (int j = 0; j < 3; j++)
+        v->o[j] = calloc(R * VOC_BINS, sizeof(float));
+    if (!v->x || !v->h || !v->t || !v->u || !v->o[0] || !v->o[1] || !v->o[2])
+        e = err_set(OSCINE_E_NOMEM, "vocoder: out of memory");
+    if (!e)
+        e = load_predictor(v, &v->amp, w, "amp", nb_amp, 1);
+    if (!e)
+        e = load_predictor(v, &v->pha, w, "pha", nb_pha, 2);
+    if (e) {
+        vocoder_net_destroy(v);
+        return e;
+    }
+    *out = v;
+    return 0;
+}
+
+void vocoder_net_destroy(vocoder_net *v)
+{
+    if (!v)
+        return;
+    free_predictor(&v->amp);
+    free_predictor(&v->pha);
+    free(v->x);
+    free(v->h);
+    free(v->t);
+    free(v->u);
+    for (int j = 0; j < 3; j++)
+        free(v->o[j]);
+    free(v);
+}
+
+void vocoder_net_reset(vocoder_net *v)
+{
+    predictor *ps[2] = {&v->amp, &v->pha};
+    for (int q = 0; q < 2; q++) {
+        nn_conv_reset(ps[q]->in_conv);
+        for (int i = 0; i < ps[q]->nblocks; i++)
+            nn_conv_reset(ps[q]->blk[i].dw);
+    }
+}
+
+int vocoder_net_lookahead(const vocoder_net *v) { return v->lookahead; }
+long vocoder_net_params(const vocoder_net *v) { return v->params; }
+long vocoder_net_macs(const vocoder_net *v) { return v->macs; }
+
+/* Everything after the input conv, on r frames of h; heads into o[first..]. */
+static void run_rest(vocoder_net *v, predictor *p, int r, int first)
+{
+    const size_t C = (size_t)v->dim;
+    float *h = v->h, *t = v->t, *u = v->u;
+    nn_layernorm_process(p->in_norm, h, r, h);
+    for (int i = 0; i < p->nblocks; i++) {
+        block *b = &p->blk[i];
+        nn_conv_process(b->dw, h, r, t); /* causal: r frames */
+        nn_layernorm_process(b->norm, t, r, t);
+        nn_linear_process(b->pw1, t, r, u);
+        nn_gelu(u, (size_t)r * v->hidden);
+        nn_linear_process(b->pw2, u, r, t);
+        for (size_t k = 0; k < (size_t)r * C; k++)
+            h[k] += t[k];
+    }
+    nn_layernorm_process(p->out_norm, h, r, h);
+    for (int j = 0; j < p->nheads; j++)
+        nn_linear_process(p->head[j], h, r, v->o[first + j]);
+}
+
+/* o[] -> out frames [logamp | phase]. */
+static void emit(const vocoder_net *v, int r, float *out)
+{
+    for (int f = 0; f < r; f++) {
+        const float *la = v->o[0] + (size_t)f * VOC_BINS;
+        const float *re = v->o[1] + (size_t)f * VOC_BINS, *im = v->o[2] + (size_t)f * VOC_BINS;
+        float *y = out + (size_t)f * 2 * VOC_BINS;
+        memcpy(y, la, sizeof(float) * VOC_BINS);
+        for (int k = 0; k < VOC_BINS; k++)
+            y[VOC_BINS + k] = atan2f(im[k], re[k]);
+    }
+}
+
+int vocoder_net_process(vocoder_net *v, const float *mel, int n, float *out)
+{
+    const float off = v->in_offset, sc = v->in_scale;
+    for (size_t k = 0; k < (size_t)n * VOC_MELS; k++)
+        v->x[k] = (mel[k] + off) * sc;
+    int r = nn_conv_process(v->amp.in_conv, v->x, n, v->h);
+    if (r > 0)
+        run_rest(v, &v->amp, r, 0);
+    int r2 = nn_conv_process(v->pha.in_conv, v->x, n, v->h);
+    if (r2 > 0)
+        run_rest(v, &v->pha, r2, 1);
+    if (r > 0)
+        emit(v, r, out);
+    return r;
+}
+
+int vocoder_net_drain(vocoder_net *v, float *out)
+{
+    int r = nn_conv_drain(v->amp.in_conv, v->h);
+    if (r > 0)
+        run_rest(v, &v->amp, r, 0);
+    int r2 = nn_conv_drain(v->pha.in_conv, v->h);
+    if (r2 > 0)
+        run_rest(v, &v->pha, r2, 1);
+    if (r > 0)
+        emit(v, r, out);
+    return r;
+}
+
+void vocoder_net_spectrum(const vocoder_net *v, const float *frame, float *spec)
+{
+    for (int k = 0; k < VOC_BINS; k++) {
+        float a = expf(fminf(frame[k], v->logamp_max));
+        float ph = frame[VOC_BINS + k];
+        spec[2 * k] = a * cosf(ph);
+        spec[2 * k + 1] = a * sinf(ph);
+    }
+}

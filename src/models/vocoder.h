@@ -1,0 +1,102 @@
+/* vocoder.h - oscine's APNet-style vocoder: log-mel frames in, log-amplitude
+ * and phase spectra out, frame by frame, plus the mel front end it was
+ * trained on. The waveform is the inverse STFT of exp(log-amplitude) e^{j phase}
+ * (dsp/stft.h, stft_synthesize) on the grid below.
+ *
+ * Grid (16 kHz, tools/vocoder/audio.py, docs/mel.md): frame t is the last 320
+ * samples ending at sample (t+1)*80, times a periodic Hann window at the
+ * start of the FFT buffer. Synthesis: n_fft 320 (161 bins), hop 80.
+ * Mel front end: the same frame zero-padded to 512, |FFT| (magnitude), Slaney
+ * mel bank (80 bands, 0-8000 Hz, dsp/mel.h), natural log of max(mel, 1e-5).
+ *
+ * Network (tools/vocoder/model.py): an amplitude and a phase predictor, each
+ * Conv1d over mel frames (the only layer that looks ahead: `lookahead` frames)
+ * + LayerNorm, ConvNeXt blocks (causal depthwise conv, LayerNorm, Linear,
+ * GELU, Linear, residual), LayerNorm and linear heads: log|X| for the
+ * amplitude, R and I for the phase = atan2(I, R). Sizes come from the
+ * weights file's metadata; the front end and grid are fixed and checked.
+ *
+ * Streaming: vocoder_net_process takes mel frames and returns the spectra
+ * that became ready: output frame t comes with input frame t + lookahead.
+ * vocoder_net_drain ends a stream (the frames after it are taken as zeros,
+ * as PyTorch's padding does). Process over a whole sequence then drain gives
+ * the whole-sequence (PyTorch) output.
+ *
+ * Ownership: vocoder_net_create copies what it needs from the weights file
+ * (close it afterwards). One object per audio channel (it holds the state).
+ */
+#ifndef OSCINE_MODELS_VOCODER_H
+#define OSCINE_MODELS_VOCODER_H
+
+#include <stddef.h>
+
+#include "nn/weights.h"
+
+#define VOC_RATE 16000
+#define VOC_NFFT 320
+#define VOC_WIN 320
+#define VOC_HOP 80
+#define VOC_BINS 161
+#define VOC_MELS 80
+#define VOC_MEL_NFFT 512
+#define VOC_FMIN 0.0
+#define VOC_FMAX 8000.0
+#define VOC_LOG_FLOOR 1e-5f
+#define VOC_MAX_LOOKAHEAD 8 /* frames: 40 ms */
+#define VOC_STFT_LATENCY (VOC_WIN - VOC_HOP) /* samples from a frame's start to its hop */
+
+/* ---------------------------------------------------------- mel front end */
+
+typedef struct vocoder_mel vocoder_mel;
+
+/* Thread: control. */
+int vocoder_mel_create(vocoder_mel **out);
+void vocoder_mel_destroy(vocoder_mel *m);
+
+/* Push VOC_HOP samples; mel gets the VOC_MELS log-mel values of the frame
+ * ending there. Thread: audio. */
+void vocoder_mel_frame(vocoder_mel *m, const float *hop, float *mel);
+/* Silence before the next sample. Thread: audio. */
+void vocoder_mel_reset(vocoder_mel *m);
+
+/* A whole signal of n samples: ceil((n + 240) / 80) frames (zeros after the
+ * end fill the last ones), written [frames][VOC_MELS]. Resets first.
+ * Thread: control. */
+size_t vocoder_mel_frames_for(size_t n);
+void vocoder_mel_buffer(vocoder_mel *m, const float *x, size_t n, float *mel);
+
+/* Centre frequency of band b (Hz). Thread: any. */
+double vocoder_mel_centre_hz(int band);
+
+/* ---------------------------------------------------------------- network */
+
+typedef struct vocoder_net vocoder_net;
+
+/* Checks the metadata (kind, grid, front end, sizes) and every tensor's
+ * shape. max_frames: most mel frames per process call (>= 1).
+ * Thread: control. */
+int vocoder_net_create(vocoder_net **out, const osw_file *w, int max_frames);
+void vocoder_net_destroy(vocoder_net *v);
+
+/* mel: n frames [n][VOC_MELS], 1 <= n <= max_frames. out: room for n frames
+ * of [2 * VOC_BINS]: log-amplitude (161), then phase in (-pi, pi] (161).
+ * Returns the frames written (n, fewer while the lookahead fills).
+ * Thread: audio. */
+int vocoder_net_process(vocoder_net *v, const float *mel, int n, float *out);
+
+/* End of stream: writes the last `lookahead` frames (room for them) and
+ * returns their count; reset before the next stream. Thread: audio. */
+int vocoder_net_drain(vocoder_net *v, float *out);
+
+/* Silence before the next frame. Thread: audio. */
+void vocoder_net_reset(vocoder_net *v);
+
+/* Frame of vocoder_net_process -> interleaved complex spectrum (VOC_BINS
+ * pairs) exp(min(logamp, logamp_max)) e^{j phase}. Thread: audio. */
+void vocoder_net_spectrum(const vocoder_net *v, const float *frame, float *spec);
+
+int vocoder_net_lookahead(const vocoder_net *v); /* frames */
+long vocoder_net_params(const vocoder_net *v);
+long vocoder_net_macs(const vocoder_net *v);     /* multiply-adds per frame */
+
+#endif

@@ -39,7 +39,6 @@ are fixed, so the numbers in docs/ddsp.md are reproducible.
 """
 
 import argparse
-import math
 import os
 import shutil
 import struct

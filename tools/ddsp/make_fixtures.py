@@ -14,7 +14,6 @@ the C code to DDSP, not only to this project's mirror. Seeds are fixed: the
 files change only when this script does. Total size is kept under 500 KB.
 """
 
-import math
 import os
 import sys
 

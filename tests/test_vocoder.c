@@ -23,6 +23,75 @@
 #define DN_FIXTURE "tests/fixtures/denoise/small.osw"
 #define FR (2 * VOC_BINS)
 
+/* --------------------------------------------------- malloc accounting */
+
+/* As tests/test_nn.c: the malloc family counted while `counting` is set, for
+ * the whole process (OpenBLAS included); skipped under AddressSanitizer. */
+#if defined(__SANITIZE_ADDRESS__)
+#define COUNT_MALLOC 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define COUNT_MALLOC 0
+#endif
+#endif
+#ifndef COUNT_MALLOC
+#define COUNT_MALLOC 1
+#endif
+
+static volatile int counting;
+static volatile long allocations;
+
+#if COUNT_MALLOC
+#define EXPORT __attribute__((visibility("default")))
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
+EXPORT void *malloc(size_t n)
+{
+    allocations += counting;
+    return __libc_malloc(n);
+}
+
+EXPORT void *calloc(size_t a, size_t b)
+{
+    allocations += counting;
+    return __libc_calloc(a, b);
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+    allocations += counting;
+    return __libc_realloc(p, n);
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+    allocations += counting;
+    return __libc_memalign(align, n);
+}
+
+EXPORT void *memalign(size_t align, size_t n)
+{
+    allocations += counting;
+    return __libc_memalign(align, n);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+    allocations += counting;
+    void *p = __libc_memalign(align, n);
+    if (!p)
+        return 12; /* ENOMEM */
+    *out = p;
+    return 0;
+}
+
+EXPORT void free(void *p) { __libc_free(p); }
+#endif
+
 static double nmse(const float *ref, const float *got, size_t n)
 {
     double e = 0, r = 0;
@@ -367,6 +436,39 @@ static void test_stage_48k(void **state)
     assert_true(fabs(dot / ref) < 1e-3);
     free(y);
     free(x);
+}
+
+/* The audio path allocates nothing: the network, the front end and the
+ * stage through the chain, with every control moving. */
+static void test_no_allocation(void **state)
+{
+    if (!COUNT_MALLOC)
+        skip();
+    oscine_model_path mp = {"resynth", FIXTURE};
+    oscine_chain_config cfg = {.stages = "resynth", .sample_rate = 48000, .channels = 1,
+                               .models = &mp, .nmodels = 1, .low_latency = 1};
+    oscine_chain *c;
+    assert_int_equal(oscine_chain_create(&c, &cfg), 0);
+    float x[256], y[256];
+    uint64_t seed = 1;
+    const char *addr[] = {"/resynth/warp", "/resynth/tilt", "/resynth/freeze", "/resynth/mix",
+                          "/resynth/low_db", "/resynth/mid_db", "/resynth/high_db"};
+    const float val[] = {1.3f, -4.0f, 1.0f, 0.5f, 6.0f, -6.0f, 3.0f};
+    for (int round = 0; round < 60; round++) {
+        if (round % 8 == 7) /* set on the control side, applied in process */
+            assert_int_equal(oscine_chain_set(c, addr[round / 8], val[round / 8]), 0);
+        for (int i = 0; i < 256; i++)
+            x[i] = 0.3f * urand(&seed);
+        const float *ip[1] = {x};
+        float *op[1] = {y};
+        allocations = 0;
+        counting = 1;
+        int e = oscine_chain_process(c, ip, op, 256);
+        counting = 0;
+        assert_int_equal(e, 0);
+        assert_int_equal(allocations, 0);
+    }
+    oscine_chain_destroy(c);
 }
 
 /* denoise (hop 160) then resynth (hop 80): the chain runs at the lcm, 160. */
@@ -722,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_stage_matches_pytorch),
         cmocka_unit_test(test_stage_controls),
         cmocka_unit_test(test_stage_48k),
+        cmocka_unit_test(test_no_allocation),
         cmocka_unit_test(test_denoise_then_resynth),
         cmocka_unit_test(test_npy),
         cmocka_unit_test(test_commands),

@@ -36,7 +36,7 @@ all: $(BUILD)/oscine $(BUILD)/liboscine.a $(BUILD)/liboscine.so plugins
 help:
 	@echo "make            build build/oscine, build/liboscine.a, build/liboscine.so"
 	@echo "make deps       install the Debian packages the build and tests need (root)"
-	@echo "make demo       generate a test signal and run 'oscine process' on it"
+	@echo "make demo       denoise the bundled noisy speech clip (and draw spectrograms)"
 	@echo "make test       build and run the test suite"
 	@echo "make asan       the test suite under AddressSanitizer + UBSan (build-asan/)"
 	@echo "make bench      benchmarks (ratios against baselines measured in the same run)"

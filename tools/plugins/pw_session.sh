@@ -10,9 +10,12 @@
 #
 # Writes into WORK: rec.wav (48 kHz mono float, from the virtual source),
 # dump.json (pw-dump), links.txt (pw-link -l), status.txt (wpctl status),
-# pipewire.log, wireplumber.log. Exit status 0 when the session came up and
-# the recording was made; 77 when pipewire, wireplumber or dbus-run-session
-# is not installed. Used by tests/test_lv2.c.
+# dump-set.json (pw-dump after `pw-cli set-param` changed mix to 0.5 and
+# limit_db to 12 on the running filter), pipewire.log, wireplumber.log. Exit status 0 when the session came up and
+# the recording was made; 1 with a message saying how far it got (the
+# filter is given $OSCINE_PW_WAIT tenths of a second to appear, default 100);
+# 77 when pipewire, wireplumber or dbus-run-session is not installed. Used
+# by tests/test_lv2.c.
 set -u
 if [ -z "${OSCINE_PW_SESSION:-}" ]; then
     for t in pipewire wireplumber pw-play pw-record pw-dump pw-link wpctl dbus-run-session; do
@@ -94,7 +97,7 @@ pids="$!"
 until_ok 50 test -S "$WORK/run/pipewire-0" || { echo "pw_session: pipewire did not start" >&2; exit 1; }
 wireplumber > "$WORK/wireplumber.log" 2>&1 &
 pids="$! $pids"
-until_ok 100 linked "capture.oscine_denoise:input_MONO" ||
+until_ok "${OSCINE_PW_WAIT:-100}" linked "capture.oscine_denoise:input_MONO" ||
     { echo "pw_session: the filter chain was not linked to the microphone" >&2; exit 1; }
 pw-record --target oscine_denoise --rate 48000 --channels 1 --format f32 "$WORK/rec.wav" \
     > "$WORK/pw-record.log" 2>&1 &
@@ -107,6 +110,12 @@ sleep 0.5
 pw-dump > "$WORK/dump.json" 2>&1
 pw-link -l > "$WORK/links.txt" 2>&1
 wpctl status > "$WORK/status.txt" 2>&1
+# changing the controls live, as docs/plugins.md shows
+id=$(pw-cli ls Node | awk '/^\tid /{id=$2} /node.name = "capture.oscine_denoise"/{print id}' | tr -dc 0-9)
+pw-cli set-param "$id" Props '{ params = [ "oscine:mix" 0.5 "oscine:limit_db" 12.0 ] }' \
+    > "$WORK/set-param.txt" 2>&1
+sleep 0.3
+pw-dump > "$WORK/dump-set.json" 2>&1
 kill "$rec"
 wait "$rec" 2>/dev/null
 exit 0

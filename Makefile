@@ -91,6 +91,10 @@ demo: all
 
 fixtures:
 	$(PYTHON) tools/make_fixtures.py
+	$(PYTHON) tools/make_weights_fixture.py
+	$(PYTHON) tools/denoise/make_fixture.py
+	$(PYTHON) tools/ddsp/make_fixtures.py
+	$(PYTHON) tools/vocoder/make_fixture.py
 
 # ------------------------------------------------------------------ install
 BINDIR   = $(DESTDIR)$(PREFIX)/bin
@@ -174,11 +178,11 @@ plugins: $(LV2_FILES) $(BUILD)/oscine_denoise_ladspa.so
 $(LV2_DIR)/oscine.so: $(LV2_OBJ) $(PCORE_OBJ) $(BUILD)/liboscine.a src/lv2/exports.map
 	@mkdir -p $(dir $@)
 	$(PLUGIN_LINK) -Wl,--version-script=src/lv2/exports.map -o $@ $(LV2_OBJ) $(PCORE_OBJ) \
-	    $(BUILD)/liboscine.a -Wl,--as-needed $(PKG_LIBS)
+	    $(BUILD)/liboscine.a -Wl,--as-needed -lfftw3f_threads $(PKG_LIBS)
 
 $(BUILD)/oscine_denoise_ladspa.so: $(LADSPA_OBJ) $(PCORE_OBJ) $(BUILD)/liboscine.a src/ladspa/exports.map
 	$(PLUGIN_LINK) -Wl,--version-script=src/ladspa/exports.map -o $@ $(LADSPA_OBJ) $(PCORE_OBJ) \
-	    $(BUILD)/liboscine.a -Wl,--as-needed $(PKG_LIBS)
+	    $(BUILD)/liboscine.a -Wl,--as-needed -lfftw3f_threads $(PKG_LIBS)
 
 $(LV2_DIR)/manifest.ttl: src/lv2/manifest.ttl.in tools/plugins/lv2_presets.sh $(OSC_PRESETS)
 	@mkdir -p $(dir $@)

@@ -4,7 +4,6 @@
  * not thread-safe; executing a plan is. Every dsp object that plans takes
  * this lock so objects created on different control threads (the CLI, the
  * worker that builds a new chain) never plan at the same time.
- * (stft.c still has its own static lock; it should move to this one.)
  */
 #ifndef OSCINE_DSP_FFTLOCK_H
 #define OSCINE_DSP_FFTLOCK_H

@@ -2,15 +2,13 @@
 #include "dsp/stft.h"
 
 #include "base/error.h"
+#include "dsp/fftlock.h"
 
 #include <fftw3.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* FFTW's planner is not thread-safe; execution is. */
-static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct stft {
     int n_fft, win_len, hop, bins;
@@ -87,10 +85,10 @@ int stft_create(stft **out, const stft_config *cfg)
         s->ws[n] = (float)(s->wa[n] / d / s->n_fft);
     }
 
-    pthread_mutex_lock(&plan_lock);
+    fft_plan_lock();
     s->fwd = fftwf_plan_dft_r2c_1d(s->n_fft, s->frame, s->freq, FFTW_ESTIMATE);
     s->inv = fftwf_plan_dft_c2r_1d(s->n_fft, s->freq, s->frame, FFTW_ESTIMATE);
-    pthread_mutex_unlock(&plan_lock);
+    fft_plan_unlock();
     if (!s->fwd || !s->inv) {
         stft_destroy(s);
         return err_set(OSCINE_E_NOMEM, "stft: FFTW could not plan size %d", cfg->n_fft);
@@ -103,12 +101,12 @@ void stft_destroy(stft *s)
 {
     if (!s)
         return;
-    pthread_mutex_lock(&plan_lock);
+    fft_plan_lock();
     if (s->fwd)
         fftwf_destroy_plan(s->fwd);
     if (s->inv)
         fftwf_destroy_plan(s->inv);
-    pthread_mutex_unlock(&plan_lock);
+    fft_plan_unlock();
     fftwf_free(s->frame);
     fftwf_free(s->freq);
     free(s->wa);

@@ -178,11 +178,11 @@ plugins: $(LV2_FILES) $(BUILD)/oscine_denoise_ladspa.so
 $(LV2_DIR)/oscine.so: $(LV2_OBJ) $(PCORE_OBJ) $(BUILD)/liboscine.a src/lv2/exports.map
 	@mkdir -p $(dir $@)
 	$(PLUGIN_LINK) -Wl,--version-script=src/lv2/exports.map -o $@ $(LV2_OBJ) $(PCORE_OBJ) \
-	    $(BUILD)/liboscine.a -Wl,--as-needed -lfftw3f_threads $(PKG_LIBS)
+	    $(BUILD)/liboscine.a -Wl,--as-needed $(PKG_LIBS)
 
 $(BUILD)/oscine_denoise_ladspa.so: $(LADSPA_OBJ) $(PCORE_OBJ) $(BUILD)/liboscine.a src/ladspa/exports.map
 	$(PLUGIN_LINK) -Wl,--version-script=src/ladspa/exports.map -o $@ $(LADSPA_OBJ) $(PCORE_OBJ) \
-	    $(BUILD)/liboscine.a -Wl,--as-needed -lfftw3f_threads $(PKG_LIBS)
+	    $(BUILD)/liboscine.a -Wl,--as-needed $(PKG_LIBS)
 
 $(LV2_DIR)/manifest.ttl: src/lv2/manifest.ttl.in tools/plugins/lv2_presets.sh $(OSC_PRESETS)
 	@mkdir -p $(dir $@)

@@ -194,6 +194,8 @@ typedef struct oscine_file_job {
     int out_rate;                 /* 0 = keep the input's rate */
     int dither;                   /* 1 = TPDF dither when reducing bit depth */
     int internal_rate, hop;       /* as in oscine_chain_config (0 = automatic) */
+    int low_latency;              /* 1: the live resampler (as the daemon and the
+                                     plugins use), for identical output */
     /* Progress callback (may be NULL): frames done of total. Return nonzero
      * to cancel (the output is then not created). */
     int (*progress)(void *user, int64_t done, int64_t total);

@@ -161,6 +161,8 @@ int process_main(int argc, char **argv, const char *chain)
             }
             nmodels++;
             i++;
+        } else if (!strcmp(a, "--low-latency")) {
+            job.low_latency = 1;
         } else if (!strcmp(a, "--no-dither")) {
             job.dither = 0;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {

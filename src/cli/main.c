@@ -30,6 +30,8 @@ static const cli_command commands[] = {
      "  --bits B            output samples: 16, 24, 32 (integer) or float\n"
      "  --no-dither         no TPDF dither when reducing bit depth\n"
      "  --model [STAGE=]PATH  weights for a stage that loads a model\n"
+     "  --low-latency       resample for the stages with the live (short) filters,\n"
+     "                      as the daemon and plugins do: the same output as them\n"
      "  --quiet             no progress bar\n",
      cmd_process},
     {"denoise", "IN OUT [--mix X] [--limit-db N] [--model PATH] [--format wav|flac]\n"

@@ -198,7 +198,8 @@ OSCINE_API int oscine_file_process(const oscine_file_job *job)
 
     oscine_chain_config cc = {.stages = job->stages, .sample_rate = rate, .channels = ch,
                               .max_block = BLOCK, .internal_rate = job->internal_rate,
-                              .hop = job->hop, .models = job->models, .nmodels = job->nmodels};
+                              .hop = job->hop, .models = job->models, .nmodels = job->nmodels,
+                              .low_latency = job->low_latency};
     e = oscine_chain_create(&s->chain, &cc);
     if (e)
         goto fail;

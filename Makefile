@@ -94,6 +94,7 @@ fixtures:
 	$(PYTHON) tools/make_weights_fixture.py
 	$(PYTHON) tools/denoise/make_fixture.py
 	$(PYTHON) tools/ddsp/make_fixtures.py
+	$(PYTHON) tools/ddsp/make_decoder_fixture.py
 	$(PYTHON) tools/vocoder/make_fixture.py
 
 # ------------------------------------------------------------------ install

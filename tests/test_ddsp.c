@@ -1,9 +1,15 @@
 /* test_ddsp.c - the DDSP instrument model in C against PyTorch (golden
  * fixture from tools/ddsp/make_decoder_fixture.py: decoder outputs, synth
  * controls, voice audio with the seeded noise, reverb), the reverb at any
- * block size, and bad weights. */
+ * block size, bad weights; the synth stage: a note is exactly the
+ * documented controls rendered, pitch by the project's tracker, voice
+ * stealing without clicks, events at their sample through the live engine,
+ * compound settings, no allocation on the audio path; `oscine synth`. */
 #include "util/util.h"
 
+#include "dsp/pitch.h"
+#include "engine/chainrt.h"
+#include "engine/live.h"
 #include "models/ddsp.h"
 #include "nn/weights.h"
 #include "oscine.h"
@@ -14,6 +20,76 @@
 #include <string.h>
 
 #define FIXTURE "tests/fixtures/ddsp/decoder.osw"
+#define RATE 48000
+
+/* --------------------------------------------------- malloc accounting */
+
+/* As tests/test_vocoder.c: the malloc family counted while `counting` is
+ * set, for the whole process; skipped under AddressSanitizer. */
+#if defined(__SANITIZE_ADDRESS__)
+#define COUNT_MALLOC 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define COUNT_MALLOC 0
+#endif
+#endif
+#ifndef COUNT_MALLOC
+#define COUNT_MALLOC 1
+#endif
+
+static volatile int counting;
+static volatile long allocations;
+
+#if COUNT_MALLOC
+#define EXPORT __attribute__((visibility("default")))
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
+EXPORT void *malloc(size_t n)
+{
+    allocations += counting;
+    return __libc_malloc(n);
+}
+
+EXPORT void *calloc(size_t a, size_t b)
+{
+    allocations += counting;
+    return __libc_calloc(a, b);
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+    allocations += counting;
+    return __libc_realloc(p, n);
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+    allocations += counting;
+    return __libc_memalign(align, n);
+}
+
+EXPORT void *memalign(size_t align, size_t n)
+{
+    allocations += counting;
+    return __libc_memalign(align, n);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+    allocations += counting;
+    void *p = __libc_memalign(align, n);
+    if (!p)
+        return 12; /* ENOMEM */
+    *out = p;
+    return 0;
+}
+
+EXPORT void free(void *p) { __libc_free(p); }
+#endif
 
 static double nmse(const float *ref, const float *got, size_t n)
 {
@@ -204,6 +280,359 @@ static void test_bad_weights(void **state)
     assert_null(m);
 }
 
+/* ------------------------------------------------------------ the stage */
+
+static oscine_chain *synth_chain(int rate, int max_block)
+{
+    oscine_model_path mp = {"synth", FIXTURE};
+    oscine_chain_config cc = {.stages = "synth", .sample_rate = rate, .channels = 1,
+                              .max_block = max_block, .models = &mp, .nmodels = 1};
+    oscine_chain *c;
+    if (oscine_chain_create(&c, &cc))
+        fail_msg("%s", oscine_last_error());
+    assert_int_equal(oscine_chain_latency(c), 0);
+    return c;
+}
+
+/* n samples from the chain (silence in) in blocks of `block`. */
+static void render(oscine_chain *c, float *out, int n, int block)
+{
+    static const float zero[4096];
+    for (int off = 0; off < n; off += block) {
+        int k = n - off < block ? n - off : block;
+        const float *in[1] = {zero};
+        float *o[1] = {out + off};
+        assert_int_equal(oscine_chain_process(c, in, o, k), 0);
+    }
+}
+
+static void ev(oscine_chain *c, const char *addr, int nargs, float a, float b)
+{
+    float args[2] = {a, b};
+    if (chain_event(c, addr, args, nargs))
+        fail_msg("%s", oscine_last_error());
+}
+
+static void set(oscine_chain *c, const char *addr, float v)
+{
+    if (oscine_chain_set(c, addr, v))
+        fail_msg("%s", oscine_last_error());
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median f0 (Hz) and mean confidence of x between t0 and t1 seconds, by the
+ * project's YIN tracker (frames by their centre). */
+static float median_f0(const float *x, int n, int rate, double t0, double t1, float *conf)
+{
+    pitch_config pc = {.sample_rate = rate, .hop = rate / 100, .fmin = 60, .fmax = 2000};
+    pitch *p;
+    assert_int_equal(pitch_create(&p, &pc), 0);
+    static float f[4096];
+    int nf = 0, lat = pitch_latency(p);
+    double cs = 0;
+    for (int off = 0; off + pc.hop <= n; off += pc.hop) {
+        pitch_frame fr;
+        pitch_process(p, x + off, &fr);
+        double centre = (double)(off + pc.hop - lat) / rate;
+        if (centre >= t0 && centre < t1 && nf < 4096) {
+            f[nf++] = fr.f0_hz;
+            cs += fr.confidence;
+        }
+    }
+    pitch_destroy(p);
+    assert_true(nf > 0);
+    qsort(f, (size_t)nf, sizeof f[0], cmp_float);
+    *conf = (float)(cs / nf);
+    return f[nf / 2];
+}
+
+static double cents(double f, double ref) { return 1200.0 * log2(f / ref); }
+
+static double rms(const float *x, int n)
+{
+    double e = 0;
+    for (int i = 0; i < n; i++)
+        e += (double)x[i] * x[i];
+    return sqrt(e / n);
+}
+
+/* A note is exactly what the stage documents: frame 0 silent at loudness
+ * -80, then the decoder at the model's forte + loudness + velocity + the
+ * envelope, rendered from the note-on sample (noise and reverb off, so the
+ * comparison is sample for sample with one voice driven directly). */
+static void test_synth_note_is_documented_controls(void **state)
+{
+    const int pre = 1000, n = RATE;
+    oscine_chain *c = synth_chain(RATE, 256);
+    set(c, "/synth/reverb", 0);
+    set(c, "/synth/noise_gain", 0);
+    set(c, "/synth/attack", 0);
+    set(c, "/synth/decay", 0);
+    set(c, "/synth/sustain", 1);
+    set(c, "/synth/loudness", -6);
+    float *y = calloc((size_t)(pre + n), sizeof(float));
+    render(c, y, pre, 256);
+    for (int i = 0; i < pre; i++)
+        assert_true(y[i] == 0.0f);
+    ev(c, "/synth/note_on", 2, 69, 0.5f);
+    render(c, y + pre, n, 256);
+    float active;
+    assert_int_equal(oscine_chain_meter(c, "/synth/active", &active), 0);
+    assert_true(active == 1.0f);
+
+    ddsp_model *m;
+    assert_int_equal(ddsp_model_load(&m, FIXTURE), 0);
+    const ddsp_info *in = ddsp_model_info(m);
+    ddsp_voice_config vc = {.sample_rate = RATE, .seed = 1};
+    ddsp_voice *v;
+    assert_int_equal(ddsp_voice_create(&v, m, &vc), 0);
+    float *ref = calloc((size_t)n + 1000, sizeof(float));
+    float ld = in->loudness_ref_db - 6.0f + 20.0f * log10f(0.5f);
+    int pos = ddsp_voice_frame(v, 440.0f, -80.0f, 0.0f, 0.0f, ref);
+    while (pos < n)
+        pos += ddsp_voice_frame(v, 440.0f, ld, 1.0f, 0.0f, ref + pos);
+    double e = nmse(ref, y + pre, (size_t)n);
+    print_message("note vs one voice driven with the documented controls: NMSE %.3g, rms %.4f\n",
+                  e, rms(ref, n));
+    assert_true(e < 1e-12);
+    assert_true(rms(ref, n) > 1e-3);
+    ddsp_voice_destroy(v);
+    ddsp_model_destroy(m);
+    free(ref);
+    free(y);
+    oscine_chain_destroy(c);
+}
+
+/* The pitch the project's tracker hears: a note, a bend, a glide, the
+ * direct f0 control, at 48 and 44.1 kHz (noise and reverb on). */
+static void test_synth_pitch(void **state)
+{
+    const int rates[2] = {48000, 44100};
+    for (int r = 0; r < 2; r++) {
+        const int rate = rates[r], n = 3 * rate;
+        oscine_chain *c = synth_chain(rate, 512);
+        set(c, "/synth/glide", 200);
+        set(c, "/synth/voices", 1); /* monophonic: the next note takes over and glides */
+        float *y = calloc((size_t)n, sizeof(float)), conf;
+        ev(c, "/synth/note_on", 2, 69, 1.0f);
+        render(c, y, rate, 300);
+        set(c, "/synth/bend", 2);
+        render(c, y + rate, rate / 2, 300);
+        set(c, "/synth/bend", 0);
+        ev(c, "/synth/note_on", 2, 57, 1.0f); /* glides down from 69 over 200 ms */
+        ev(c, "/synth/note_off", 1, 69, 0);
+        render(c, y + rate + rate / 2, rate / 2, 300);
+        ev(c, "/synth/note_off", 1, 57, 0);
+        set(c, "/synth/f0", 300);
+        render(c, y + 2 * rate, rate, 300);
+        float a = median_f0(y, n, rate, 0.3, 0.95, &conf);
+        print_message("%d Hz: note 69: %.2f Hz (%+.1f cents, confidence %.2f)\n", rate, a,
+                      cents(a, 440), conf);
+        assert_true(fabs(cents(a, 440)) < 10 && conf > 0.8);
+        float b = median_f0(y, n, rate, 1.2, 1.45, &conf);
+        print_message("%d Hz: bend +2: %.2f Hz (%+.1f cents)\n", rate, b, cents(b, 493.88));
+        assert_true(fabs(cents(b, 493.88)) < 10);
+        float g = median_f0(y, n, rate, 1.58, 1.62, &conf);
+        float d = median_f0(y, n, rate, 1.8, 1.95, &conf);
+        print_message("%d Hz: glide 69 -> 57: %.1f Hz at 80-120 ms, %.2f Hz after\n", rate, g, d);
+        assert_true(g > 240 && g < 400 && fabs(cents(d, 220)) < 10);
+        float f = median_f0(y, n, rate, 2.3, 2.95, &conf);
+        print_message("%d Hz: /synth/f0 300: %.2f Hz (%+.1f cents)\n", rate, f, cents(f, 300));
+        assert_true(fabs(cents(f, 300)) < 10);
+        free(y);
+        oscine_chain_destroy(c);
+    }
+}
+
+/* Largest sample-to-sample step in x[a..b). */
+static float max_step(const float *x, int a, int b)
+{
+    float m = 0;
+    for (int i = a + 1; i < b; i++)
+        m = fabsf(x[i] - x[i - 1]) > m ? fabsf(x[i] - x[i - 1]) : m;
+    return m;
+}
+
+/* With one voice a second note steals the first: its pitch takes over at
+ * once, the first fades out without a click; with 8 voices a 9th note
+ * steals too, and never more than 8 sound. */
+static void test_synth_voice_stealing(void **state)
+{
+    const int n = RATE;
+    oscine_chain *c = synth_chain(RATE, 256);
+    set(c, "/synth/voices", 1);
+    set(c, "/synth/reverb", 0);
+    float *y = calloc((size_t)n, sizeof(float)), conf, active;
+    ev(c, "/synth/note_on", 2, 60, 1.0f);
+    render(c, y, n / 2, 256);
+    ev(c, "/synth/note_on", 2, 72, 1.0f);
+    render(c, y + n / 2, n / 2, 256);
+    assert_int_equal(oscine_chain_meter(c, "/synth/active", &active), 0);
+    assert_true(active == 1.0f);
+    float a = median_f0(y, n, RATE, 0.2, 0.48, &conf), b = median_f0(y, n, RATE, 0.56, 0.95, &conf);
+    float steady = max_step(y, n / 4, n / 2 - 10), at = max_step(y, n / 2 - 10, n / 2 + 2000);
+    print_message("voices 1: note 60 %.1f Hz, then 72 %.1f Hz; largest step at the steal %.4f "
+                  "(held notes %.4f)\n", a, b, at, steady);
+    assert_true(fabs(cents(a, 261.63)) < 10 && fabs(cents(b, 523.25)) < 10);
+    assert_true(at < 1.5f * steady);
+
+    ev(c, "/synth/all_notes_off", 0, 0, 0);
+    for (int i = 0; i < 5 * RATE / 256 && active > 0; i++) {
+        render(c, y, 256, 256);
+        oscine_chain_meter(c, "/synth/active", &active);
+    }
+    assert_true(active == 0.0f); /* the release ends */
+    set(c, "/synth/voices", 8);
+    for (int k = 0; k < 9; k++) {
+        ev(c, "/synth/note_on", 2, (float)(48 + 3 * k), 0.5f);
+        render(c, y, 480, 240);
+        assert_int_equal(oscine_chain_meter(c, "/synth/active", &active), 0);
+        assert_true(active == (float)(k < 8 ? k + 1 : 8));
+    }
+    ev(c, "/synth/all_notes_off", 0, 0, 0);
+    for (int i = 0; i < 5 * RATE / 256 && active > 0; i++) {
+        render(c, y, 256, 256);
+        oscine_chain_meter(c, "/synth/active", &active);
+    }
+    assert_true(active == 0.0f); /* every release ends */
+    free(y);
+    oscine_chain_destroy(c);
+}
+
+/* Through the live engine: a note on scheduled at a sample inside a block
+ * starts there (the block is split), a compound setting arrives, and the
+ * audio path allocates nothing (note ons, steals, offs, settings). */
+static void test_synth_live_events(void **state)
+{
+    const int B = 128, when = 1000 + 37;
+    live *e;
+    live_config lc = {.sample_rate = RATE, .channels = 1, .max_block = B,
+                      .chain = synth_chain(RATE, B)};
+    assert_int_equal(live_create(&e, &lc), 0);
+    live_cmd cmd = {.kind = LIVE_EVENT, .when = when, .nargs = 2, .args = {69, 1.0f}};
+    strcpy(cmd.addr, "/synth/note_on");
+    assert_int_equal(live_post(e, &cmd), 0);
+    live_cmd adsr = {.kind = LIVE_EVENT, .when = 20000, .nargs = 4, .args = {5, 50, 0.5f, 100}};
+    strcpy(adsr.addr, "/synth/adsr");
+    assert_int_equal(live_post(e, &adsr), 0);
+    const int n = RATE;
+    float *y = calloc((size_t)n, sizeof(float));
+    counting = 1;
+    for (int off = 0; off < n; off += B) {
+        float *o[1] = {y + off};
+        live_process(e, NULL, o, B, 0);
+        if (off == 24000 || off == 24320) { /* a steal of the same note, then others */
+            live_cmd on = {.kind = LIVE_EVENT, .nargs = 2, .args = {69, 0.7f}};
+            strcpy(on.addr, "/synth/note_on");
+            live_post(e, &on);
+            on.args[0] = 76;
+            live_post(e, &on);
+        }
+        if (off == 36000) {
+            live_cmd all = {.kind = LIVE_EVENT, .nargs = 0};
+            strcpy(all.addr, "/synth/all_notes_off");
+            live_post(e, &all);
+        }
+    }
+    counting = 0;
+    long first = -1;
+    for (int i = 0; i < n && first < 0; i++)
+        if (y[i] != 0.0f)
+            first = i;
+    print_message("note on scheduled at sample %d (block %d): first sample %ld; %ld "
+                  "allocations on the audio path\n", when, B, first, allocations);
+    assert_true(first >= when && first <= when + 2);
+#if COUNT_MALLOC
+    assert_int_equal(allocations, 0);
+#endif
+    live_msg msg;
+    while (live_poll(e, &msg))
+        if (msg.kind == LIVE_MSG_RETIRED)
+            oscine_chain_destroy(msg.chain);
+    live_destroy(e);
+    free(y);
+}
+
+/* Compound settings set their parameters; events and settings are checked. */
+static void test_synth_settings(void **state)
+{
+    oscine_chain *c = synth_chain(RATE, 256);
+    float args[4] = {12, 34, 0.25f, 567}, v;
+    assert_int_equal(chain_event(c, "/synth/adsr", args, 4), 0);
+    assert_int_equal(oscine_chain_get(c, "/synth/decay", &v), 0);
+    assert_true(v == 34.0f);
+    assert_int_equal(oscine_chain_get(c, "/synth/release", &v), 0);
+    assert_true(v == 567.0f);
+    float vib[2] = {6, 30};
+    assert_int_equal(chain_event(c, "/synth/vibrato", vib, 2), 0);
+    assert_int_equal(oscine_chain_get(c, "/synth/vibrato_depth", &v), 0);
+    assert_true(v == 30.0f);
+    float bad[2] = {128, 1};
+    assert_int_equal(chain_event(c, "/synth/note_on", bad, 2), OSCINE_E_RANGE);
+    assert_non_null(strstr(oscine_last_error(), "out of range"));
+    float frac[2] = {60.5f, 1};
+    assert_int_equal(chain_event(c, "/synth/note_on", frac, 2), OSCINE_E_RANGE);
+    assert_int_equal(chain_event(c, "/synth/note_on", args, 1), OSCINE_E_RANGE);
+    assert_int_equal(chain_event(c, "/synth/nope", args, 1), OSCINE_E_PARAM);
+    args[2] = 2; /* sustain above 1 */
+    assert_int_equal(chain_event(c, "/synth/adsr", args, 4), OSCINE_E_RANGE);
+    assert_int_equal(chain_event_rt(c, "/synth/adsr", args, 4), OSCINE_E_RANGE);
+    oscine_chain_destroy(c);
+    /* a model that is not there */
+    oscine_model_path mp = {"synth", "no-such-instrument"};
+    oscine_chain_config cc = {.stages = "synth", .sample_rate = RATE, .channels = 1,
+                              .max_block = 256, .models = &mp, .nmodels = 1};
+    assert_true(oscine_chain_create(&c, &cc) < 0);
+    assert_non_null(strstr(oscine_last_error(), "ddsp-no-such-instrument.osw"));
+}
+
+/* `oscine synth`: a score renders (notes where the score puts them), a bad
+ * line is a usage error naming it, and nothing is left behind. */
+static void test_cli_synth(void **state)
+{
+    const char *dir = tmpdir_make();
+    char score[512], out[512], err[1024];
+    snprintf(score, sizeof score, "%s/a.score", dir);
+    snprintf(out, sizeof out, "%s/a.wav", dir);
+    FILE *f = fopen(score, "w");
+    fputs("# test\n0.25 /synth/note_on 64 0.9   # E4\n0.0 /synth/reverb 0\n"
+          "0.75 /synth/note_off 64\n", f);
+    fclose(f);
+    int rc = run_oscine(NULL, 0, err, sizeof err, "synth", score, out, "--model", FIXTURE,
+                        "--rate", "16000", "--tail", "0.5", "--bits", "float", NULL);
+    if (rc)
+        fail_msg("%s", err);
+    osw_file *dummy = NULL;
+    (void)dummy;
+    char info[1024];
+    assert_int_equal(run_oscine(info, sizeof info, NULL, 0, "info", out, NULL), 0);
+    assert_non_null(strstr(info, "16000 Hz"));
+    assert_non_null(strstr(info, "frames:   20000"));
+    f = fopen(score, "w");
+    fputs("0.0 /synth/note_on 64 0.9\n0.5 /synth/note_on 200 1\n", f);
+    fclose(f);
+    remove(out);
+    rc = run_oscine(NULL, 0, err, sizeof err, "synth", score, out, "--model", FIXTURE, NULL);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(err, "line 2"));
+    assert_false(path_exists(out));
+    f = fopen(score, "w");
+    fputs("0.0 /gain/db 3\n", f);
+    fclose(f);
+    rc = run_oscine(NULL, 0, err, sizeof err, "synth", score, out, "--model", FIXTURE, NULL);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(err, "line 1"));
+    rc = run_oscine(NULL, 0, err, sizeof err, "synth", score, out, "--model", "nope.osw", NULL);
+    assert_int_equal(rc, 2);
+    assert_int_equal(dir_count(dir), 1); /* only the score */
+    tmpdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +640,12 @@ int main(void)
         cmocka_unit_test(test_voice_matches_pytorch),
         cmocka_unit_test(test_reverb_48k),
         cmocka_unit_test(test_bad_weights),
+        cmocka_unit_test(test_synth_note_is_documented_controls),
+        cmocka_unit_test(test_synth_pitch),
+        cmocka_unit_test(test_synth_voice_stealing),
+        cmocka_unit_test(test_synth_live_events),
+        cmocka_unit_test(test_synth_settings),
+        cmocka_unit_test(test_cli_synth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

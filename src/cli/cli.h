@@ -41,5 +41,6 @@ int cmd_run(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_features(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 
 #endif

@@ -161,6 +161,23 @@ static const cli_command commands[] = {
      "file and renamed when complete.\n"
      "  --hop-ms MS   frame hop (default 10 ms = 160 samples; 4 ms = DDSP's 250 Hz)\n",
      cmd_features},
+    {"synth", "SCORE OUT [--model NAME|PATH] [--rate HZ] [--tail S] [--bits B] [--quiet]",
+     "play a score of timed OSC messages on the DDSP synthesizer",
+     "Renders SCORE through the 'synth' stage (the daemon's, with the same OSC\n"
+     "addresses) and writes OUT (WAV or FLAC by extension, mono). SCORE has one\n"
+     "message per line, TIME (seconds) ADDRESS NUMBERS..., '#' for comments:\n"
+     "    0.0 /synth/adsr 30 200 0.7 400\n"
+     "    0.5 /synth/note_on 69 0.8\n"
+     "    1.5 /synth/note_off 69\n"
+     "Every message takes effect at its exact sample; the whole score is checked\n"
+     "first. Addresses: 'oscine help osc' (/synth/...). Example scores are in\n"
+     "tools/examples/.\n"
+     "  --model M    instrument name (violin: ddsp-violin.osw from\n"
+     "               $OSCINE_MODEL_PATH, ./models, share/oscine/models) or a path\n"
+     "  --rate HZ    output rate (default 48000)\n"
+     "  --tail S     seconds rendered after the last message (default 2)\n"
+     "  --bits B     16, 24 (default), 32 or float\n",
+     cmd_synth},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -182,7 +182,33 @@ static int plan(oscine_chain *c, const oscine_chain_config *cfg)
 #define OSCINE_DATADIR "/usr/local/share/oscine"
 #endif
 
-/* Weights for each stage that loads a model: the caller's path, else the
+static int file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f)
+        fclose(f);
+    return f != NULL;
+}
+
+/* A weights file name in $OSCINE_MODEL_PATH, ./models, share/oscine/models. */
+static int find_model(const char *file, char *out, size_t len)
+{
+    char dirs[4096];
+    const char *env = getenv("OSCINE_MODEL_PATH");
+    snprintf(dirs, sizeof dirs, "%s%smodels:" OSCINE_DATADIR "/models", env ? env : "",
+             env && env[0] ? ":" : "");
+    char *save = NULL;
+    for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        snprintf(out, len, "%s/%s", d, file);
+        if (file_exists(out))
+            return 0;
+    }
+    out[0] = 0;
+    return -1;
+}
+
+/* Weights for each stage that loads a model: the caller's path (or, for
+ * stages with model_name, a name), else the
  * stage's default file in $OSCINE_MODEL_PATH, ./models, the installed
  * share/oscine/models. */
 static int resolve_models(oscine_chain *c, const oscine_chain_config *cfg)
@@ -211,28 +237,21 @@ static int resolve_models(oscine_chain *c, const oscine_chain_config *cfg)
                 return err_set(OSCINE_E_ARG, "stage '%s' takes no model", k->name);
             continue;
         }
+        const char *file = k->model_file;
+        char named[256];
         if (given) {
-            snprintf(c->models[i], sizeof c->models[i], "%s", given);
-            continue;
-        }
-        char dirs[4096];
-        const char *env = getenv("OSCINE_MODEL_PATH");
-        snprintf(dirs, sizeof dirs, "%s%smodels:" OSCINE_DATADIR "/models", env ? env : "",
-                 env && env[0] ? ":" : "");
-        char *save = NULL;
-        for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-            snprintf(c->models[i], sizeof c->models[i], "%s/%s", d, k->model_file);
-            FILE *f = fopen(c->models[i], "rb");
-            if (f) {
-                fclose(f);
-                break;
+            /* a path, or (stages with model_name) an instrument name */
+            if (!k->model_name || strchr(given, '/') || file_exists(given)) {
+                snprintf(c->models[i], sizeof c->models[i], "%s", given);
+                continue;
             }
-            c->models[i][0] = 0;
+            snprintf(named, sizeof named, k->model_name, given);
+            file = named;
         }
-        if (!c->models[i][0])
+        if (find_model(file, c->models[i], sizeof c->models[i]))
             return err_set(OSCINE_E_IO, "stage '%s': model '%s' not found in "
                            "$OSCINE_MODEL_PATH, ./models or " OSCINE_DATADIR "/models",
-                           k->name, k->model_file);
+                           k->name, file);
     }
     return 0;
 }
@@ -677,6 +696,94 @@ static int lookup_param(const oscine_chain *c, const char *addr, int *si, int *p
             }
     }
     return OSCINE_E_PARAM;
+}
+
+/* "/stage/name" -> stage index and event index, without error text. */
+static int lookup_event(const oscine_chain *c, const char *addr, int *si, int *ei)
+{
+    const char *slash = addr && addr[0] == '/' ? strchr(addr + 1, '/') : NULL;
+    if (!slash)
+        return OSCINE_E_PARAM;
+    size_t sl = (size_t)(slash - addr - 1);
+    for (int i = 0; i < c->nstages; i++) {
+        const stage_class *k = c->cls[i];
+        if (strlen(k->name) == sl && !strncmp(k->name, addr + 1, sl) &&
+            stage_find_event(k, slash + 1, ei)) {
+            *si = i;
+            return 0;
+        }
+    }
+    return OSCINE_E_PARAM;
+}
+
+/* Argument i of event ev in range? (compound settings: the parameter's) */
+static int event_arg_ok(const stage_class *k, const stage_event *ev, int i, float v,
+                        float *lo, float *hi)
+{
+    int pi;
+    const stage_param *p = ev->params ? stage_find_param(k, ev->params[i], &pi) : NULL;
+    *lo = p ? p->min : ev->min[i];
+    *hi = p ? p->max : ev->max[i];
+    int whole = p ? (int)((k->int_params >> pi) & 1) : ev->types[i] == 'i';
+    return isfinite(v) && v >= *lo && v <= *hi && (!whole || v == floorf(v));
+}
+
+static void deliver_event(oscine_chain *c, int si, int ei, const float *args, int nargs)
+{
+    const stage_class *k = c->cls[si];
+    const stage_event *ev = &k->events[ei];
+    if (ev->params) {
+        for (int i = 0; i < nargs; i++) {
+            int pi;
+            if (stage_find_param(k, ev->params[i], &pi))
+                atomic_store_explicit(&c->target[c->pbase[si] + pi], args[i],
+                                      memory_order_relaxed);
+        }
+        return;
+    }
+    if (!c->started)
+        apply_params(c); /* the first block's reset must not undo the event */
+    for (int ch = 0; ch < c->channels; ch++)
+        k->event(c->lanes[ch].st[si], ei, args, nargs);
+}
+
+int chain_event_rt(oscine_chain *c, const char *address, const float *args, int nargs)
+{
+    int si, ei;
+    if (lookup_event(c, address, &si, &ei))
+        return OSCINE_E_PARAM;
+    const stage_class *k = c->cls[si];
+    const stage_event *ev = &k->events[ei];
+    if (nargs != (int)strlen(ev->types))
+        return OSCINE_E_RANGE;
+    for (int i = 0; i < nargs; i++) {
+        float lo, hi;
+        if (!event_arg_ok(k, ev, i, args[i], &lo, &hi))
+            return OSCINE_E_RANGE;
+    }
+    deliver_event(c, si, ei, args, nargs);
+    return 0;
+}
+
+int chain_event(oscine_chain *c, const char *address, const float *args, int nargs)
+{
+    int si, ei;
+    if (lookup_event(c, address, &si, &ei))
+        return err_set(OSCINE_E_PARAM, "unknown event '%s' in chain '%s'",
+                       address ? address : "(null)", c->spec);
+    const stage_class *k = c->cls[si];
+    const stage_event *ev = &k->events[ei];
+    if (nargs != (int)strlen(ev->types))
+        return err_set(OSCINE_E_RANGE, "%s: %d argument%s, expected %d (%s)", address, nargs,
+                       nargs == 1 ? "" : "s", (int)strlen(ev->types), ev->args);
+    for (int i = 0; i < nargs; i++) {
+        float lo, hi;
+        if (!event_arg_ok(k, ev, i, args[i], &lo, &hi))
+            return err_set(OSCINE_E_RANGE, "%s: argument %d = %g out of range %g..%g", address,
+                           i + 1, (double)args[i], (double)lo, (double)hi);
+    }
+    deliver_event(c, si, ei, args, nargs);
+    return 0;
 }
 
 int chain_set_rt(oscine_chain *c, const char *address, float value)

@@ -9,6 +9,15 @@
  * Thread: audio (or any: an atomic store). */
 int chain_set_rt(oscine_chain *c, const char *address, float value);
 
+/* Deliver an event (engine/stage.h, stage_event) to every channel of the
+ * stage named in address, e.g. "/synth/note_on" with {69, 0.8}; a compound
+ * setting sets its parameters instead. chain_event_rt: no error text
+ * (OSCINE_E_PARAM / OSCINE_E_RANGE silently), for the audio thread;
+ * chain_event: the same with a message, for a caller that also runs
+ * oscine_chain_process (the CLI). Thread: the one that runs process. */
+int chain_event_rt(oscine_chain *c, const char *address, const float *args, int nargs);
+int chain_event(oscine_chain *c, const char *address, const float *args, int nargs);
+
 /* The first "vad" meter in the chain, or -1 when no stage has one.
  * Thread: any. */
 float chain_vad(const oscine_chain *c);

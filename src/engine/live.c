@@ -191,6 +191,11 @@ static void apply(live *e, const live_cmd *c)
         if (e->old)
             chain_set_rt(e->old, c->addr, c->value);
         break;
+    case LIVE_EVENT:
+        chain_event_rt(e->cur, c->addr, c->args, c->nargs);
+        if (e->old)
+            chain_event_rt(e->old, c->addr, c->args, c->nargs);
+        break;
     case LIVE_GAIN:
         ramp_set(&e->gain, powf(10.0f, c->value / 20.0f));
         break;

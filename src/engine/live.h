@@ -4,9 +4,10 @@
  *   control thread --live_post()--> [command queue] --> audio thread
  *   control thread <--live_poll()-- [message queue] <-- audio thread
  *
- * Commands: set a stage parameter, engine gain, bypass, swap in a new chain
- * (crossfaded; the old one comes back through the message queue to be freed
- * off the audio thread), master fade. Each may carry a sample time to take
+ * Commands: set a stage parameter, send a stage an event (a note on),
+ * engine gain, bypass, swap in a new chain (crossfaded; the old one comes
+ * back through the message queue to be freed off the audio thread), master
+ * fade. Each may carry a sample time to take
  * effect at, which splits the audio block there. Messages: meters (levels,
  * CPU load, xruns, NaN events) about every 20 ms, retired chains.
  */
@@ -25,15 +26,22 @@ typedef enum live_cmd_kind {
     LIVE_BYPASS, /* value 0 or 1; crossfades to the dry signal, latency kept */
     LIVE_SWAP,   /* chain replaces the current one (crossfade) */
     LIVE_FADE,   /* master fade to value (0 or 1), for clean start and stop */
+    LIVE_EVENT,  /* addr(args[0..nargs-1]): a stage event (note on/off), see
+                  * stage_event in engine/stage.h; goes to the current chain
+                  * (and to the one fading out, so a note off is not lost) */
     LIVE_CMD_COUNT
 } live_cmd_kind;
+
+#define LIVE_EVENT_ARGS 4
 
 typedef struct live_cmd {
     int kind;
     int64_t when;          /* sample time to apply at; 0 or past = now */
     float value;
     oscine_chain *chain;   /* LIVE_SWAP: ownership passes to the engine */
-    char addr[64];         /* LIVE_SET */
+    char addr[64];         /* LIVE_SET, LIVE_EVENT */
+    int nargs;             /* LIVE_EVENT: 0..LIVE_EVENT_ARGS */
+    float args[LIVE_EVENT_ARGS];
 } live_cmd;
 
 typedef struct live_meter {

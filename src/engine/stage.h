@@ -15,6 +15,25 @@ typedef struct stage_param {
     const char *help;
 } stage_param;
 
+#define STAGE_EVENT_MAX_ARGS 4
+
+/* A message to a stage that is not a setting: /<stage>/<name> with up to
+ * STAGE_EVENT_MAX_ARGS numbers (a note on, a note off). Events reach the
+ * audio thread through the live engine's command queue, in order and at
+ * their sample time, and are never stored (presets, /get). When `params`
+ * is set the entry is instead a compound setting: its arguments are the
+ * values of those parameters of the same stage, set together (e.g.
+ * /synth/adsr = attack, decay, sustain, release); the ranges then come from
+ * the parameters and event() is not called. */
+typedef struct stage_event {
+    const char *name;   /* address is "/<stage>/<name>" */
+    const char *types;  /* one letter per argument: 'f' (number) or 'i' (whole) */
+    float min[STAGE_EVENT_MAX_ARGS], max[STAGE_EVENT_MAX_ARGS]; /* per argument */
+    const char *args;   /* argument names and units for the docs, "note velocity" */
+    const char *help;
+    const char *const *params; /* compound setting: parameter names, one per argument */
+} stage_event;
+
 typedef struct stage_env {
     int sample_rate; /* the rate process() runs at */
     int max_frames;  /* largest n given to process() */
@@ -54,7 +73,25 @@ typedef struct stage_class {
      * aligned, scaled by this gain (latest hop, 0..1). NULL: gain 1.
      * Thread: audio. */
     float (*band_gain)(const void *state);
+    /* Optional. Events (see stage_event): event() gets the index into
+     * events[] and the arguments, already range-checked, between two
+     * process() calls at the event's sample. Thread: audio. */
+    const stage_event *events;
+    int nevents;
+    void (*event)(void *state, int index, const float *args, int nargs);
+    /* Optional. When set, the stage's weights file can be chosen while
+     * running (/<stage>/model s: a name or a path; the chain is rebuilt with
+     * it and crossfaded), and this is how a name becomes a file name looked
+     * up like model_file: "ddsp-%s.osw" makes "violin" ddsp-violin.osw. */
+    const char *model_name;
+    /* Optional. Bit i set: params[i] takes whole numbers (OSC type i). */
+    unsigned long long int_params;
 } stage_class;
+
+/* The stage's event or compound setting called name, or NULL. Thread: any. */
+const stage_event *stage_find_event(const stage_class *k, const char *name, int *index);
+/* The stage's parameter called name, or NULL. Thread: any. */
+const stage_param *stage_find_param(const stage_class *k, const char *name, int *index);
 
 /* The registry. Thread: any. */
 const stage_class *stage_find(const char *name);

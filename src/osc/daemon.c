@@ -35,6 +35,14 @@
 #define MAX_PACKET 65536
 #define METER_HZ 20
 #define MAX_JOBS 16
+#define MAX_MODELS 4
+
+/* Weights chosen for stages by /<stage>/model (name or path). */
+typedef struct stage_models {
+    int n;
+    char stage[MAX_MODELS][32];
+    char model[MAX_MODELS][256];
+} stage_models;
 
 typedef struct peer {
     int fd; /* TCP connection, or -1 for UDP */
@@ -44,7 +52,9 @@ typedef struct peer {
 
 typedef struct osc_request {
     const osc_entry *e;
-    float f;
+    float f;                 /* the first number */
+    float v[OSC_MAX_ARGS];   /* every number, in order */
+    int nargs;
     const char *s;
     peer from;
     int64_t when; /* sample time, 0 = now */
@@ -79,6 +89,7 @@ typedef struct job {
     /* state to commit on success */
     float state[128];
     char preset[64];
+    stage_models models;     /* to build with, and to commit on success */
 } job;
 
 typedef struct oscd {
@@ -90,6 +101,7 @@ typedef struct oscd {
     char chain[256];
     float val[128];
     char preset[64];
+    stage_models models;
     /* network */
     int udp, tcp_l;
     tcp_conn *conns[MAX_CONNS];
@@ -241,6 +253,23 @@ static void settings_defaults(oscd *d)
         d->val[i] = osc_table_at(i)->def;
 }
 
+/* The weights to build chain spec with: --model for denoise (as before),
+ * and each /<stage>/model choice whose stage is in the chain. */
+static int chain_models(const oscd *d, const char *spec, const stage_models *sm,
+                        oscine_model_path *mp)
+{
+    int n = 0;
+    if (d->cfg.model && strstr(spec, "denoise"))
+        mp[n++] = (oscine_model_path){"denoise", d->cfg.model};
+    for (int i = 0; i < sm->n; i++) {
+        char addr[64];
+        snprintf(addr, sizeof addr, "/%s/x", sm->stage[i]);
+        if (chain_has_stage(spec, addr))
+            mp[n++] = (oscine_model_path){sm->stage[i], sm->model[i]};
+    }
+    return n;
+}
+
 /* --------------------------------------------------------------- worker */
 
 static void *worker_main(void *arg)
@@ -259,11 +288,11 @@ static void *worker_main(void *arg)
             oscine_chain_destroy(j->chain);
             free(j);
         } else {
-            oscine_model_path mp = {"denoise", d->cfg.model};
+            oscine_model_path mp[1 + MAX_MODELS];
             oscine_chain_config cc = {.stages = j->spec, .sample_rate = d->rate,
                                       .channels = d->channels, .max_block = d->buffer,
-                                      .low_latency = 1, .models = &mp,
-                                      .nmodels = d->cfg.model && strstr(j->spec, "denoise")};
+                                      .low_latency = 1, .models = mp,
+                                      .nmodels = chain_models(d, j->spec, &j->models, mp)};
             j->err = oscine_chain_create(&j->chain, &cc);
             for (int i = 0; !j->err && i < j->nvals; i++)
                 oscine_chain_set(j->chain, j->addr[i], j->vals[i]);
@@ -306,6 +335,7 @@ static job *chain_job(oscd *d, const char *spec, const float *state, const peer 
     j->kind = 1;
     snprintf(j->spec, sizeof j->spec, "%s", spec);
     memcpy(j->state, state, sizeof j->state);
+    j->models = d->models;
     for (int i = 0; i < osc_table_count() && j->nvals < 64; i++) {
         const osc_entry *e = osc_table_at(i);
         if (e->handler == NULL || strncmp(e->path, "/engine/", 8) == 0 || !e->settable)
@@ -371,6 +401,7 @@ static void finish_jobs(oscd *d)
         }
         snprintf(d->chain, sizeof d->chain, "%s", j->spec);
         memcpy(d->val, j->state, sizeof d->val);
+        d->models = j->models;
         post_engine_settings(d, d->val, 0);
         if (j->preset[0])
             snprintf(d->preset, sizeof d->preset, "%s", j->preset);
@@ -416,6 +447,76 @@ int osc_stage_param(oscd *d, const osc_request *r)
         return reply_fail(d, &r->from, r->e->path, "busy: control queue full");
     d->val[entry_index(r->e)] = r->f;
     reply_done(d, &r->from, r->e->path);
+    return 0;
+}
+
+/* A stage event (/synth/note_on): to the audio thread at its sample time,
+ * nothing stored. */
+int osc_stage_event(oscd *d, const osc_request *r)
+{
+    if (!chain_has_stage(d->chain, r->e->path))
+        return reply_fail(d, &r->from, r->e->path, "no such stage in chain '%s'", d->chain);
+    live_cmd c = {.kind = LIVE_EVENT, .when = r->when, .nargs = r->nargs};
+    snprintf(c.addr, sizeof c.addr, "%s", r->e->path);
+    memcpy(c.args, r->v, sizeof(float) * (size_t)r->nargs);
+    if (live_post(d->eng, &c))
+        return reply_fail(d, &r->from, r->e->path, "busy: control queue full");
+    reply_done(d, &r->from, r->e->path);
+    return 0;
+}
+
+/* A compound setting (/synth/adsr): one command to the audio thread (the
+ * chain sets the parameters together, at its sample time); the parameters
+ * are what presets and /get see. */
+int osc_stage_compound(oscd *d, const osc_request *r)
+{
+    if (osc_stage_event(d, r))
+        return -1;
+    const osc_args *a = osc_table_args(r->e);
+    for (int i = 0; i < r->nargs; i++) {
+        const osc_entry *p = osc_table_find(a->params[i]);
+        if (p)
+            d->val[entry_index(p)] = r->v[i];
+    }
+    return 0;
+}
+
+/* /<stage>/model s: remember the choice and rebuild the chain with it (if
+ * the stage is in the chain; otherwise it applies when it is). */
+int osc_stage_model(oscd *d, const osc_request *r)
+{
+    char stage[32];
+    const char *slash = strchr(r->e->path + 1, '/');
+    snprintf(stage, sizeof stage, "%.*s", (int)(slash - r->e->path - 1), r->e->path + 1);
+    if (!r->s[0] || strlen(r->s) >= sizeof d->models.model[0])
+        return reply_fail(d, &r->from, r->e->path, "a model name or path, up to %zu bytes",
+                          sizeof d->models.model[0] - 1);
+    stage_models sm = d->models;
+    int k = 0;
+    while (k < sm.n && strcmp(sm.stage[k], stage))
+        k++;
+    if (k == MAX_MODELS)
+        return reply_fail(d, &r->from, r->e->path, "too many stage models");
+    snprintf(sm.stage[k], sizeof sm.stage[k], "%s", stage);
+    snprintf(sm.model[k], sizeof sm.model[k], "%s", r->s);
+    if (k == sm.n)
+        sm.n++;
+    if (!chain_has_stage(d->chain, r->e->path)) {
+        d->models = sm;
+        reply_done(d, &r->from, r->e->path);
+        return 0;
+    }
+    if (d->busy_chain)
+        return reply_fail(d, &r->from, r->e->path, "busy: a chain is being built");
+    job *j = chain_job(d, d->chain, d->val, &r->from, r->e->path);
+    if (!j)
+        return reply_fail(d, &r->from, r->e->path, "out of memory");
+    j->models = sm;
+    if (submit(d, j)) {
+        free(j);
+        return reply_fail(d, &r->from, r->e->path, "busy: worker queue full");
+    }
+    d->busy_chain = 1;
     return 0;
 }
 
@@ -686,37 +787,49 @@ static void dispatch_message(oscd *d, void *data, size_t size, const peer *from,
         lo_message_free(m);
         return;
     }
-    if (want) {
-        char t = types[0], w = e->types[0];
+    const osc_args *ga = osc_table_args(e);
+    for (int i = 0; i < want; i++) {
+        char t = types[i], w = e->types[i];
+        char which[24] = "";
+        if (want > 1)
+            snprintf(which, sizeof which, "argument %d: ", i + 1);
         if (w == 's') {
             if (t != 's' && t != 'S') {
-                reply_fail(d, from, path, "wrong types: expected 's', got '%c'", t);
+                reply_fail(d, from, path, "wrong types: expected '%s', got '%s'", e->types, types);
                 lo_message_free(m);
                 return;
             }
-            r.s = (const char *)argv[0];
+            r.s = (const char *)argv[i];
         } else {
             int ok;
-            double v = arg_number(t, argv[0], &ok);
+            double v = arg_number(t, argv[i], &ok);
             if (!ok) {
-                reply_fail(d, from, path, "wrong types: expected '%c', got '%c'", w, t);
+                if (want > 1)
+                    reply_fail(d, from, path, "wrong types: expected '%s', got '%s'", e->types,
+                               types);
+                else
+                    reply_fail(d, from, path, "wrong types: expected '%c', got '%c'", w, t);
                 lo_message_free(m);
                 return;
             }
-            if (!isfinite(v) || v < e->min || v > e->max || (w == 'i' && v != floor(v))) {
-                reply_fail(d, from, path, "%g out of range %g..%g%s%s%s", v, (double)e->min,
-                           (double)e->max, e->unit[0] ? " " : "", e->unit,
-                           w == 'i' ? " (integer)" : "");
+            float lo = ga->min[i], hi = ga->max[i];
+            if (!isfinite(v) || v < lo || v > hi || (w == 'i' && v != floor(v))) {
+                reply_fail(d, from, path, "%s%g out of range %g..%g%s%s%s", which, v, (double)lo,
+                           (double)hi, e->unit[0] && want == 1 ? " " : "",
+                           want == 1 ? e->unit : "", w == 'i' ? " (integer)" : "");
                 lo_message_free(m);
                 return;
             }
-            r.f = (float)v;
+            r.v[i] = (float)v;
         }
     }
+    r.f = r.v[0];
+    r.nargs = want;
     double due;
     r.when = tt_to_samples(d, tt, &due);
     int sample_exact = e->handler == osc_stage_param || e->handler == osc_engine_gain ||
-                       e->handler == osc_engine_bypass;
+                       e->handler == osc_engine_bypass || e->handler == osc_stage_event ||
+                       e->handler == osc_stage_compound;
     if (due > 0 && !sample_exact) {
         lo_message_free(m);
         defer_message(d, data, size, from, due);
@@ -971,11 +1084,11 @@ int daemon_run(const daemon_config *cfg)
         goto out;
     }
     d->channels = cfg->channels;
-    oscine_model_path mp = {"denoise", cfg->model};
+    oscine_model_path mp[1 + MAX_MODELS];
     oscine_chain_config cc = {.stages = d->chain, .sample_rate = d->rate,
                               .channels = d->channels, .max_block = d->buffer,
-                              .low_latency = 1, .models = &mp,
-                              .nmodels = cfg->model && strstr(d->chain, "denoise")};
+                              .low_latency = 1, .models = mp,
+                              .nmodels = chain_models(d, d->chain, &d->models, mp)};
     oscine_chain *chain;
     if (oscine_chain_create(&chain, &cc)) {
         logf_(LOG_ERROR, "%s", oscine_last_error());

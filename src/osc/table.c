@@ -1,6 +1,7 @@
 /* table.c - see table.h. */
 #include "osc/table.h"
 
+#include "engine/stage.h"
 #include "oscine.h"
 
 #include <stdio.h>
@@ -16,6 +17,9 @@ int osc_status(struct oscd *d, const struct osc_request *r);
 int osc_get(struct oscd *d, const struct osc_request *r);
 int osc_notify(struct oscd *d, const struct osc_request *r);
 int osc_quit(struct oscd *d, const struct osc_request *r);
+int osc_stage_event(struct oscd *d, const struct osc_request *r);
+int osc_stage_compound(struct oscd *d, const struct osc_request *r);
+int osc_stage_model(struct oscd *d, const struct osc_request *r);
 
 #define MAX_ENTRIES 128
 
@@ -41,6 +45,7 @@ static const osc_entry fixed[] = {
 };
 
 static osc_entry table[MAX_ENTRIES];
+static osc_args args[MAX_ENTRIES];
 static int count;
 
 static void add_param(void *user, const char *stage, const char *address, const char *unit,
@@ -50,7 +55,11 @@ static void add_param(void *user, const char *stage, const char *address, const 
         return;
     osc_entry *e = &table[count++];
     snprintf(e->path, sizeof e->path, "%s", address);
-    e->types = "f";
+    const stage_class *k = stage_find(stage);
+    int pi = -1;
+    if (k)
+        stage_find_param(k, address + strlen(stage) + 2, &pi);
+    e->types = pi >= 0 && ((k->int_params >> pi) & 1) ? "i" : "f";
     e->min = min;
     e->max = max;
     e->def = def;
@@ -61,6 +70,46 @@ static void add_param(void *user, const char *stage, const char *address, const 
     e->settable = 1;
 }
 
+/* Stage events and compound settings (engine/stage.h), and the model
+ * switch of stages that have one. */
+static void add_stage_extras(const stage_class *k)
+{
+    for (int j = 0; j < k->nevents && count < MAX_ENTRIES; j++) {
+        const stage_event *ev = &k->events[j];
+        osc_entry *e = &table[count];
+        osc_args *a = &args[count++];
+        snprintf(e->path, sizeof e->path, "/%s/%s", k->name, ev->name);
+        e->types = ev->types;
+        e->unit = "";
+        e->handler = ev->params ? osc_stage_compound : osc_stage_event;
+        e->reply = "/done";
+        e->help = ev->help;
+        a->names = ev->args;
+        for (int i = 0; i < (int)strlen(ev->types) && i < OSC_MAX_ARGS; i++) {
+            const stage_param *p = ev->params ? stage_find_param(k, ev->params[i], NULL) : NULL;
+            a->min[i] = p ? p->min : ev->min[i];
+            a->max[i] = p ? p->max : ev->max[i];
+            if (p)
+                snprintf(a->params[i], sizeof a->params[i], "/%s/%s", k->name, p->name);
+            if (i == 0) {
+                e->min = a->min[0];
+                e->max = a->max[0];
+                e->def = p ? p->def : a->min[0];
+            }
+        }
+    }
+    if (k->model_name && count < MAX_ENTRIES) {
+        osc_entry *e = &table[count++];
+        snprintf(e->path, sizeof e->path, "/%s/model", k->name);
+        e->types = "s";
+        e->unit = "";
+        e->handler = osc_stage_model;
+        e->reply = "/done (after the swap)";
+        e->help = "weights for this stage: an instrument name (violin: ddsp-violin.osw in the "
+                  "model folders) or a path; the chain is rebuilt with it and crossfaded";
+    }
+}
+
 int osc_table_init(void)
 {
     if (count)
@@ -68,7 +117,19 @@ int osc_table_init(void)
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         table[count++] = fixed[i];
     oscine_params_list(add_param, NULL);
+    for (int i = 0; i < stage_class_count(); i++)
+        add_stage_extras(stage_class_at(i));
+    for (int i = 0; i < count; i++)
+        if (strlen(table[i].types) == 1) {
+            args[i].min[0] = table[i].min;
+            args[i].max[0] = table[i].max;
+        }
     return 0;
+}
+
+const osc_args *osc_table_args(const osc_entry *e)
+{
+    return e >= table && e < table + count ? &args[e - table] : NULL;
 }
 
 int osc_table_count(void) { return count; }
@@ -97,14 +158,18 @@ void osc_table_markdown(FILE *f)
                "|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < count; i++) {
         const osc_entry *e = &table[i];
-        char range[48] = "", def[24] = "";
-        if (e->types[0] == 'f' || e->types[0] == 'i') {
-            snprintf(range, sizeof range, "%g..%g", (double)e->min, (double)e->max);
-            if (e->settable)
-                snprintf(def, sizeof def, "%g", (double)e->def);
-        }
-        fprintf(f, "| `%s` | %s | %s | %s | %s | `%s` | %s |\n", e->path,
+        char range[128] = "", def[24] = "";
+        int na = (int)strlen(e->types);
+        for (int j = 0; j < na && (e->types[j] == 'f' || e->types[j] == 'i'); j++)
+            snprintf(range + strlen(range), sizeof range - strlen(range), "%s%g..%g",
+                     j ? ", " : "", (double)args[i].min[j], (double)args[i].max[j]);
+        if (e->settable && na == 1 && range[0])
+            snprintf(def, sizeof def, "%g", (double)e->def);
+        fprintf(f, "| `%s` | %s | %s | %s | %s | `%s` | %s%s%s%s |\n", e->path,
                 e->types[0] ? e->types : "-", range[0] ? range : "-",
-                e->unit && e->unit[0] ? e->unit : "-", def[0] ? def : "-", e->reply, e->help);
+                e->unit && e->unit[0] ? e->unit : "-", def[0] ? def : "-", e->reply, e->help,
+                args[i].names && args[i].names[0] ? " (" : "",
+                args[i].names && args[i].names[0] ? args[i].names : "",
+                args[i].names && args[i].names[0] ? ")" : "");
     }
 }

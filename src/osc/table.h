@@ -15,7 +15,8 @@ typedef int (*osc_handler)(struct oscd *d, const struct osc_request *r);
 
 typedef struct osc_entry {
     char path[64];
-    const char *types;   /* "" no argument, "f" float, "i" int, "s" string */
+    const char *types;   /* one letter per argument: "f" float, "i" int, "s" string;
+                          * "" none, "if" int then float, ... (osc_args) */
     float min, max, def; /* for f and i */
     const char *unit;
     osc_handler handler;
@@ -24,11 +25,26 @@ typedef struct osc_entry {
     int settable;        /* a value kept in the state (presets, /get) */
 } osc_entry;
 
-/* Build the table (static entries + stage parameters). Thread: control. */
+#define OSC_MAX_ARGS 4
+
+/* Per-argument detail of an entry with numeric arguments (every entry has
+ * one; for a single-argument entry it repeats min and max). Entries of more
+ * than one argument come from stage events (engine/stage.h, stage_event):
+ * an event ("/synth/note_on if") or a compound setting ("/synth/adsr ffff",
+ * whose arguments set the parameters named in params). */
+typedef struct osc_args {
+    float min[OSC_MAX_ARGS], max[OSC_MAX_ARGS];
+    const char *names;               /* "i:note f:velocity" for the docs, or NULL */
+    char params[OSC_MAX_ARGS][64];   /* compound setting: each argument's address */
+} osc_args;
+
+/* Build the table (static entries + stage parameters, events and model
+ * switches). Thread: control. */
 int osc_table_init(void);
 int osc_table_count(void);
 const osc_entry *osc_table_at(int i);
 const osc_entry *osc_table_find(const char *path);
+const osc_args *osc_table_args(const osc_entry *e);
 
 /* Markdown reference (docs/osc.md). */
 void osc_table_markdown(FILE *f);

@@ -1,0 +1,302 @@
+/* cmd_synth.c - `oscine synth SCORE OUT`: play a score of timed OSC messages
+ * through the `synth` stage offline, at any rate, with every event at its
+ * exact sample (the same stage, events and parameters as the daemon).
+ *
+ * Score: one message per line, "TIME ADDRESS [NUMBER]...", TIME in seconds
+ * from the start (lines may come in any order; equal times keep their
+ * order), '#' starts a comment:
+ *     0.000 /synth/adsr 30 200 0.7 400
+ *     0.500 /synth/note_on 69 0.8
+ *     1.500 /synth/note_off 69
+ * ADDRESS is a synth parameter (one number) or event (engine/stage.h). The
+ * whole score is checked before anything is rendered; a bad line is a usage
+ * error naming the file and line.
+ */
+#include "cli.h"
+
+#include "engine/chainrt.h"
+#include "engine/stage.h"
+#include "io/audiofile.h"
+#include "oscine.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCK 512
+#define MAX_LINE 1024
+
+typedef struct score_ev {
+    double t;
+    int line, seq, nargs, is_event;
+    char addr[64];
+    float args[STAGE_EVENT_MAX_ARGS];
+} score_ev;
+
+static volatile sig_atomic_t synth_stop;
+static void synth_signal(int sig) { synth_stop = 1; }
+
+static int by_time(const void *a, const void *b)
+{
+    const score_ev *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->seq - y->seq;
+}
+
+/* One line into ev (1), blank/comment (0), or a usage error (-1, printed). */
+static int parse_line(const char *path, int lineno, char *text, score_ev *ev)
+{
+    char *hash = strchr(text, '#');
+    if (hash)
+        *hash = 0;
+    char *save = NULL, *tok = strtok_r(text, " \t\r\n", &save);
+    if (!tok)
+        return 0;
+    float t;
+    if (cli_parse_float(tok, &t) || t < 0 || t > 86400)
+        return cli_fail(EXIT_USAGE, "score '%s' line %d: time '%s' is not 0..86400 seconds",
+                        path, lineno, tok), -1;
+    ev->t = t;
+    ev->line = lineno;
+    char *addr = strtok_r(NULL, " \t\r\n", &save);
+    if (!addr)
+        return cli_fail(EXIT_USAGE, "score '%s' line %d: no address after the time", path,
+                        lineno), -1;
+    if (strlen(addr) >= sizeof ev->addr)
+        return cli_fail(EXIT_USAGE, "score '%s' line %d: address too long", path, lineno), -1;
+    strcpy(ev->addr, addr);
+    const char *slash = addr[0] == '/' ? strchr(addr + 1, '/') : NULL;
+    char stage[32] = "";
+    if (slash && slash - addr - 1 < (long)sizeof stage)
+        snprintf(stage, sizeof stage, "%.*s", (int)(slash - addr - 1), addr + 1);
+    if (strcmp(stage, "synth"))
+        return cli_fail(EXIT_USAGE, "score '%s' line %d: '%s' is not a /synth/ address "
+                        "(see 'oscine help osc')", path, lineno, addr), -1;
+    const stage_class *k = stage_find(stage);
+    int pi = -1, ei = -1;
+    const stage_param *p = stage_find_param(k, slash + 1, &pi);
+    const stage_event *e = p ? NULL : stage_find_event(k, slash + 1, &ei);
+    if (!p && !e)
+        return cli_fail(EXIT_USAGE, "score '%s' line %d: unknown address '%s' (see 'oscine "
+                        "help osc')", path, lineno, addr), -1;
+    int want = p ? 1 : (int)strlen(e->types);
+    ev->nargs = 0;
+    for (char *a; (a = strtok_r(NULL, " \t\r\n", &save));) {
+        if (ev->nargs == want)
+            return cli_fail(EXIT_USAGE, "score '%s' line %d: %s takes %d number%s", path,
+                            lineno, addr, want, want == 1 ? "" : "s"), -1;
+        if (cli_parse_float(a, &ev->args[ev->nargs]))
+            return cli_fail(EXIT_USAGE, "score '%s' line %d: '%s' is not a number", path,
+                            lineno, a), -1;
+        ev->nargs++;
+    }
+    if (ev->nargs != want)
+        return cli_fail(EXIT_USAGE, "score '%s' line %d: %s takes %d number%s, got %d", path,
+                        lineno, addr, want, want == 1 ? "" : "s", ev->nargs), -1;
+    ev->is_event = e != NULL;
+    for (int i = 0; i < want; i++) {
+        const stage_param *q = p;
+        int qi = pi;
+        if (e && e->params)
+            q = stage_find_param(k, e->params[i], &qi);
+        float lo = q ? q->min : e->min[i], hi = q ? q->max : e->max[i];
+        int whole = q ? (int)((k->int_params >> qi) & 1) : e->types[i] == 'i';
+        float v = ev->args[i];
+        if (v < lo || v > hi || (whole && v != floorf(v)))
+            return cli_fail(EXIT_USAGE, "score '%s' line %d: %s argument %d = %g out of range "
+                            "%g..%g%s", path, lineno, addr, i + 1, (double)v, (double)lo,
+                            (double)hi, whole ? " (integer)" : ""), -1;
+    }
+    return 1;
+}
+
+static int read_score(const char *path, score_ev **out, int *n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return cli_fail(EXIT_RUNTIME, "score '%s': cannot open", path);
+    int cap = 64, cnt = 0, lineno = 0, code = EXIT_OK;
+    score_ev *ev = malloc(sizeof *ev * (size_t)cap);
+    char line[MAX_LINE];
+    while (ev && fgets(line, sizeof line, f)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            code = cli_fail(EXIT_USAGE, "score '%s' line %d: longer than %d bytes", path,
+                            lineno, MAX_LINE - 2);
+            break;
+        }
+        if (cnt == cap) {
+            score_ev *g = realloc(ev, sizeof *ev * (size_t)(cap *= 2));
+            if (!g) {
+                free(ev);
+                ev = NULL;
+                break;
+            }
+            ev = g;
+        }
+        int r = parse_line(path, lineno, line, &ev[cnt]);
+        if (r < 0) {
+            code = EXIT_USAGE;
+            break;
+        }
+        if (r > 0) {
+            ev[cnt].seq = cnt;
+            cnt++;
+        }
+    }
+    fclose(f);
+    if (!ev)
+        return cli_fail(EXIT_RUNTIME, "out of memory");
+    if (code) {
+        free(ev);
+        return code;
+    }
+    qsort(ev, (size_t)cnt, sizeof *ev, by_time);
+    *out = ev;
+    *n = cnt;
+    return EXIT_OK;
+}
+
+int cmd_synth(int argc, char **argv)
+{
+    const char *pos[2], *model = NULL;
+    int npos = 0;
+    long rate = 48000;
+    float tail = 2.0f;
+    oscine_sample_type samples = OSCINE_SAMPLES_PCM24;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--model")) {
+            if (!v)
+                return cli_fail(EXIT_USAGE, "--model needs a name (violin) or a path");
+            model = argv[++i];
+        } else if (!strcmp(a, "--rate")) {
+            if (!v || cli_parse_int(v, 8000, 192000, &rate))
+                return cli_fail(EXIT_USAGE, "--rate '%s': use 8000..192000 Hz", v ? v : "");
+            i++;
+        } else if (!strcmp(a, "--tail")) {
+            if (!v || cli_parse_float(v, &tail) || tail < 0 || tail > 60)
+                return cli_fail(EXIT_USAGE, "--tail '%s': use 0..60 seconds", v ? v : "");
+            i++;
+        } else if (!strcmp(a, "--bits")) {
+            if (v && !strcmp(v, "16"))
+                samples = OSCINE_SAMPLES_PCM16;
+            else if (v && !strcmp(v, "24"))
+                samples = OSCINE_SAMPLES_PCM24;
+            else if (v && !strcmp(v, "32"))
+                samples = OSCINE_SAMPLES_PCM32;
+            else if (v && !strcmp(v, "float"))
+                samples = OSCINE_SAMPLES_FLOAT;
+            else
+                return cli_fail(EXIT_USAGE, "--bits '%s': use 16, 24, 32 or float", v ? v : "");
+            i++;
+        } else if (!strcmp(a, "--quiet")) {
+            cli_quiet = 1;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_fail(EXIT_USAGE, "synth: unknown flag '%s' (see 'oscine help synth')", a);
+        } else if (npos < 2) {
+            pos[npos++] = a;
+        } else {
+            return cli_fail(EXIT_USAGE, "synth: unexpected argument '%s'", a);
+        }
+    }
+    if (npos != 2)
+        return cli_fail(EXIT_USAGE, "synth: need SCORE and OUT (see 'oscine help synth')");
+    const char *score = pos[0], *out_path = pos[1];
+    if (!strcmp(score, out_path))
+        return cli_fail(EXIT_USAGE, "output '%s' is the score; write elsewhere", out_path);
+    int sf_format, bits;
+    int e = choose_output_format(out_path, OSCINE_FORMAT_SAME, samples,
+                                 SF_FORMAT_WAV | SF_FORMAT_FLOAT, &sf_format, &bits);
+    if (e)
+        return cli_fail_lib(EXIT_USAGE, e, NULL);
+    score_ev *ev = NULL;
+    int nev = 0;
+    int code = read_score(score, &ev, &nev);
+    if (code)
+        return code;
+
+    oscine_model_path mp = {"synth", model};
+    oscine_chain_config cc = {.stages = "synth", .sample_rate = (int)rate, .channels = 1,
+                              .max_block = BLOCK, .models = &mp, .nmodels = model != NULL};
+    oscine_chain *c = NULL;
+    out_file of = {0};
+    int opened = 0;
+    float *zero = calloc(BLOCK, sizeof(float)), *buf = calloc(BLOCK, sizeof(float));
+    code = EXIT_RUNTIME;
+    if (!zero || !buf) {
+        cli_fail(EXIT_RUNTIME, "out of memory");
+        goto done;
+    }
+    if ((e = oscine_chain_create(&c, &cc))) {
+        cli_fail_lib(EXIT_RUNTIME, e, NULL);
+        goto done;
+    }
+    if ((e = out_open(&of, out_path, sf_format, (int)rate, 1, 1))) {
+        cli_fail_lib(EXIT_RUNTIME, e, NULL);
+        goto done;
+    }
+    opened = 1;
+    struct sigaction sa = {.sa_handler = synth_signal}, old_int, old_term;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    int64_t end = (int64_t)llround(((nev ? ev[nev - 1].t : 0.0) + tail) * rate), t = 0;
+    float peak = 0;
+    for (int k = 0; t < end || k < nev;) {
+        int64_t next = k < nev ? llround(ev[k].t * rate) : end;
+        if (next <= t && k < nev) {
+            e = ev[k].is_event ? chain_event(c, ev[k].addr, ev[k].args, ev[k].nargs)
+                               : oscine_chain_set(c, ev[k].addr, ev[k].args[0]);
+            if (e) {
+                cli_fail_lib(EXIT_RUNTIME, e, "score line");
+                goto restore;
+            }
+            k++;
+            continue;
+        }
+        int n = next - t < BLOCK ? (int)(next - t) : BLOCK;
+        const float *in[1] = {zero};
+        float *outp[1] = {buf};
+        oscine_chain_process(c, in, outp, n);
+        for (int i = 0; i < n; i++)
+            peak = fabsf(buf[i]) > peak ? fabsf(buf[i]) : peak;
+        if ((e = out_write(&of, buf, n))) {
+            cli_fail_lib(EXIT_RUNTIME, e, NULL);
+            goto restore;
+        }
+        t += n;
+        if (synth_stop) {
+            cli_fail(EXIT_RUNTIME, "synth: interrupted; '%s' not written", out_path);
+            goto restore;
+        }
+    }
+    int64_t clipped = of.clipped;
+    opened = 0;
+    if ((e = out_close(&of, 1))) {
+        cli_fail_lib(EXIT_RUNTIME, e, NULL);
+        goto restore;
+    }
+    if (!cli_quiet) {
+        fprintf(stderr, "oscine: %s: %d messages, %.2f s at %ld Hz, peak %.1f dBFS\n",
+                out_path, nev, (double)end / rate, rate, 20.0 * log10(peak + 1e-30));
+        if (clipped)
+            fprintf(stderr, "oscine: warning: %lld samples clipped at full scale (lower "
+                    "/synth/loudness)\n", (long long)clipped);
+    }
+    code = EXIT_OK;
+restore:
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+done:
+    if (opened)
+        out_close(&of, 0);
+    oscine_chain_destroy(c);
+    free(ev);
+    free(zero);
+    free(buf);
+    return code;
+}

@@ -633,6 +633,56 @@ static void test_cli_synth(void **state)
     tmpdir_remove(dir);
 }
 
+/* Timbre transfer: a harmonic input at 220 Hz comes out at 220 Hz times the
+ * octave and shift, silence stays silent (gate), the reported latency is
+ * the trackers' 512 samples, and the audio path allocates nothing. */
+static void test_transfer(void **state)
+{
+    oscine_model_path mp = {"transfer", FIXTURE};
+    oscine_chain_config cc = {.stages = "transfer", .sample_rate = 16000, .channels = 1,
+                              .max_block = 256, .models = &mp, .nmodels = 1};
+    oscine_chain *c;
+    if (oscine_chain_create(&c, &cc))
+        fail_msg("%s", oscine_last_error());
+    /* stage latency 512 + the hop being gathered (159) */
+    print_message("transfer chain latency at 16 kHz: %d samples\n", oscine_chain_latency(c));
+    assert_int_equal(oscine_chain_latency(c), 512 + 159);
+    const int n = 3 * 16000;
+    float *x = calloc((size_t)n, sizeof(float)), *y = calloc((size_t)n, sizeof(float));
+    for (int i = 16000; i < n; i++)
+        for (int h = 1; h <= 4; h++)
+            x[i] += 0.3f / h * sinf(2.0f * (float)M_PI * 220.0f * h * i / 16000.0f);
+    const struct { float oct, shift, want; } cases[3] = {{0, 0, 220}, {1, 0, 440}, {1, -5, 329.63f}};
+    for (int k = 0; k < 3; k++) {
+        oscine_chain_reset(c);
+        set(c, "/transfer/octave", cases[k].oct);
+        set(c, "/transfer/pitch_shift", cases[k].shift);
+        counting = 1;
+        for (int off = 0; off < n; off += 256) {
+            const float *in[1] = {x + off};
+            float *o[1] = {y + off};
+            oscine_chain_process(c, in, o, 256 < n - off ? 256 : n - off);
+        }
+        counting = 0;
+        float conf, f = median_f0(y, n, 16000, 1.5, 2.9, &conf), m;
+        double quiet = rms(y, 15000);
+        assert_int_equal(oscine_chain_meter(c, "/transfer/f0", &m), 0);
+        print_message("octave %+g shift %+g: %.2f Hz (want %.2f, %+.1f cents; meter %.1f), "
+                      "before the input rms %.2g\n", (double)cases[k].oct,
+                      (double)cases[k].shift, f, (double)cases[k].want,
+                      cents(f, cases[k].want), m, quiet);
+        assert_true(fabs(cents(f, cases[k].want)) < 10);
+        assert_true(fabs(cents(m, cases[k].want)) < 10);
+        assert_true(quiet == 0.0);
+    }
+#if COUNT_MALLOC
+    assert_int_equal(allocations, 0);
+#endif
+    free(x);
+    free(y);
+    oscine_chain_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -646,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_synth_live_events),
         cmocka_unit_test(test_synth_settings),
         cmocka_unit_test(test_cli_synth),
+        cmocka_unit_test(test_transfer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,5 +42,6 @@ int cmd_devices(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_transfer(int argc, char **argv);
 
 #endif

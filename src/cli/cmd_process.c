@@ -150,7 +150,7 @@ int process_main(int argc, char **argv, const char *chain)
                 return cli_fail(EXIT_USAGE, "--model: at most 8");
             const char *eq = strchr(v, '=');
             static char stage_names[8][32];
-            if (eq && eq - v < 32 && !strchr(v, '/')) {
+            if (eq && eq - v < 32 && !memchr(v, '/', (size_t)(eq - v))) {
                 memcpy(stage_names[nmodels], v, (size_t)(eq - v));
                 stage_names[nmodels][eq - v] = 0;
                 models[nmodels].stage = stage_names[nmodels];

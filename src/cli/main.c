@@ -178,6 +178,24 @@ static const cli_command commands[] = {
      "  --tail S     seconds rendered after the last message (default 2)\n"
      "  --bits B     16, 24 (default), 32 or float\n",
      cmd_synth},
+    {"transfer", "IN OUT [--model NAME|PATH] [--octave N] [--pitch-shift ST] [--gate-db DB]\n"
+                 "        [--loudness DB] [--reverb X] [--format wav|flac] [--rate HZ] [--bits B]\n"
+                 "        [--no-dither] [--quiet]",
+     "timbre transfer: the pitch and loudness of a file play a DDSP instrument",
+     "Runs each channel of IN through the 'transfer' stage: its f0 and loudness\n"
+     "(as 'oscine features' computes them, at 16 kHz) drive the instrument's\n"
+     "decoder and synthesizer; OUT is aligned with IN (the stage's 32 ms are\n"
+     "compensated). Same as: oscine process IN OUT --chain transfer --set ...\n"
+     "  --model M        instrument name (violin: ddsp-violin.osw from\n"
+     "                   $OSCINE_MODEL_PATH, ./models, share/oscine/models) or a path\n"
+     "  --octave N       -3..3 octaves added to the pitch (default 0)\n"
+     "  --pitch-shift S  -24..24 semitones added to the pitch (default 0)\n"
+     "  --gate-db DB     -80..0: input loudness below which the output is silent\n"
+     "                   (default -60)\n"
+     "  --loudness DB    -40..40 dB added to the input's loudness (default 0)\n"
+     "  --reverb X       0..2 reverb level (default 1: as trained)\n"
+     "--format, --rate, --bits and --no-dither as for 'oscine process'.\n",
+     cmd_transfer},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -8,6 +8,7 @@ extern const stage_class stage_gain;
 extern const stage_class stage_denoise;
 extern const stage_class stage_resynth;
 extern const stage_class stage_synth;
+extern const stage_class stage_transfer;
 
 static const stage_class *const table[] = {
     &stage_passthrough,
@@ -15,6 +16,7 @@ static const stage_class *const table[] = {
     &stage_denoise,
     &stage_resynth,
     &stage_synth,
+    &stage_transfer,
 };
 
 const stage_class *stage_find(const char *name)

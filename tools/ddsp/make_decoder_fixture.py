@@ -4,6 +4,7 @@ a small random-weight model of the shipped architecture, exported exactly as
 export.py does, plus inputs and PyTorch's outputs.
 
     /usr/bin/python3 tools/ddsp/make_decoder_fixture.py [--out tests/fixtures/ddsp/decoder.osw]
+    /usr/bin/python3 tools/ddsp/make_decoder_fixture.py --full build/ddsp-random.osw  # for benches
 
 Outputs are computed in float64 from the float32 weights the file stores:
   out.y      [F, 1 + H + NB]  decoder outputs per frame (the GRU state carried)
@@ -39,7 +40,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.dirname(HERE)),
                                                   "tests", "fixtures", "ddsp", "decoder.osw"))
+    ap.add_argument("--full", metavar="OUT",
+                    help="instead: write random weights of the shipped size to OUT (for "
+                         "bench/bench_synth.c; not a fixture)")
     a = ap.parse_args()
+    if a.full:
+        torch.manual_seed(1)
+        m = M.build()
+        meta = E.model_meta(m, instrument="random", loudness_ref_db="0.0",
+                            training_data="none: random weights of the shipped size",
+                            training_command="tools/ddsp/make_decoder_fixture.py --full")
+        osw.write_osw(a.full, E.export_tensors(m), meta)
+        print(f"wrote {a.full}: {m.n_params()} params (random, shipped size)")
+        return
     torch.manual_seed(777)
     m = M.build(CFG)
     with torch.no_grad():

@@ -184,10 +184,8 @@ int process_main(int argc, char **argv, const char *chain)
     job.set_addr = addr;
     job.set_value = vals;
     job.nset = nset;
-    /* A bare --model PATH goes to the chain's stage that loads a model. */
-    for (int k = 0; k < nmodels; k++)
-        if (!models[k].stage)
-            models[k].stage = strstr(job.stages, "denoise") ? "denoise" : "";
+    /* A bare --model PATH (stage NULL) goes to the chain's stage that loads
+     * a model; the chain says so if there is none or more than one. */
     job.models = models;
     job.nmodels = nmodels;
 

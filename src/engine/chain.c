@@ -213,25 +213,42 @@ static int find_model(const char *file, char *out, size_t len)
  * share/oscine/models. */
 static int resolve_models(oscine_chain *c, const oscine_chain_config *cfg)
 {
+    /* An entry without a stage name is for the chain's one stage that
+     * loads a model. */
+    int nmodel_stages = 0, model_stage = -1;
+    for (int i = 0; i < c->nstages; i++)
+        if (c->cls[i]->model_file) {
+            nmodel_stages++;
+            model_stage = i;
+        }
     for (int m = 0; m < cfg->nmodels; m++) {
         const char *st = cfg->models[m].stage;
+        const char *path = cfg->models[m].path ? cfg->models[m].path : "(null)";
+        if (!st || !st[0]) {
+            if (nmodel_stages != 1)
+                return err_set(OSCINE_E_ARG, nmodel_stages
+                                   ? "model '%s': chain '%s' has several stages that load "
+                                     "a model; say which (STAGE=PATH)"
+                                   : "model '%s' given, but no stage in chain '%s' loads one",
+                               path, c->spec);
+            continue;
+        }
         int found = 0;
-        for (int i = 0; st && i < c->nstages; i++)
+        for (int i = 0; i < c->nstages; i++)
             found |= !strcmp(c->cls[i]->name, st);
         if (!found)
-            return err_set(OSCINE_E_ARG, st && st[0]
-                               ? "model '%s' given for stage '%s', which is not in chain '%s'"
-                               : "model '%s' given, but no stage in chain '%s' loads one%s",
-                           cfg->models[m].path ? cfg->models[m].path : "(null)",
-                           st && st[0] ? st : c->spec, st && st[0] ? c->spec : "");
+            return err_set(OSCINE_E_ARG, "model '%s' given for stage '%s', which is not in "
+                           "chain '%s'", path, st, c->spec);
     }
     for (int i = 0; i < c->nstages; i++) {
         const stage_class *k = c->cls[i];
         c->models[i][0] = 0;
         const char *given = NULL;
-        for (int m = 0; m < cfg->nmodels; m++)
-            if (cfg->models[m].stage && !strcmp(cfg->models[m].stage, k->name))
+        for (int m = 0; m < cfg->nmodels; m++) {
+            const char *st = cfg->models[m].stage;
+            if ((st && st[0] && !strcmp(st, k->name)) || ((!st || !st[0]) && i == model_stage))
                 given = cfg->models[m].path;
+        }
         if (!k->model_file) {
             if (given)
                 return err_set(OSCINE_E_ARG, "stage '%s' takes no model", k->name);

@@ -253,7 +253,7 @@ def main():
             run_eval()
             t_ev = time.time()
     checkpoint(last_path)
-    if segs is not None:
+    if segs is not None and (not history or history[-1]["step"] != step):
         run_eval()
         checkpoint(last_path)
     print(f"[train] stopped at step {step} ({train_s / 3600:.2f} h of training)", flush=True)

@@ -9,6 +9,7 @@ Instruments (../shared/data/instrument, 16 kHz mono FLAC):
   clarinet  bach10_excerpts/clarinet; held out: the excerpts of one piece
   saxophone bach10_excerpts/saxophone; held out: the excerpts of one piece
 
+Targets are high-passed at 20 Hz (highpass: DC offsets and rumble).
 Features come from the C extractor (`oscine features`, through dsp.features),
 so training sees exactly what the synth and transfer stages see; they are
 cached with the audio as .npz under --cache (outside git), keyed by file
@@ -68,6 +69,15 @@ def is_held_out(instrument, path):
     return any(h in os.path.basename(path) for h in HELD_OUT.get(instrument, []))
 
 
+def highpass(audio, hz=20.0):
+    """Zero-phase 4th-order Butterworth high-pass at 20 Hz: some recordings
+    carry a DC offset or rumble that the synth can only imitate with its
+    lowest noise band (0-125 Hz of rumble), so the targets leave it out."""
+    from scipy.signal import butter, sosfiltfilt
+    sos = butter(2, hz, btype="highpass", fs=M.MODEL_RATE, output="sos")
+    return sosfiltfilt(sos, audio).astype(np.float32)
+
+
 def load_item(path, cache):
     """dict(audio float32 at 16 kHz, f0, conf, loud, f0p (prepared), voiced)."""
     st = os.stat(path)
@@ -89,7 +99,7 @@ def load_item(path, cache):
         np.savez(tmp, **item)
         os.replace(tmp, cpath)
     n = len(item["f0"])
-    a = item["audio"]
+    a = highpass(item["audio"])
     item["audio"] = np.pad(a, (0, max(0, n * M.HOP - len(a))))[:n * M.HOP]
     item["f0p"], item["voiced"] = M.prepare_f0(item["f0"], item["conf"], item["loud"])
     item["path"] = path

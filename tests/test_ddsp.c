@@ -91,34 +91,6 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 EXPORT void free(void *p) { __libc_free(p); }
 #endif
 
-static double nmse(const float *ref, const float *got, size_t n)
-{
-    double e = 0, r = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)got[i] - ref[i];
-        e += d * d;
-        r += (double)ref[i] * ref[i];
-    }
-    return r > 0 ? e / r : e;
-}
-
-static const float *tensor(const osw_file *w, const char *name, int64_t *len)
-{
-    int i = osw_tensor_find(w, name);
-    const char *nm;
-    int nd;
-    const int64_t *sh;
-    assert_true(i >= 0);
-    assert_int_equal(osw_tensor_info(w, i, &nm, &nd, &sh), 0);
-    int64_t n = 1;
-    for (int k = 0; k < nd; k++)
-        n *= sh[k];
-    const float *p;
-    assert_int_equal(osw_get_f32(w, name, nd, sh, &p), 0);
-    *len = n;
-    return p;
-}
-
 static ddsp_model *load_fixture(osw_file **wp)
 {
     osw_file *w;
@@ -138,11 +110,11 @@ static void test_decoder_matches_pytorch(void **state)
     assert_int_equal(in->sample_rate, 16000);
     assert_int_equal(in->frame_rate, 100);
     int64_t F, n;
-    const float *f0 = tensor(w, "in.f0", &F), *ld = tensor(w, "in.loudness", &n);
-    const float *y_ref = tensor(w, "out.y", &n);
+    const float *f0 = fixture_tensor(w, "in.f0", &F), *ld = fixture_tensor(w, "in.loudness", &n);
+    const float *y_ref = fixture_tensor(w, "out.y", &n);
     assert_int_equal(n, F * in->n_out);
-    const float *amp_ref = tensor(w, "out.amp", &n), *dist_ref = tensor(w, "out.dist", &n);
-    const float *mags_ref = tensor(w, "out.mags", &n);
+    const float *amp_ref = fixture_tensor(w, "out.amp", &n), *dist_ref = fixture_tensor(w, "out.dist", &n);
+    const float *mags_ref = fixture_tensor(w, "out.mags", &n);
     const int H = in->n_harmonics, NB = in->n_bands, NO = in->n_out;
     float *y = malloc(sizeof(float) * F * NO), *amp = malloc(sizeof(float) * F);
     float *dist = malloc(sizeof(float) * F * H), *mags = malloc(sizeof(float) * F * NB);
@@ -177,8 +149,8 @@ static void test_voice_matches_pytorch(void **state)
     ddsp_model *m = load_fixture(&w);
     const ddsp_info *in = ddsp_model_info(m);
     int64_t F, n, T;
-    const float *f0 = tensor(w, "in.f0", &F), *ld = tensor(w, "in.loudness", &n);
-    const float *dry_ref = tensor(w, "out.dry", &T), *audio_ref = tensor(w, "out.audio", &n);
+    const float *f0 = fixture_tensor(w, "in.f0", &F), *ld = fixture_tensor(w, "in.loudness", &n);
+    const float *dry_ref = fixture_tensor(w, "out.dry", &T), *audio_ref = fixture_tensor(w, "out.audio", &n);
     const char *seed_s = osw_meta(w, "noise_seed");
     assert_non_null(seed_s);
     ddsp_voice_config vc = {.sample_rate = in->sample_rate, .seed = strtoull(seed_s, NULL, 10)};

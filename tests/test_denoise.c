@@ -16,34 +16,6 @@
 
 #define FIXTURE "tests/fixtures/denoise/small.osw"
 
-static double nmse(const float *ref, const float *got, size_t n)
-{
-    double e = 0, r = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)got[i] - ref[i];
-        e += d * d;
-        r += (double)ref[i] * ref[i];
-    }
-    return r > 0 ? e / r : e;
-}
-
-static const float *tensor(const osw_file *w, const char *name, int64_t *len)
-{
-    int i = osw_tensor_find(w, name);
-    const char *nm;
-    int nd;
-    const int64_t *sh;
-    assert_true(i >= 0);
-    assert_int_equal(osw_tensor_info(w, i, &nm, &nd, &sh), 0);
-    int64_t n = 1;
-    for (int k = 0; k < nd; k++)
-        n *= sh[k];
-    const float *p;
-    assert_int_equal(osw_get_f32(w, name, nd, sh, &p), 0);
-    *len = n;
-    return p;
-}
-
 static void test_mask_matches_pytorch(void **state)
 {
     osw_file *w;
@@ -52,8 +24,8 @@ static void test_mask_matches_pytorch(void **state)
     if (denoise_net_create(&d, w))
         fail_msg("%s", oscine_last_error());
     int64_t n;
-    const float *re = tensor(w, "input.re", &n), *im = tensor(w, "input.im", &n);
-    const float *mre = tensor(w, "mask.re", &n), *mim = tensor(w, "mask.im", &n);
+    const float *re = fixture_tensor(w, "input.re", &n), *im = fixture_tensor(w, "input.im", &n);
+    const float *mre = fixture_tensor(w, "mask.re", &n), *mim = fixture_tensor(w, "mask.im", &n);
     int frames = (int)(n / DENOISE_BINS);
     float *got = malloc(sizeof(float) * 2 * n), *ref = malloc(sizeof(float) * 2 * n);
     for (int pass = 0; pass < 2; pass++) { /* the second after a reset: same */
@@ -125,8 +97,8 @@ static void test_stage_matches_pytorch(void **state)
     osw_file *w;
     assert_int_equal(osw_open(&w, FIXTURE), 0);
     int64_t n, ne;
-    const float *x = tensor(w, "input.wav", &n);
-    const float *ref = tensor(w, "enhanced.wav", &ne);
+    const float *x = fixture_tensor(w, "input.wav", &n);
+    const float *ref = fixture_tensor(w, "enhanced.wav", &ne);
     assert_int_equal(n, ne);
     int L;
     float vad;

@@ -92,34 +92,6 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 EXPORT void free(void *p) { __libc_free(p); }
 #endif
 
-static double nmse(const float *ref, const float *got, size_t n)
-{
-    double e = 0, r = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)got[i] - ref[i];
-        e += d * d;
-        r += (double)ref[i] * ref[i];
-    }
-    return r > 0 ? e / r : e;
-}
-
-static const float *tensor(const osw_file *w, const char *name, int64_t *len)
-{
-    int i = osw_tensor_find(w, name);
-    const char *nm;
-    int nd;
-    const int64_t *sh;
-    assert_true(i >= 0);
-    assert_int_equal(osw_tensor_info(w, i, &nm, &nd, &sh), 0);
-    int64_t n = 1;
-    for (int k = 0; k < nd; k++)
-        n *= sh[k];
-    const float *p;
-    assert_int_equal(osw_get_f32(w, name, nd, sh, &p), 0);
-    *len = n;
-    return p;
-}
-
 /* All T frames of the network for mel [T][80], in chunks of at most max
  * (random sizes when seed != 0), then the drain. out [T][FR]. */
 static void run_net(vocoder_net *v, const float *mel, int T, int max, uint64_t seed, float *out)
@@ -152,9 +124,9 @@ static void test_net_matches_pytorch(void **state)
     osw_file *w;
     assert_int_equal(osw_open(&w, FIXTURE), 0);
     int64_t n, nl, nr;
-    const float *mel = tensor(w, "input.mel", &n);
-    const float *la = tensor(w, "out.logamp", &nl);
-    const float *re = tensor(w, "out.re", &nr), *im = tensor(w, "out.im", &nr);
+    const float *mel = fixture_tensor(w, "input.mel", &n);
+    const float *la = fixture_tensor(w, "out.logamp", &nl);
+    const float *re = fixture_tensor(w, "out.re", &nr), *im = fixture_tensor(w, "out.im", &nr);
     const int T = (int)(n / VOC_MELS);
     assert_int_equal(nl, (int64_t)T * VOC_BINS);
     vocoder_net *v1, *vT;
@@ -214,9 +186,9 @@ static void test_front_end_and_waveform(void **state)
     osw_file *w;
     assert_int_equal(osw_open(&w, FIXTURE), 0);
     int64_t n, nm, ny;
-    const float *x = tensor(w, "input.wav", &n);
-    const float *mel_ref = tensor(w, "input.mel", &nm);
-    const float *y_ref = tensor(w, "out.wav", &ny);
+    const float *x = fixture_tensor(w, "input.wav", &n);
+    const float *mel_ref = fixture_tensor(w, "input.mel", &nm);
+    const float *y_ref = fixture_tensor(w, "out.wav", &ny);
     const size_t T = vocoder_mel_frames_for((size_t)n);
     assert_int_equal((int64_t)T * VOC_MELS, nm);
     assert_int_equal((int64_t)T * VOC_HOP - VOC_STFT_LATENCY, ny);
@@ -328,8 +300,8 @@ static void test_stage_matches_pytorch(void **state)
     osw_file *w;
     assert_int_equal(osw_open(&w, FIXTURE), 0);
     int64_t n, ny;
-    const float *x = tensor(w, "input.wav", &n);
-    const float *ref = tensor(w, "out.wav", &ny);
+    const float *x = fixture_tensor(w, "input.wav", &n);
+    const float *ref = fixture_tensor(w, "out.wav", &ny);
     int L;
     float *y = run_chain("resynth", 16000, x, (size_t)n, 1, NULL, 0, &L);
     double e = nmse(ref, y, (size_t)n);
@@ -477,7 +449,7 @@ static void test_denoise_then_resynth(void **state)
     osw_file *w;
     assert_int_equal(osw_open(&w, FIXTURE), 0);
     int64_t n;
-    const float *x = tensor(w, "input.wav", &n);
+    const float *x = fixture_tensor(w, "input.wav", &n);
     int L;
     float *y = run_chain("denoise,resynth", 16000, x, (size_t)n, 11, NULL, 0, &L);
     float *y2 = run_chain("denoise,resynth", 16000, x, (size_t)n, 12, NULL, 0, &L);
@@ -662,9 +634,9 @@ static void test_commands(void **state)
     osw_file *w;
     assert_int_equal(osw_open(&w, FIXTURE), 0);
     int64_t n, nm, ny;
-    const float *x = tensor(w, "input.wav", &n);
-    const float *mel_ref = tensor(w, "input.mel", &nm);
-    const float *y_ref = tensor(w, "out.wav", &ny);
+    const float *x = fixture_tensor(w, "input.wav", &n);
+    const float *mel_ref = fixture_tensor(w, "input.mel", &nm);
+    const float *y_ref = fixture_tensor(w, "out.wav", &ny);
     const int64_t T = nm / VOC_MELS;
     const char *dir = tmpdir_make();
     char wav[512], npy[512], npyb[512], outw[512], outb[512], bad[512], res[512];

@@ -1,6 +1,8 @@
 /* util.c - see util.h. */
 #include "util.h"
 
+#include "nn/weights.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -138,4 +140,33 @@ double err_db(const float *ref, const float *got, size_t n)
     if (e == 0)
         return -400;
     return 10 * log10(e / r);
+}
+
+double nmse(const float *ref, const float *got, size_t n)
+{
+    double e = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - ref[i];
+        e += d * d;
+        r += (double)ref[i] * ref[i];
+    }
+    return r > 0 ? e / r : e;
+}
+
+const float *fixture_tensor(const struct osw_file *w, const char *name, int64_t *len)
+{
+    int i = osw_tensor_find(w, name);
+    const char *nm;
+    int nd;
+    const int64_t *sh;
+    if (i < 0)
+        fail_msg("fixture '%s': no tensor '%s'", osw_path(w), name);
+    assert_int_equal(osw_tensor_info(w, i, &nm, &nd, &sh), 0);
+    int64_t n = 1;
+    for (int k = 0; k < nd; k++)
+        n *= sh[k];
+    const float *p;
+    assert_int_equal(osw_get_f32(w, name, nd, sh, &p), 0);
+    *len = n;
+    return p;
 }

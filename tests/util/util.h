@@ -32,4 +32,13 @@ float urand(uint64_t *state);
 /* 10*log10(sum err^2 / sum ref^2) over n samples. */
 double err_db(const float *ref, const float *got, size_t n);
 
+/* Normalised mean squared error sum err^2 / sum ref^2 (sum err^2 when the
+ * reference is all zeros): the golden tests' measure. */
+double nmse(const float *ref, const float *got, size_t n);
+
+/* A float32 tensor of a golden fixture (.osw) by name, any shape: fails the
+ * test when absent; *len receives its element count. */
+struct osw_file;
+const float *fixture_tensor(const struct osw_file *w, const char *name, int64_t *len);
+
 #endif

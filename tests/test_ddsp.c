@@ -22,74 +22,7 @@
 #define FIXTURE "tests/fixtures/ddsp/decoder.osw"
 #define RATE 48000
 
-/* --------------------------------------------------- malloc accounting */
-
-/* As tests/test_vocoder.c: the malloc family counted while `counting` is
- * set, for the whole process; skipped under AddressSanitizer. */
-#if defined(__SANITIZE_ADDRESS__)
-#define COUNT_MALLOC 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define COUNT_MALLOC 0
-#endif
-#endif
-#ifndef COUNT_MALLOC
-#define COUNT_MALLOC 1
-#endif
-
-static volatile int counting;
-static volatile long allocations;
-
-#if COUNT_MALLOC
-#define EXPORT __attribute__((visibility("default")))
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
-
-EXPORT void *malloc(size_t n)
-{
-    allocations += counting;
-    return __libc_malloc(n);
-}
-
-EXPORT void *calloc(size_t a, size_t b)
-{
-    allocations += counting;
-    return __libc_calloc(a, b);
-}
-
-EXPORT void *realloc(void *p, size_t n)
-{
-    allocations += counting;
-    return __libc_realloc(p, n);
-}
-
-EXPORT void *aligned_alloc(size_t align, size_t n)
-{
-    allocations += counting;
-    return __libc_memalign(align, n);
-}
-
-EXPORT void *memalign(size_t align, size_t n)
-{
-    allocations += counting;
-    return __libc_memalign(align, n);
-}
-
-EXPORT int posix_memalign(void **out, size_t align, size_t n)
-{
-    allocations += counting;
-    void *p = __libc_memalign(align, n);
-    if (!p)
-        return 12; /* ENOMEM */
-    *out = p;
-    return 0;
-}
-
-EXPORT void free(void *p) { __libc_free(p); }
-#endif
+#include "util/count_alloc.h"
 
 static ddsp_model *load_fixture(osw_file **wp)
 {

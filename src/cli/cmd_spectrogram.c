@@ -15,6 +15,8 @@
  * pixel holds the largest power of the frames and bins that fall in it. */
 #include "cli.h"
 
+#include "io/audiofile.h"
+
 #include "dsp/stft.h"
 #include "oscine.h"
 
@@ -228,23 +230,10 @@ typedef struct png_out {
 static int png_open_tmp(png_out *o, const char *path)
 {
     memset(o, 0, sizeof *o);
-    if (strlen(path) + 32 >= sizeof o->path)
-        return cli_fail(EXIT_USAGE, "output '%.60s...': path too long", path);
-    strcpy(o->path, path);
-    char dir[4096], base[4096];
-    strcpy(dir, path);
-    strcpy(base, path);
-    snprintf(o->tmp, sizeof o->tmp, "%s/.%s.oscine-XXXXXX", dirname(dir), basename(base));
-    int fd = mkstemp(o->tmp);
-    if (fd < 0) {
-        int e = errno;
-        o->tmp[0] = 0;
-        return cli_fail(EXIT_RUNTIME, "output '%s': cannot create a file there: %s", path,
-                        strerror(e));
-    }
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
+    int fd = out_tmp_create(o->tmp, sizeof o->tmp, path);
+    if (fd < 0)
+        return cli_fail_lib(fd == OSCINE_E_ARG ? EXIT_USAGE : EXIT_RUNTIME, fd, NULL);
+    snprintf(o->path, sizeof o->path, "%s", path);
     o->f = fdopen(fd, "wb");
     if (!o->f) {
         int e = errno;

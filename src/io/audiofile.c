@@ -84,22 +84,19 @@ int choose_output_format(const char *out_path, oscine_file_format fmt,
     return 0;
 }
 
-int out_open(out_file *o, const char *path, int sf_format, int rate, int channels,
-             int dither)
+int out_tmp_create(char *tmp, size_t len, const char *path)
 {
-    memset(o, 0, sizeof *o);
-    if (strlen(path) + 32 >= sizeof o->path)
+    if (strlen(path) + 32 >= len)
         return err_set(OSCINE_E_ARG, "output '%.60s...': path too long", path);
-    strcpy(o->path, path);
     /* The temporary lives in the same folder so rename() is atomic. */
     char dir[4096], base[4096];
-    strcpy(dir, path);
-    strcpy(base, path);
-    snprintf(o->tmp, sizeof o->tmp, "%s/.%s.oscine-XXXXXX", dirname(dir), basename(base));
-    int fd = mkstemp(o->tmp);
+    snprintf(dir, sizeof dir, "%s", path);
+    snprintf(base, sizeof base, "%s", path);
+    snprintf(tmp, len, "%s/.%s.oscine-XXXXXX", dirname(dir), basename(base));
+    int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
-        o->tmp[0] = 0;
+        tmp[0] = 0;
         return err_set(OSCINE_E_IO, "output '%s': cannot create a file there: %s", path,
                        strerror(e));
     }
@@ -107,6 +104,17 @@ int out_open(out_file *o, const char *path, int sf_format, int rate, int channel
     mode_t mask = umask(0);
     umask(mask);
     fchmod(fd, 0666 & ~mask);
+    return fd;
+}
+
+int out_open(out_file *o, const char *path, int sf_format, int rate, int channels,
+             int dither)
+{
+    memset(o, 0, sizeof *o);
+    int fd = out_tmp_create(o->tmp, sizeof o->tmp, path);
+    if (fd < 0)
+        return fd;
+    snprintf(o->path, sizeof o->path, "%s", path);
     SF_INFO info = {.samplerate = rate, .channels = channels, .format = sf_format};
     if (!sf_format_check(&info)) {
         close(fd);

@@ -33,6 +33,12 @@ int choose_output_format(const char *out_path, oscine_file_format fmt,
                          oscine_sample_type samples, int in_format, int *sf_format,
                          int *bits);
 
+/* Create a temporary file beside path (same folder, so rename() is atomic;
+ * mode 0666 less the umask): its name goes to tmp, the open descriptor is
+ * returned, or a negative OSCINE_E_* code with the detail set.
+ * Thread: control. */
+int out_tmp_create(char *tmp, size_t len, const char *path);
+
 /* Open a temporary file beside path for writing. Thread: control. */
 int out_open(out_file *o, const char *path, int sf_format, int rate, int channels,
              int dither);

@@ -193,7 +193,7 @@ static void test_osc_addresses(void **state)
     osc_send(&c, "/status", NULL);
     r = osc_wait(&c, "/status.reply", 1000);
     assert_non_null(r);
-    assert_string_equal(lo_message_get_types(r), "iiffisf");
+    assert_string_equal(lo_message_get_types(r), "iiffisfi");
     assert_int_equal(osc_arg_i(r, 0), LIVE_RATE);
     assert_int_equal(osc_arg_i(r, 1), 256);
     assert_true(osc_arg_f(r, 2) > 0 && osc_arg_f(r, 2) < 100);
@@ -338,7 +338,7 @@ static void test_malformed_and_flood(void **state)
     osc_send(&c, "/status", NULL);
     lo_message r = osc_wait(&c, "/status.reply", 1000);
     assert_non_null(r);
-    int xruns0 = osc_arg_i(r, 4);
+    int xruns0 = osc_arg_i(r, 4), over0 = osc_arg_i(r, 7);
     lo_message_free(r);
 
     uint64_t seed = 77;
@@ -384,12 +384,19 @@ static void test_malformed_and_flood(void **state)
     osc_send(&c, "/status", NULL);
     r = osc_wait(&c, "/status.reply", 2000);
     assert_non_null(r);
-    int xruns1 = osc_arg_i(r, 4);
+    int xruns1 = osc_arg_i(r, 4), over1 = osc_arg_i(r, 7);
     lo_message_free(r);
-    print_message("flood of 20000 messages in %.0f ms: xruns %d -> %d\n",
+    int rt = jack_realtime();
+    print_message("flood of 20000 messages in %.0f ms: xruns %d -> %d, overruns %d -> %d "
+                  "(%srealtime server)\n",
                   (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6, xruns0,
-                  xruns1);
-    assert_int_equal(xruns1, xruns0);
+                  xruns1, over0, over1, rt ? "" : "no ");
+    /* The daemon's own callbacks never ran past their buffer. Server xruns
+     * are any client's (this test's player too): they must stay at zero
+     * only where the server schedules its clients in realtime. */
+    assert_int_equal(over1, over0);
+    if (rt)
+        assert_int_equal(xruns1, xruns0);
     assert_int_equal(daemon_stop(pid, SIGTERM), 0);
     osc_close(&c);
 }
@@ -591,16 +598,16 @@ static void test_run_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_passthrough_exact),
-        cmocka_unit_test(test_gain_and_bypass),
-        cmocka_unit_test(test_osc_addresses),
-        cmocka_unit_test(test_bundle_timetag),
-        cmocka_unit_test(test_malformed_and_flood),
-        cmocka_unit_test(test_tcp),
-        cmocka_unit_test(test_sigterm_fades),
-        cmocka_unit_test(test_sighup_reload),
-        cmocka_unit_test(test_denoise_live),
-        cmocka_unit_test(test_run_errors),
+        cmocka_unit_test_teardown(test_passthrough_exact, daemons_teardown),
+        cmocka_unit_test_teardown(test_gain_and_bypass, daemons_teardown),
+        cmocka_unit_test_teardown(test_osc_addresses, daemons_teardown),
+        cmocka_unit_test_teardown(test_bundle_timetag, daemons_teardown),
+        cmocka_unit_test_teardown(test_malformed_and_flood, daemons_teardown),
+        cmocka_unit_test_teardown(test_tcp, daemons_teardown),
+        cmocka_unit_test_teardown(test_sigterm_fades, daemons_teardown),
+        cmocka_unit_test_teardown(test_sighup_reload, daemons_teardown),
+        cmocka_unit_test_teardown(test_denoise_live, daemons_teardown),
+        cmocka_unit_test_teardown(test_run_errors, daemons_teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

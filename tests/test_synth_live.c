@@ -249,8 +249,8 @@ static void test_synth_messages(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_note_on_latency),
-        cmocka_unit_test(test_synth_messages),
+        cmocka_unit_test_teardown(test_note_on_latency, daemons_teardown),
+        cmocka_unit_test_teardown(test_synth_messages, daemons_teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

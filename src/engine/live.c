@@ -71,7 +71,7 @@ struct live {
     float in_peak, out_peak, cpu;
     double in_sq, out_sq;
     int acc_frames, meter_period;
-    uint64_t xruns, late;
+    uint64_t xruns, overruns, late;
     int64_t frames;
     _Atomic int64_t clock_frames;
     _Atomic double clock_at;
@@ -307,6 +307,7 @@ static void meter(live *e, const float *const *in, float *const *out, int n, dou
     m.meter.out_rms = (float)sqrt(e->out_sq / cnt);
     m.meter.cpu = e->cpu;
     m.meter.xruns = e->xruns;
+    m.meter.overruns = e->overruns;
     m.meter.nan_events = oscine_chain_nan_events(e->cur);
     m.meter.late = e->late;
     m.meter.vad = chain_vad(e->cur);
@@ -368,6 +369,8 @@ void live_process(live *e, const float *const *in, float *const *out, int n, int
     e->frames += n;
     atomic_store_explicit(&e->master_now, e->master, memory_order_relaxed);
     double load = (mono_now() - t0) * e->rate / n;
+    if (load > 1.0)
+        e->overruns++;
     meter(e, in, out, n, load);
     denormals_restore(fp);
     if (oscine_rt_hook)

@@ -47,7 +47,8 @@ typedef struct live_cmd {
 typedef struct live_meter {
     float in_peak, in_rms, out_peak, out_rms; /* linear, over the period */
     float cpu;             /* callback time / buffer duration, worst in period */
-    uint64_t xruns;        /* totals since start */
+    uint64_t xruns;        /* totals since start: reported by the audio server */
+    uint64_t overruns;     /* callbacks that took longer than their block lasts */
     uint64_t nan_events;
     uint64_t late;         /* commands applied late (pending list full) */
     float vad;             /* voice activity 0..1 from the chain, -1: none */

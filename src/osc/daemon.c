@@ -25,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +36,7 @@
 #define MAX_DEFERRED 256
 #define MAX_PACKET 65536
 #define METER_HZ 20
+#define CONTROL_NICE 5 /* control threads, below the audio thread */
 #define MAX_JOBS 16
 #define MAX_MODELS 4
 
@@ -272,9 +275,23 @@ static int chain_models(const oscd *d, const char *spec, const stage_models *sm,
 
 /* --------------------------------------------------------------- worker */
 
+/* Control work (OSC parsing, loading models) yields to the audio thread:
+ * where the audio server cannot give its clients realtime scheduling, the
+ * audio callback would otherwise share the CPU evenly with a flood of
+ * messages. Applies to the calling thread only (Linux nice is per thread). */
+static void lower_priority(void)
+{
+    errno = 0;
+    id_t self = (id_t)syscall(SYS_gettid);
+    int now = getpriority(PRIO_PROCESS, self);
+    if (errno == 0 && now < CONTROL_NICE)
+        setpriority(PRIO_PROCESS, self, CONTROL_NICE);
+}
+
 static void *worker_main(void *arg)
 {
     oscd *d = arg;
+    lower_priority();
     pthread_mutex_lock(&d->mu);
     while (!d->worker_stop) {
         if (!d->njobs) {
@@ -637,6 +654,7 @@ int osc_status(oscd *d, const osc_request *r)
     lo_message_add_int32(m, (int32_t)d->meter.xruns);
     lo_message_add_string(m, d->chain);
     lo_message_add_float(m, (float)(now_mono() - d->t0));
+    lo_message_add_int32(m, (int32_t)d->meter.overruns);
     send_msg(d, &r->from, "/status.reply", m);
     lo_message_free(m);
     return 0;
@@ -991,6 +1009,9 @@ static void drain_engine(oscd *d)
         if (m.kind == LIVE_MSG_METER) {
             if (m.meter.xruns > d->meter.xruns)
                 logf_(LOG_WARN, "audio xrun (total %llu)", (unsigned long long)m.meter.xruns);
+            if (m.meter.overruns > d->meter.overruns)
+                logf_(LOG_WARN, "audio callback ran longer than its buffer (total %llu)",
+                      (unsigned long long)m.meter.overruns);
             if (m.meter.nan_events > d->meter.nan_events)
                 logf_(LOG_WARN, "NaN/Inf caught in the chain (total %llu); stage reset",
                       (unsigned long long)m.meter.nan_events);
@@ -1139,6 +1160,7 @@ int daemon_run(const daemon_config *cfg)
         logf_(LOG_ERROR, "%s", oscine_last_error());
         goto out;
     }
+    lower_priority(); /* after the start: the audio thread inherits no nice */
     live_post(d->eng, &fade);
     d->t0 = now_mono();
     double in_s, out_s;

@@ -35,7 +35,10 @@ static const osc_entry fixed[] = {
     {"/preset/save", "s", 0, 0, 0, "", osc_preset_save, "/done",
      "save the current settings as a preset in the user preset folder", 0},
     {"/status", "", 0, 0, 0, "", osc_status,
-     "/status.reply i:rate i:buffer f:latency_ms f:cpu_% i:xruns s:chain f:uptime_s", "engine status", 0},
+     "/status.reply i:rate i:buffer f:latency_ms f:cpu_% i:xruns s:chain f:uptime_s "
+     "i:overruns",
+     "engine status; xruns are counted by the audio server (any client can cause one), "
+     "overruns are oscine's own callbacks that ran longer than their buffer", 0},
     {"/get", "s", 0, 0, 0, "", osc_get, "/value s:address f|i|s:value",
      "read a setting back", 0},
     {"/notify", "i", 0, 1, 0, "", osc_notify, "/done; then /meter f:in_peak f:in_rms "

@@ -59,6 +59,24 @@ int jack_start(void)
     return -1;
 }
 
+int jack_realtime(void)
+{
+    jack_status_t st;
+    jack_client_t *c = jack_client_open("probe", JackNoStartServer, &st);
+    if (!c)
+        return 0;
+    int rt = jack_is_realtime(c);
+    jack_client_close(c);
+    return rt;
+}
+
+int daemons_teardown(void **state)
+{
+    (void)state;
+    daemons_kill_all();
+    return 0;
+}
+
 void jack_stop(void)
 {
     daemons_kill_all();

@@ -16,6 +16,12 @@
  * JACK_DEFAULT_SERVER for children). 0 on success. */
 int jack_start(void);
 void jack_stop(void);
+/* 1 when the private server runs its clients with realtime scheduling (root,
+ * or RLIMIT_RTPRIO); CI containers may not allow it. */
+int jack_realtime(void);
+/* cmocka teardown: kills the daemons a failed test left running, so that
+ * the next test's daemon gets the JACK name "oscine" and not "oscine-01". */
+int daemons_teardown(void **state);
 
 /* Start `oscine run` with extra args (NULL-terminated) on a fresh OSC port;
  * waits until /status answers. Returns the pid, the port in *port. Its

@@ -6,6 +6,7 @@ void daemons_kill_all(void);
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <jack/jack.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -339,8 +340,10 @@ struct jack_io {
     size_t cap;
     _Atomic size_t pos_play, pos_rec;
     _Atomic int running;
-    _Atomic unsigned first_frame;
-    _Atomic unsigned long long first_usecs;
+    /* each recording callback: where its frames went and when it ran */
+    size_t cb_pos[JIO_MAX_CB];
+    double cb_us[JIO_MAX_CB];
+    _Atomic size_t ncb;
 };
 
 static int jio_process(jack_nframes_t n, void *arg)
@@ -353,12 +356,13 @@ static int jio_process(jack_nframes_t n, void *arg)
         return 0;
     }
     size_t p = atomic_load(&j->pos_play), r = atomic_load(&j->pos_rec);
-    if (r == 0) {
+    size_t ncb = atomic_load(&j->ncb);
+    if (j->rec && r < j->cap && ncb < JIO_MAX_CB) {
         struct timespec t;
         clock_gettime(CLOCK_MONOTONIC, &t);
-        atomic_store(&j->first_frame, jack_last_frame_time(j->client));
-        atomic_store(&j->first_usecs, (unsigned long long)t.tv_sec * 1000000ULL +
-                                          (unsigned long long)t.tv_nsec / 1000);
+        j->cb_pos[ncb] = r;
+        j->cb_us[ncb] = t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+        atomic_store(&j->ncb, ncb + 1);
     }
     for (jack_nframes_t i = 0; i < n; i++) {
         if (p < j->play_n)
@@ -412,17 +416,40 @@ void jio_start(jack_io *j, const float *buf, size_t n, int loop, float *rec, siz
     j->cap = cap;
     atomic_store(&j->pos_play, 0);
     atomic_store(&j->pos_rec, 0);
+    atomic_store(&j->ncb, 0);
     atomic_store(&j->running, 1);
 }
 
 size_t jio_recorded(jack_io *j) { return atomic_load(&j->pos_rec); }
 
-void jio_first_frame(jack_io *j, unsigned *frame, unsigned long long *usecs)
+
+/* The callback nearest in time to `us`: its table index. */
+static size_t nearest_cb(jack_io *j, double us)
 {
-    *frame = atomic_load(&j->first_frame);
-    *usecs = atomic_load(&j->first_usecs);
+    size_t n = atomic_load(&j->ncb), best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (fabs(j->cb_us[i] - us) < fabs(j->cb_us[best] - us))
+            best = i;
+    return best;
 }
 
+double jio_index_at(jack_io *j, double us)
+{
+    if (!atomic_load(&j->ncb))
+        return -1;
+    size_t c = nearest_cb(j, us);
+    return (double)j->cb_pos[c] + (us - j->cb_us[c]) * LIVE_RATE / 1e6;
+}
+
+double jio_time_at(jack_io *j, double index)
+{
+    size_t n = atomic_load(&j->ncb), c = 0;
+    if (!n)
+        return -1;
+    while (c + 1 < n && (double)j->cb_pos[c + 1] <= index)
+        c++;
+    return j->cb_us[c] + (index - (double)j->cb_pos[c]) * 1e6 / LIVE_RATE;
+}
 
 void jio_close(jack_io *j)
 {

@@ -66,9 +66,12 @@ jack_io *jio_open(const char *dest_port, const char *src_port);
 void jio_start(jack_io *j, const float *buf, size_t n, int loop, float *rec, size_t cap);
 /* Frames recorded so far. */
 size_t jio_recorded(jack_io *j);
-/* JACK frame time of the first recorded frame, and CLOCK_MONOTONIC (us)
- * when its cycle ran. */
-void jio_first_frame(jack_io *j, unsigned *frame, unsigned long long *usecs);
+/* Recording index <-> CLOCK_MONOTONIC (us), mapped through the recording
+ * callback nearest in time, so that cycles the server skipped or ran late
+ * (no realtime scheduling) do not shift the mapping. -1: nothing recorded. */
+#define JIO_MAX_CB 8192
+double jio_index_at(jack_io *j, double us);
+double jio_time_at(jack_io *j, double index);
 void jio_close(jack_io *j);
 
 #endif

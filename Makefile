@@ -153,21 +153,22 @@ fuzz: build-fuzz/fuzz_weights
 	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 corpus-weights; fi
 
 # ------------------------------------------------------------------ plugins
-# The LV2 bundle build/oscine.lv2 (oscine denoise, mono and stereo) and the
+# The LV2 bundle build/oscine.lv2 (oscine denoise, mono and stereo; oscine
+# synth, the DDSP instrument) and the
 # LADSPA build/oscine_denoise_ladspa.so: liboscine linked in statically, the
 # entry point the only exported symbol, libraries the plugins do not use
 # (PortAudio, liblo, libsndfile) left out by --as-needed. Presets come from
-# presets/*.osc (tools/plugins/lv2_presets.sh); the model is copied into the
-# bundle when models/ has it (without it the bundle builds and instantiate
+# presets/*.osc (tools/plugins/lv2_presets.sh); the models are copied into the
+# bundle when models/ has them (without it the bundle builds and instantiate
 # says what is missing). Needs lv2-dev and ladspa-sdk; the tests also need
 # liblilv-dev, lilv-utils, sordi, lv2file and pipewire (tools/deps.sh).
 LILV_CFLAGS := $(shell pkg-config --cflags lilv-0 2>/dev/null)
 LILV_LIBS   := $(shell pkg-config --libs lilv-0 2>/dev/null)
 LV2_DIR     := $(BUILD)/oscine.lv2
-LV2_MODELS  := $(wildcard models/denoise-16k.osw)
+LV2_MODELS  := $(wildcard models/denoise-16k.osw models/ddsp-*.osw)
 OSC_PRESETS := $(sort $(wildcard presets/*.osc))
 PCORE_OBJ   := $(BUILD)/obj/src/lv2/pcore.o
-LV2_OBJ     := $(BUILD)/obj/src/lv2/oscine_lv2.o
+LV2_OBJ     := $(BUILD)/obj/src/lv2/oscine_lv2.o $(BUILD)/obj/src/lv2/synth_lv2.o
 LADSPA_OBJ  := $(BUILD)/obj/src/ladspa/oscine_ladspa.o
 LV2_FILES   := $(LV2_DIR)/oscine.so $(LV2_DIR)/manifest.ttl $(LV2_DIR)/oscine.ttl \
                $(LV2_DIR)/presets.ttl $(LV2_MODELS:models/%=$(LV2_DIR)/%)
@@ -203,9 +204,10 @@ $(LV2_DIR)/%.osw: models/%.osw
 	@mkdir -p $(dir $@)
 	cp $< $@
 
-# The lilv test host.
-$(BUILD)/obj/tests/test_lv2.o: ALL_CFLAGS += $(LILV_CFLAGS)
-$(BUILD)/tests/test_lv2: $(BUILD)/obj/tests/test_lv2.o $(UTIL_OBJ) $(BUILD)/liboscine.a
+# The lilv test hosts.
+LILV_TESTS := $(BUILD)/tests/test_lv2 $(BUILD)/tests/test_lv2_synth
+$(LILV_TESTS:$(BUILD)/tests/%=$(BUILD)/obj/tests/%.o): ALL_CFLAGS += $(LILV_CFLAGS)
+$(LILV_TESTS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UTIL_OBJ) $(BUILD)/liboscine.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(UTIL_OBJ) $(BUILD)/liboscine.a $(PKG_LIBS) \
 	    $(LILV_LIBS) -lcmocka -ljack -ldl

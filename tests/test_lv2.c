@@ -10,6 +10,7 @@
  * (tests/fixtures/denoise/small.osw) linked in as its denoise-16k.osw, in a
  * temporary LV2_PATH. Under AddressSanitizer the external hosts run with the
  * sanitizer runtime preloaded (the plugin is instrumented). */
+#include "util/lv2feat.h"
 #include "util/util.h"
 
 #include "oscine.h"
@@ -170,48 +171,6 @@ static audio chain_reference(const audio *in, float mix, float limit_db, int blo
 
 /* ------------------------------------------------------- a lilv host */
 
-static char *urids[256];
-static int nurids;
-
-static LV2_URID map_uri(LV2_URID_Map_Handle h, const char *uri)
-{
-    for (int i = 0; i < nurids; i++)
-        if (!strcmp(urids[i], uri))
-            return (LV2_URID)i + 1;
-    assert_true(nurids < 256);
-    urids[nurids] = strdup(uri);
-    return (LV2_URID)++nurids;
-}
-
-static const char *unmap_uri(LV2_URID_Unmap_Handle h, LV2_URID u)
-{
-    return u >= 1 && u <= (LV2_URID)nurids ? urids[u - 1] : NULL;
-}
-
-static char log_text[4096];
-
-static int log_vprintf(LV2_Log_Handle h, LV2_URID type, const char *fmt, va_list ap)
-{
-    size_t n = strlen(log_text);
-    return vsnprintf(log_text + n, sizeof log_text - n, fmt, ap);
-}
-
-static int log_printf(LV2_Log_Handle h, LV2_URID type, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int r = log_vprintf(h, type, fmt, ap);
-    va_end(ap);
-    return r;
-}
-
-static LV2_URID_Map map = {NULL, map_uri};
-static LV2_URID_Unmap unmap = {NULL, unmap_uri};
-static LV2_Log_Log logger = {NULL, log_printf, log_vprintf};
-static const LV2_Feature f_map = {LV2_URID__map, &map};
-static const LV2_Feature f_unmap = {LV2_URID__unmap, &unmap};
-static const LV2_Feature f_log = {LV2_LOG__log, &logger};
-static const LV2_Feature *features[] = {&f_map, &f_unmap, &f_log, NULL};
 
 typedef struct host {
     LilvWorld *world;
@@ -256,8 +215,8 @@ static int host_open(host *h, const char *lv2_path, const char *uri, int rate)
     assert_non_null(h->plugin);
     h->ch = strcmp(uri, URI_STEREO) ? 1 : 2;
     h->rate = rate;
-    log_text[0] = 0;
-    h->inst = lilv_plugin_instantiate(h->plugin, rate, features);
+    lv2t_log_text[0] = 0;
+    h->inst = lilv_plugin_instantiate(h->plugin, rate, lv2t_features);
     if (!h->inst)
         return -1;
     const char *sym[5] = {"mix", "limit_db", "enable", "vad", "latency"};
@@ -702,46 +661,6 @@ static void test_bypass(void **state)
 
 /* ------------------------------------------------------------- state */
 
-typedef struct kv {
-    uint32_t key, type, flags;
-    size_t size;
-    char value[512];
-    int stored;
-} kv;
-
-static LV2_State_Status store_fn(LV2_State_Handle h, uint32_t key, const void *value, size_t size,
-                                 uint32_t type, uint32_t flags)
-{
-    kv *s = h;
-    assert_true(size <= sizeof s->value);
-    s->key = key;
-    s->type = type;
-    s->flags = flags;
-    s->size = size;
-    memcpy(s->value, value, size);
-    s->stored = 1;
-    return LV2_STATE_SUCCESS;
-}
-
-static const void *retrieve_fn(LV2_State_Handle h, uint32_t key, size_t *size, uint32_t *type,
-                               uint32_t *flags)
-{
-    kv *s = h;
-    if (!s->stored || key != s->key)
-        return NULL;
-    *size = s->size;
-    *type = s->type;
-    *flags = s->flags;
-    return s->value;
-}
-
-static kv state_value(const char *str, const char *type_uri)
-{
-    kv s = {map_uri(NULL, "urn:oscine:model"), map_uri(NULL, type_uri),
-            LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE, strlen(str) + 1, "", 1};
-    snprintf(s.value, sizeof s.value, "%s", str);
-    return s;
-}
 
 static float run_some(host *h, const audio *in)
 {
@@ -769,48 +688,48 @@ static void test_state(void **state)
     LV2_Handle ph = lilv_instance_get_handle(h.inst);
 
     kv s = {0};
-    assert_int_equal(si->save(ph, store_fn, &s, LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE,
-                              features), LV2_STATE_SUCCESS);
-    assert_string_equal(unmap_uri(NULL, s.key), "urn:oscine:model");
-    assert_string_equal(unmap_uri(NULL, s.type), LV2_ATOM__String);
+    assert_int_equal(si->save(ph, lv2t_store, &s, LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE,
+                              lv2t_features), LV2_STATE_SUCCESS);
+    assert_string_equal(lv2t_unmap_uri(NULL, s.key), "urn:oscine:model");
+    assert_string_equal(lv2t_unmap_uri(NULL, s.type), LV2_ATOM__String);
     assert_string_equal(s.value, "denoise-16k.osw");
     assert_true(s.flags & LV2_STATE_IS_PORTABLE);
 
     /* another model by name: loaded, saved back, and it runs */
-    kv o = state_value("other.osw", LV2_ATOM__String);
-    assert_int_equal(si->restore(ph, retrieve_fn, &o, 0, features), LV2_STATE_SUCCESS);
+    kv o = lv2t_state_value("other.osw", LV2_ATOM__String);
+    assert_int_equal(si->restore(ph, lv2t_retrieve, &o, 0, lv2t_features), LV2_STATE_SUCCESS);
     assert_true(run_some(&h, &in) > 1e-3f);
     kv s2 = {0};
-    si->save(ph, store_fn, &s2, 0, features);
+    si->save(ph, lv2t_store, &s2, 0, lv2t_features);
     assert_string_equal(s2.value, "other.osw");
 
     /* refused, and the model in use stays */
     const char *bad[] = {"missing.osw", "../lv2/oscine.lv2/other.osw", "/etc/passwd", ""};
     for (int i = 0; i < 4; i++) {
-        kv b = state_value(bad[i], LV2_ATOM__String);
-        log_text[0] = 0;
-        assert_int_not_equal(si->restore(ph, retrieve_fn, &b, 0, features), LV2_STATE_SUCCESS);
+        kv b = lv2t_state_value(bad[i], LV2_ATOM__String);
+        lv2t_log_text[0] = 0;
+        assert_int_not_equal(si->restore(ph, lv2t_retrieve, &b, 0, lv2t_features), LV2_STATE_SUCCESS);
         kv s3 = {0};
-        si->save(ph, store_fn, &s3, 0, features);
+        si->save(ph, lv2t_store, &s3, 0, lv2t_features);
         assert_string_equal(s3.value, "other.osw");
     }
-    kv wrong = state_value("denoise-16k.osw", LV2_ATOM__Path);
-    assert_int_equal(si->restore(ph, retrieve_fn, &wrong, 0, features), LV2_STATE_ERR_BAD_TYPE);
+    kv wrong = lv2t_state_value("denoise-16k.osw", LV2_ATOM__Path);
+    assert_int_equal(si->restore(ph, lv2t_retrieve, &wrong, 0, lv2t_features), LV2_STATE_ERR_BAD_TYPE);
     kv none = {0};
-    assert_int_equal(si->restore(ph, retrieve_fn, &none, 0, features), LV2_STATE_SUCCESS);
+    assert_int_equal(si->restore(ph, lv2t_retrieve, &none, 0, lv2t_features), LV2_STATE_SUCCESS);
     assert_true(run_some(&h, &in) > 1e-3f);
 
     /* the same through lilv's state API, as hosts use it */
-    o = state_value("denoise-16k.osw", LV2_ATOM__String);
-    assert_int_equal(si->restore(ph, retrieve_fn, &o, 0, features), LV2_STATE_SUCCESS);
-    LilvState *ls = lilv_state_new_from_instance(h.plugin, h.inst, &map, NULL, NULL, NULL, NULL,
-                                                 NULL, NULL, LV2_STATE_IS_POD, features);
+    o = lv2t_state_value("denoise-16k.osw", LV2_ATOM__String);
+    assert_int_equal(si->restore(ph, lv2t_retrieve, &o, 0, lv2t_features), LV2_STATE_SUCCESS);
+    LilvState *ls = lilv_state_new_from_instance(h.plugin, h.inst, &lv2t_map, NULL, NULL, NULL, NULL,
+                                                 NULL, NULL, LV2_STATE_IS_POD, lv2t_features);
     assert_non_null(ls);
-    char *ttl = lilv_state_to_string(h.world, &map, &unmap, ls, "urn:oscine:test-state", NULL);
+    char *ttl = lilv_state_to_string(h.world, &lv2t_map, &lv2t_unmap, ls, "urn:oscine:test-state", NULL);
     assert_non_null(strstr(ttl, "denoise-16k.osw"));
     host h2;
     assert_int_equal(host_open(&h2, lv2, URI_MONO, 16000), 0);
-    lilv_state_restore(ls, h2.inst, NULL, NULL, 0, features);
+    lilv_state_restore(ls, h2.inst, NULL, NULL, 0, lv2t_features);
     assert_true(run_some(&h2, &in) > 1e-3f);
     lilv_free(ttl);
     lilv_state_free(ls);
@@ -831,7 +750,7 @@ static void set_value(const char *symbol, void *user, const void *value, uint32_
 {
     port_vals *v = user;
     float f = 0;
-    const char *t = unmap_uri(NULL, type);
+    const char *t = lv2t_unmap_uri(NULL, type);
     if (!strcmp(t, LV2_ATOM__Float))
         f = *(const float *)value;
     else if (!strcmp(t, LV2_ATOM__Double))
@@ -898,7 +817,7 @@ static void test_presets_match_osc(void **state)
             LilvNode *l = lilv_world_get(w, pr, label, NULL);
             assert_non_null(l);
             const char *name = lilv_node_as_string(l);
-            LilvState *st = lilv_state_new_from_world(w, &map, pr);
+            LilvState *st = lilv_state_new_from_world(w, &lv2t_map, pr);
             assert_non_null(st);
             port_vals got = {NAN, NAN, NAN, 0};
             lilv_state_emit_port_values(st, set_value, &got);
@@ -939,10 +858,10 @@ static void test_missing_model(void **state)
     int rc = host_open(&h, lv2, URI_MONO, 48000);
     assert_int_equal(chdir(cwd), 0);
     assert_int_equal(rc, -1);
-    print_message("instantiate without a model: %s", log_text);
-    assert_non_null(strstr(log_text, "denoise-16k.osw"));
-    assert_non_null(strstr(log_text, "not found"));
-    assert_non_null(strstr(log_text, "lv2-nomodel/oscine.lv2"));
+    print_message("instantiate without a model: %s", lv2t_log_text);
+    assert_non_null(strstr(lv2t_log_text, "denoise-16k.osw"));
+    assert_non_null(strstr(lv2t_log_text, "not found"));
+    assert_non_null(strstr(lv2t_log_text, "lv2-nomodel/oscine.lv2"));
     host_close(&h);
     if (have("lv2file")) {
         assert_int_not_equal(sh("cd %s && %sLV2_PATH=%s lv2file -i in16.wav -o never.wav %s",

@@ -1,5 +1,6 @@
 /* oscine_lv2.c - the LV2 plugins of the oscine.lv2 bundle: "oscine denoise"
- * mono (urn:oscine:denoise) and stereo (urn:oscine:denoise-stereo). Each is
+ * mono (urn:oscine:denoise) and stereo (urn:oscine:denoise-stereo), and the
+ * entry point that also lists "oscine synth" (synth_lv2.c). Each is
  * a pcore (the denoise chain with a crossfaded bypass) behind the ports
  * described in oscine.ttl, whose indices are the enum below.
  *
@@ -9,6 +10,7 @@
  * The shared object exports lv2_descriptor only (src/lv2/exports.map).
  */
 #include "lv2/pcore.h"
+#include "lv2/synth_lv2.h"
 #include "oscine.h"
 
 #include <lv2/atom/atom.h>
@@ -228,8 +230,12 @@ static const LV2_Descriptor descriptors[] = {
      extension_data},
 };
 
+#define NDENOISE (sizeof descriptors / sizeof descriptors[0])
+
 /* Thread: discovery. */
 LV2_SYMBOL_EXPORT const LV2_Descriptor *lv2_descriptor(uint32_t index)
 {
-    return index < sizeof descriptors / sizeof descriptors[0] ? &descriptors[index] : NULL;
+    if (index < NDENOISE)
+        return &descriptors[index];
+    return index == NDENOISE ? oscine_synth_descriptor() : NULL;
 }

@@ -15,7 +15,6 @@
 
 #include <dlfcn.h>
 #include <ladspa.h>
-#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <sndfile.h>
@@ -240,10 +239,7 @@ static void find_asan_runtime(void)
 
 static int setup(void **state)
 {
-    const char *bin = getenv("OSCINE_BIN");
-    char b[PATH_MAX];
-    snprintf(b, sizeof b, "%s", bin ? bin : "build/oscine");
-    if (!realpath(dirname(b), build_dir) || !getcwd(repo_dir, sizeof repo_dir))
+    if (build_repo_dirs(build_dir, repo_dir))
         return -1;
     const char *t = tmpdir_make();
     if (!t)

@@ -22,7 +22,6 @@
 #include <lv2/state/state.h>
 #include <lv2/urid/urid.h>
 
-#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <sndfile.h>
@@ -313,10 +312,7 @@ static void find_asan_runtime(void)
 
 static int setup(void **state)
 {
-    const char *bin = getenv("OSCINE_BIN");
-    char b[PATH_MAX];
-    snprintf(b, sizeof b, "%s", bin ? bin : "build/oscine");
-    if (!realpath(dirname(b), build_dir) || !getcwd(repo_dir, sizeof repo_dir))
+    if (build_repo_dirs(build_dir, repo_dir))
         return -1;
     const char *t = tmpdir_make();
     if (!t)

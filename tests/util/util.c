@@ -5,6 +5,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -169,4 +171,12 @@ const float *fixture_tensor(const struct osw_file *w, const char *name, int64_t 
     assert_int_equal(osw_get_f32(w, name, nd, sh, &p), 0);
     *len = n;
     return p;
+}
+
+int build_repo_dirs(char *build_dir, char *repo_dir)
+{
+    const char *bin = getenv("OSCINE_BIN");
+    char b[PATH_MAX];
+    snprintf(b, sizeof b, "%s", bin ? bin : "build/oscine");
+    return realpath(dirname(b), build_dir) && getcwd(repo_dir, PATH_MAX) ? 0 : -1;
 }

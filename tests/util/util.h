@@ -17,6 +17,11 @@ int run_oscine(char *out, size_t outlen, char *err, size_t errlen, ...);
 /* Make a fresh temporary directory; the path lives until the test ends. */
 const char *tmpdir_make(void);
 
+/* The absolute folder of the oscine binary under test ($OSCINE_BIN, default
+ * build/oscine: build/ or build-asan/) and of the repository (the current
+ * folder); both buffers hold PATH_MAX bytes. 0, or -1 if either is missing. */
+int build_repo_dirs(char *build_dir, char *repo_dir);
+
 /* Remove a directory made by tmpdir_make and everything in it. */
 void tmpdir_remove(const char *dir);
 

@@ -214,11 +214,15 @@ static void test_synth_messages(void **state)
     snprintf(path, sizeof path, "%s/mysynth.osc", tmp);
     FILE *f = fopen(path, "r");
     int found = 0;
-    while (f && fgets(line, sizeof line, f))
+    int has_model = 0;
+    while (f && fgets(line, sizeof line, f)) {
         found |= !strncmp(line, "/synth/release 900", 18);
+        has_model |= !strncmp(line, "/synth/model", 12);
+    }
     if (f)
         fclose(f);
     assert_true(found);
+    assert_false(has_model); /* the default instrument: not named */
     snprintf(path, sizeof path, "%s/bad.osc", tmp);
     f = fopen(path, "w");
     fputs("/engine/chain synth\n/synth/note_on 60 1\n", f);
@@ -242,6 +246,59 @@ static void test_synth_messages(void **state)
     assert_non_null(r);
     assert_float_equal(osc_arg_f(r, 1), 900.0f, 1e-3);
     lo_message_free(r);
+    /* the shipped presets (./presets): the instrument by notes, and the
+     * voice turned violin */
+    assert_int_equal(osc_call(&c, "/synth/model", why, sizeof why, "s", abs), 1);
+    int ok = osc_call(&c, "/preset/load", why, sizeof why, "s", "violin-solo");
+    if (!ok)
+        print_message("violin-solo: %s\n", why);
+    assert_int_equal(ok, 1);
+    const struct {
+        const char *addr;
+        float want;
+    } got[] = {{"/synth/vibrato_depth", 12}, {"/synth/attack", 60}, {"/synth/release", 250}};
+    for (int i = 0; i < 3; i++) {
+        g = lo_message_new();
+        lo_message_add_string(g, got[i].addr);
+        osc_send(&c, "/get", g);
+        lo_message_free(g);
+        r = osc_wait(&c, "/value", 1000);
+        assert_non_null(r);
+        assert_float_equal(osc_arg_f(r, 1), got[i].want, 1e-4);
+        lo_message_free(r);
+    }
+    g = lo_message_new(); /* the preset names its instrument */
+    lo_message_add_string(g, "/synth/model");
+    osc_send(&c, "/get", g);
+    lo_message_free(g);
+    r = osc_wait(&c, "/value", 1000);
+    assert_non_null(r);
+    assert_string_equal(osc_arg_s(r, 1), "violin");
+    lo_message_free(r);
+    assert_int_equal(osc_call(&c, "/preset/save", why, sizeof why, "s", "named"), 1);
+    snprintf(path, sizeof path, "%s/named.osc", tmp);
+    f = fopen(path, "r");
+    has_model = 0;
+    while (f && fgets(line, sizeof line, f))
+        has_model |= !strcmp(line, "/synth/model violin\n");
+    if (f)
+        fclose(f);
+    assert_true(has_model);
+    assert_int_equal(osc_call(&c, "/preset/load", why, sizeof why, "s", "voice-to-violin"), 1);
+    g = lo_message_new();
+    lo_message_add_string(g, "/transfer/octave");
+    osc_send(&c, "/get", g);
+    lo_message_free(g);
+    r = osc_wait(&c, "/value", 1000);
+    assert_non_null(r);
+    assert_int_equal(osc_arg_i(r, 1), 1);
+    lo_message_free(r);
+    osc_send(&c, "/status", NULL);
+    r = osc_wait(&c, "/status.reply", 1000);
+    assert_non_null(r);
+    assert_string_equal(osc_arg_s(r, 5), "transfer");
+    lo_message_free(r);
+
     /* not in the chain */
     assert_int_equal(osc_call(&c, "/engine/chain", why, sizeof why, "s", "gain"), 1);
     assert_int_equal(osc_call(&c, "/synth/note_on", why, sizeof why, "if", 60, 0.5), 0);

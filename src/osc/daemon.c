@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "engine/live.h"
+#include "engine/stage.h"
 #include "io/pa.h"
 #include "osc/preset.h"
 #include "osc/table.h"
@@ -258,6 +259,52 @@ static void settings_defaults(oscd *d)
 
 /* The weights to build chain spec with: --model for denoise (as before),
  * and each /<stage>/model choice whose stage is in the chain. */
+int osc_stage_model(oscd *d, const osc_request *r);
+
+/* The stage name of an address "/stage/...". */
+static void addr_stage(const char *addr, char *stage, size_t len)
+{
+    const char *slash = strchr(addr + 1, '/');
+    snprintf(stage, len, "%.*s", slash ? (int)(slash - addr - 1) : 0, addr + 1);
+}
+
+/* Set stage's model in sm. 0, or -1 when sm is full. */
+static int models_set(stage_models *sm, const char *stage, const char *model)
+{
+    int k = 0;
+    while (k < sm->n && strcmp(sm->stage[k], stage))
+        k++;
+    if (k == MAX_MODELS)
+        return -1;
+    snprintf(sm->stage[k], sizeof sm->stage[k], "%s", stage);
+    snprintf(sm->model[k], sizeof sm->model[k], "%s", model);
+    if (k == sm->n)
+        sm->n++;
+    return 0;
+}
+
+/* The model chosen for stage in sm, or NULL (the stage's default). */
+static const char *models_get(const stage_models *sm, const char *stage)
+{
+    for (int k = 0; k < sm->n; k++)
+        if (!strcmp(sm->stage[k], stage))
+            return sm->model[k];
+    return NULL;
+}
+
+/* A string setting's value: the chain, or a stage's model (its default
+ * weights file when none was chosen). */
+static const char *string_setting(const oscd *d, const osc_entry *e)
+{
+    if (e->handler != osc_stage_model)
+        return d->chain;
+    char stage[32];
+    addr_stage(e->path, stage, sizeof stage);
+    const char *m = models_get(&d->models, stage);
+    const stage_class *k = stage_find(stage);
+    return m ? m : k && k->model_file ? k->model_file : "";
+}
+
 static int chain_models(const oscd *d, const char *spec, const stage_models *sm,
                         oscine_model_path *mp)
 {
@@ -355,7 +402,8 @@ static job *chain_job(oscd *d, const char *spec, const float *state, const peer 
     j->models = d->models;
     for (int i = 0; i < osc_table_count() && j->nvals < 64; i++) {
         const osc_entry *e = osc_table_at(i);
-        if (e->handler == NULL || strncmp(e->path, "/engine/", 8) == 0 || !e->settable)
+        if (e->handler == NULL || strncmp(e->path, "/engine/", 8) == 0 || !e->settable ||
+            e->types[0] == 's')
             continue;
         if (!chain_has_stage(spec, e->path))
             continue;
@@ -503,21 +551,13 @@ int osc_stage_compound(oscd *d, const osc_request *r)
 int osc_stage_model(oscd *d, const osc_request *r)
 {
     char stage[32];
-    const char *slash = strchr(r->e->path + 1, '/');
-    snprintf(stage, sizeof stage, "%.*s", (int)(slash - r->e->path - 1), r->e->path + 1);
+    addr_stage(r->e->path, stage, sizeof stage);
     if (!r->s[0] || strlen(r->s) >= sizeof d->models.model[0])
         return reply_fail(d, &r->from, r->e->path, "a model name or path, up to %zu bytes",
                           sizeof d->models.model[0] - 1);
     stage_models sm = d->models;
-    int k = 0;
-    while (k < sm.n && strcmp(sm.stage[k], stage))
-        k++;
-    if (k == MAX_MODELS)
+    if (models_set(&sm, stage, r->s))
         return reply_fail(d, &r->from, r->e->path, "too many stage models");
-    snprintf(sm.stage[k], sizeof sm.stage[k], "%s", stage);
-    snprintf(sm.model[k], sizeof sm.model[k], "%s", r->s);
-    if (k == sm.n)
-        sm.n++;
     if (!chain_has_stage(d->chain, r->e->path)) {
         d->models = sm;
         reply_done(d, &r->from, r->e->path);
@@ -586,6 +626,17 @@ static int load_preset(oscd *d, const char *name, const peer *from, const char *
         if (en->types[0] != 's')
             state[entry_index(en)] = lines[i].f;
     }
+    stage_models sm = d->models;
+    for (int i = 0; i < n; i++)
+        if (lines[i].e->handler == osc_stage_model) {
+            char stage[32];
+            addr_stage(lines[i].e->path, stage, sizeof stage);
+            if (models_set(&sm, stage, lines[i].s)) {
+                if (from)
+                    return reply_fail(d, from, path, "too many stage models");
+                return -1;
+            }
+        }
     if (d->busy_chain) {
         if (from)
             return reply_fail(d, from, path, "busy: a chain is being built");
@@ -600,6 +651,7 @@ static int load_preset(oscd *d, const char *name, const peer *from, const char *
         return -1;
     }
     snprintf(j->preset, sizeof j->preset, "%s", name);
+    j->models = sm;
     if (submit(d, j)) {
         free(j);
         if (from)
@@ -623,12 +675,17 @@ int osc_preset_save(oscd *d, const osc_request *r)
         const osc_entry *e = osc_table_at(i);
         if (!e->settable)
             continue;
-        if (e->handler == osc_stage_param && !chain_has_stage(d->chain, e->path))
+        if ((e->handler == osc_stage_param || e->handler == osc_stage_model) &&
+            !chain_has_stage(d->chain, e->path))
             continue;
+        char stage[32];
+        addr_stage(e->path, stage, sizeof stage);
+        if (e->handler == osc_stage_model && !models_get(&d->models, stage))
+            continue; /* the default model: the preset need not name it */
         memset(&lines[n], 0, sizeof lines[n]);
         lines[n].e = e;
         if (e->types[0] == 's')
-            snprintf(lines[n].s, sizeof lines[n].s, "%s", d->chain);
+            snprintf(lines[n].s, sizeof lines[n].s, "%s", string_setting(d, e));
         else
             lines[n].f = d->val[i];
         n++;
@@ -671,7 +728,7 @@ int osc_get(oscd *d, const osc_request *r)
     lo_message m = lo_message_new();
     lo_message_add_string(m, e->path);
     if (e->types[0] == 's')
-        lo_message_add_string(m, d->chain);
+        lo_message_add_string(m, string_setting(d, e));
     else if (e->types[0] == 'i')
         lo_message_add_int32(m, (int32_t)d->val[entry_index(e)]);
     else

@@ -3,7 +3,7 @@
  * it), the synth stage's controls as ports.
  *
  * MIDI (every channel): note on/off, pitch bend (range: the bend_range
- * port), CC 1 (mod wheel: vibrato depth 0..50 cents), CC 7 (volume) and
+ * port), CC 1 (mod wheel: up to 50 cents more vibrato), CC 7 (volume) and
  * CC 11 (expression), each 40 log10(value / 127) dB added to the loudness
  * port, CC 64 (sustain pedal), CC 120 / 123 (all sound / notes off).
  *
@@ -48,11 +48,13 @@ static const char *const MODELS[] = {"violin", "clarinet"};
 /* Ports: MIDI in, out L, out R, then the controls in this order. */
 enum {
     P_MIDI, P_OUT_L, P_OUT_R, P_MODEL, P_LOUDNESS, P_HGAIN, P_NGAIN, P_REVERB, P_ATTACK,
-    P_DECAY, P_SUSTAIN, P_RELEASE, P_GLIDE, P_BEND_RANGE, P_VOICES, P_ACTIVE, P_COUNT
+    P_DECAY, P_SUSTAIN, P_RELEASE, P_GLIDE, P_BEND_RANGE, P_VOICES, P_VIB_RATE, P_VIB_DEPTH,
+    P_ACTIVE, P_COUNT
 };
 
 /* Controls that map one to one onto a synth parameter (the rest: model,
- * loudness (plus CC 7/11), bend_range (scales the MIDI bend), active). */
+ * loudness (plus CC 7/11), bend_range (scales the MIDI bend), vibrato_depth
+ * (plus the mod wheel), active). */
 static const struct {
     int port;
     const char *addr;
@@ -61,7 +63,7 @@ static const struct {
     {P_REVERB, "/synth/reverb"},       {P_ATTACK, "/synth/attack"},
     {P_DECAY, "/synth/decay"},         {P_SUSTAIN, "/synth/sustain"},
     {P_RELEASE, "/synth/release"},     {P_GLIDE, "/synth/glide"},
-    {P_VOICES, "/synth/voices"},
+    {P_VOICES, "/synth/voices"},       {P_VIB_RATE, "/synth/vibrato_rate"},
 };
 #define NDIRECT ((int)(sizeof DIRECT / sizeof DIRECT[0]))
 
@@ -163,7 +165,7 @@ static void send_controls(synth *s, oscine_chain *c, int force)
     float bend = clampf(s->bend * port(s, P_BEND_RANGE, 2.0f), -24.0f, 24.0f);
     if (force || bend != s->sent_bend)
         chain_set_rt(c, "/synth/bend", bend);
-    float vib = 50.0f * s->modwheel;
+    float vib = clampf(port(s, P_VIB_DEPTH, 0.0f) + 50.0f * s->modwheel, 0.0f, 200.0f);
     if (force || vib != s->sent_vib)
         chain_set_rt(c, "/synth/vibrato_depth", vib);
 }
@@ -175,7 +177,7 @@ static void controls_sent(synth *s)
         s->sent[DIRECT[i].port] = port(s, DIRECT[i].port, NAN);
     s->sent_loud = clampf(port(s, P_LOUDNESS, 0.0f) + s->cc7_db + s->cc11_db, -60.0f, 20.0f);
     s->sent_bend = clampf(s->bend * port(s, P_BEND_RANGE, 2.0f), -24.0f, 24.0f);
-    s->sent_vib = 50.0f * s->modwheel;
+    s->sent_vib = clampf(port(s, P_VIB_DEPTH, 0.0f) + 50.0f * s->modwheel, 0.0f, 200.0f);
 }
 
 static void sync_chains(synth *s)

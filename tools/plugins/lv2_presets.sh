@@ -5,6 +5,14 @@
 #   sh tools/plugins/lv2_presets.sh manifest presets/*.osc > part-of-manifest.ttl
 #   sh tools/plugins/lv2_presets.sh presets  presets/*.osc > presets.ttl
 #
+# A preset becomes an LV2 preset of the synth plugin (urn:oscine:synth) when
+# its chain is exactly "synth" and every line maps to a port: /synth/NAME X
+# to port NAME (loudness, harmonic_gain, noise_gain, reverb, attack, decay,
+# sustain, release, glide, voices, vibrato_rate, vibrato_depth), /synth/model
+# violin|clarinet to the model port's 0|1, /engine/gain 0 and
+# /engine/bypass 0 (no port needed); ports it does not set are left as the
+# host has them.
+#
 # A preset becomes an LV2 preset of the denoise plugins (mono and stereo)
 # when its chain is exactly "denoise" and every line maps to a plugin port:
 #   /engine/chain denoise      the plugin itself
@@ -40,7 +48,12 @@ for f in "$@"; do
     function num(s) { return s ~ /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/ }
     function dec(s) { return s ~ /[.eE]/ ? s : s ".0" }
     function skip(why) { printf "lv2_presets: %s:%d: %s: left out of oscine.lv2\n", file, NR, why > "/dev/stderr"; bad = 1; exit }
-    BEGIN { mix = "1.0"; lim = "100.0"; en = 1; chain = ""; comment = ""; body = 0 }
+    BEGIN {
+        mix = "1.0"; lim = "100.0"; en = 1; chain = ""; comment = ""; body = 0; np = 0
+        split("loudness harmonic_gain noise_gain reverb attack decay sustain release glide voices vibrato_rate vibrato_depth", sp, " ")
+        for (i in sp) synth_port[sp[i]] = 1
+        model_index["violin"] = 0; model_index["clarinet"] = 1
+    }
     /^[ \t]*#/ {
         # the comment lines before the first message describe the preset
         if (!body) { c = $0; sub(/^[ \t]*#[ \t]*/, "", c); comment = comment (comment == "" ? "" : " ") c }
@@ -50,7 +63,17 @@ for f in "$@"; do
     {
         body = 1
         if (NF != 2) skip("\"" $0 "\" is not ADDRESS VALUE")
-        if ($1 == "/engine/chain") { chain = $2; if (chain != "denoise") skip("chain " chain " has no plugin") }
+        if ($1 == "/engine/chain") { chain = $2; if (chain != "denoise" && chain != "synth") skip("chain " chain " has no plugin") }
+        else if ($1 ~ /^\/synth\//) {
+            p = substr($1, 8)
+            if (p == "model") {
+                if (!($2 in model_index)) skip("model " $2 " is not one of the plugin'"'"'s")
+                pn[++np] = "model"; pv[np] = model_index[$2] ".0"
+            } else if (p in synth_port) {
+                if (!num($2)) skip("bad value " $2)
+                pn[++np] = p; pv[np] = dec($2)
+            } else skip($1 " has no plugin port")
+        }
         else if ($1 == "/denoise/mix") { if (!num($2) || $2 < 0 || $2 > 1) skip("bad mix " $2); mix = $2 }
         else if ($1 == "/denoise/limit_db") { if (!num($2) || $2 < 0 || $2 > 100) skip("bad limit_db " $2); lim = $2 }
         else if ($1 == "/engine/bypass") { if ($2 != "0" && $2 != "1") skip("bad bypass " $2); en = 1 - $2 }
@@ -59,10 +82,22 @@ for f in "$@"; do
     }
     END {
         if (bad) exit 0
-        if (chain != "denoise") { printf "lv2_presets: %s: no /engine/chain denoise: left out of oscine.lv2\n", file > "/dev/stderr"; exit 0 }
+        if (chain != "denoise" && chain != "synth") { printf "lv2_presets: %s: no /engine/chain denoise or synth: left out of oscine.lv2\n", file > "/dev/stderr"; exit 0 }
+        if (chain == "synth" && en != 1) { printf "lv2_presets: %s: the synth plugin has no bypass port: left out of oscine.lv2\n", file > "/dev/stderr"; exit 0 }
         sub("^" name ":[ \t]*", "", comment)
         gsub(/\\/, "\\\\", comment); gsub(/"/, "\\\"", comment)
         uri = "<urn:oscine:preset:" name ">"
+        if (chain == "synth") {
+            printf "\n%s\n\ta pset:Preset ;\n\tlv2:appliesTo <urn:oscine:synth> ;\n", uri
+            if (mode == "manifest") { printf "\trdfs:seeAlso <presets.ttl> .\n"; exit 0 }
+            printf "\trdfs:label \"%s\" ;\n", name
+            if (comment != "") printf "\trdfs:comment \"%s\" ;\n", comment
+            printf "\tlv2:port"
+            for (i = 1; i <= np; i++)
+                printf "%s [\n\t\tlv2:symbol \"%s\" ;\n\t\tpset:value %s\n\t]", (i > 1 ? " ," : ""), pn[i], pv[i]
+            printf " .\n"
+            exit 0
+        }
         if (mode == "manifest") {
             printf "\n%s\n\ta pset:Preset ;\n\tlv2:appliesTo <urn:oscine:denoise> , <urn:oscine:denoise-stereo> ;\n\trdfs:seeAlso <presets.ttl> .\n", uri
         } else {

@@ -376,6 +376,48 @@ static void test_expect_meta(void **state)
     osw_close(w);
 }
 
+/* The metadata number readers the model loaders share. */
+static void test_meta_numbers(void **state)
+{
+    osw_file *w = NULL;
+    const char *path = "tests/fixtures/denoise/small.osw";
+    assert_int_equal(osw_open(&w, path), 0);
+    int v = 0, n = 0, list[4];
+    float f = 0, def = -7;
+    assert_int_equal(osw_meta_int(w, "sample_rate", 8000, 48000, &v), 0);
+    assert_int_equal(v, 16000);
+    assert_int_equal(osw_meta_int(w, "sample_rate", 1, 100, &v), OSCINE_E_W_MODEL);
+    assert_non_null(strstr(oscine_last_error(), "'sample_rate' = '16000', need an integer 1..100"));
+    assert_non_null(strstr(oscine_last_error(), path));
+    assert_int_equal(osw_meta_int(w, "window", 0, 10, &v), OSCINE_E_W_MODEL);
+    assert_int_equal(osw_meta_int(w, "channels", 0, 10, &v), OSCINE_E_W_MODEL); /* "4,6,8" */
+    assert_int_equal(osw_meta_int(w, "nope", 0, 10, &v), OSCINE_E_W_MISSING);
+    assert_non_null(strstr(oscine_last_error(), "'nope' missing"));
+    assert_int_equal(v, 16000); /* untouched by the failures */
+
+    assert_int_equal(osw_meta_float(w, "leaky_slope", NULL, &f), 0);
+    assert_float_equal(f, 0.2f, 0);
+    assert_int_equal(osw_meta_float(w, "nope", &def, &f), 0);
+    assert_float_equal(f, -7, 0);
+    assert_int_equal(osw_meta_float(w, "nope", NULL, &f), OSCINE_E_W_MISSING);
+    assert_int_equal(osw_meta_float(w, "window", NULL, &f), OSCINE_E_W_MODEL);
+    assert_non_null(strstr(oscine_last_error(), "'window' = 'sqrt_hann', need a finite number"));
+    assert_int_equal(osw_meta_float(w, "channels", &def, &f), OSCINE_E_W_MODEL);
+
+    assert_int_equal(osw_meta_int_list(w, "channels", 1, 4096, list, 4, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(list[0], 4);
+    assert_int_equal(list[2], 8);
+    assert_int_equal(osw_meta_int_list(w, "kernel_freq", 1, 4096, list, 1, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(osw_meta_int_list(w, "channels", 1, 4096, list, 2, &n), OSCINE_E_W_MODEL);
+    assert_non_null(strstr(oscine_last_error(), "up to 2 comma-separated integers 1..4096"));
+    assert_int_equal(osw_meta_int_list(w, "channels", 5, 4096, list, 4, &n), OSCINE_E_W_MODEL);
+    assert_int_equal(osw_meta_int_list(w, "window", 1, 4096, list, 4, &n), OSCINE_E_W_MODEL);
+    assert_int_equal(osw_meta_int_list(w, "nope", 1, 4096, list, 4, &n), OSCINE_E_W_MISSING);
+    osw_close(w);
+}
+
 /* ------------------------------------------------------- corrupt files */
 
 static void test_truncated(void **state)
@@ -782,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_wrong_shape_request),
         cmocka_unit_test(test_wrong_dtype_request),
         cmocka_unit_test(test_expect_meta),
+        cmocka_unit_test(test_meta_numbers),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_wrong_magic),
         cmocka_unit_test(test_version),

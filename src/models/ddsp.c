@@ -39,42 +39,6 @@ struct ddsp_decoder {
     float *t0, *t1; /* (max width) ping-pong scratch */
 };
 
-/* ------------------------------------------------------------ metadata */
-
-static int meta_int(const osw_file *w, const char *key, long lo, long hi, int *v)
-{
-    const char *s = osw_meta(w, key);
-    char *end;
-    if (!s)
-        return err_set(OSCINE_E_W_MISSING, "weights '%s': metadata '%s' missing", osw_path(w), key);
-    long x = strtol(s, &end, 10);
-    if (end == s || *end || x < lo || x > hi)
-        return err_set(OSCINE_E_W_MODEL, "weights '%s': metadata '%s' = '%s', need an integer "
-                       "%ld..%ld", osw_path(w), key, s, lo, hi);
-    *v = (int)x;
-    return 0;
-}
-
-/* A number; when def is not NULL the key is optional (*def when missing). */
-static int meta_float(const osw_file *w, const char *key, const float *def, float *v)
-{
-    const char *s = osw_meta(w, key);
-    char *end;
-    if (!s) {
-        if (def) {
-            *v = *def;
-            return 0;
-        }
-        return err_set(OSCINE_E_W_MISSING, "weights '%s': metadata '%s' missing", osw_path(w), key);
-    }
-    double x = strtod(s, &end);
-    if (end == s || *end || !isfinite(x))
-        return err_set(OSCINE_E_W_MODEL, "weights '%s': metadata '%s' = '%s' is not a number",
-                       osw_path(w), key, s);
-    *v = (float)x;
-    return 0;
-}
-
 /* ------------------------------------------------------------ model */
 
 static int load_stack(ddsp_model *m, const osw_file *w, const char *name, block *b, int layers,
@@ -82,7 +46,7 @@ static int load_stack(ddsp_model *m, const osw_file *w, const char *name, block 
 {
     char k[96];
     nn_layernorm_config lc = {.dim = width, .eps = 0, .affine = 1};
-    int e = meta_float(w, "layernorm_eps", NULL, &lc.eps);
+    int e = osw_meta_float(w, "layernorm_eps", NULL, &lc.eps);
     if (!e && !(lc.eps > 0))
         e = err_set(OSCINE_E_W_MODEL, "weights '%s': layernorm_eps must be > 0", osw_path(w));
     for (int i = 0; !e && i < layers; i++) {
@@ -128,42 +92,42 @@ int ddsp_model_create(ddsp_model **out, const osw_file *w)
         return err_set(OSCINE_E_NOMEM, "ddsp: out of memory");
     ddsp_info *in = &m->info;
     const float zero = 0.0f, lo = 20.0f, hi = 2000.0f;
-    e = meta_int(w, "sample_rate", 8000, 48000, &in->sample_rate);
+    e = osw_meta_int(w, "sample_rate", 8000, 48000, &in->sample_rate);
     if (!e)
-        e = meta_int(w, "frame_rate", 10, 1000, &in->frame_rate);
+        e = osw_meta_int(w, "frame_rate", 10, 1000, &in->frame_rate);
     if (!e)
-        e = meta_int(w, "n_harmonics", 1, DDSP_MAX_HARMONICS, &in->n_harmonics);
+        e = osw_meta_int(w, "n_harmonics", 1, DDSP_MAX_HARMONICS, &in->n_harmonics);
     if (!e)
-        e = meta_int(w, "n_bands", 2, DDSP_MAX_BANDS, &in->n_bands);
+        e = osw_meta_int(w, "n_bands", 2, DDSP_MAX_BANDS, &in->n_bands);
     if (!e)
-        e = meta_int(w, "in_hidden", 1, MAX_WIDTH, &m->in_hidden);
+        e = osw_meta_int(w, "in_hidden", 1, MAX_WIDTH, &m->in_hidden);
     if (!e)
-        e = meta_int(w, "in_layers", 1, MAX_LAYERS, &m->in_layers);
+        e = osw_meta_int(w, "in_layers", 1, MAX_LAYERS, &m->in_layers);
     if (!e)
-        e = meta_int(w, "gru", 1, MAX_WIDTH, &m->gru);
+        e = osw_meta_int(w, "gru", 1, MAX_WIDTH, &m->gru);
     if (!e)
-        e = meta_int(w, "out_hidden", 1, MAX_WIDTH, &m->out_hidden);
+        e = osw_meta_int(w, "out_hidden", 1, MAX_WIDTH, &m->out_hidden);
     if (!e)
-        e = meta_int(w, "out_layers", 1, MAX_LAYERS, &m->out_layers);
+        e = osw_meta_int(w, "out_layers", 1, MAX_LAYERS, &m->out_layers);
     if (!e)
-        e = meta_int(w, "reverb_length", 1, 1 << 20, &in->reverb_length);
+        e = osw_meta_int(w, "reverb_length", 1, 1 << 20, &in->reverb_length);
     if (!e)
-        e = meta_float(w, "leaky_slope", NULL, &m->slope);
+        e = osw_meta_float(w, "leaky_slope", NULL, &m->slope);
     if (!e)
-        e = meta_float(w, "noise_bias", NULL, &m->noise_bias);
+        e = osw_meta_float(w, "noise_bias", NULL, &m->noise_bias);
     if (!e)
-        e = meta_float(w, "f0_range", NULL, &m->f0_range);
+        e = osw_meta_float(w, "f0_range", NULL, &m->f0_range);
     if (!e)
-        e = meta_float(w, "db_range", NULL, &m->db_range);
+        e = osw_meta_float(w, "db_range", NULL, &m->db_range);
     if (!e && (!(m->f0_range > 0) || !(m->db_range > 0)))
         e = err_set(OSCINE_E_W_MODEL, "weights '%s': f0_range and db_range must be > 0",
                     osw_path(w));
     if (!e)
-        e = meta_float(w, "loudness_ref_db", &zero, &in->loudness_ref_db);
+        e = osw_meta_float(w, "loudness_ref_db", &zero, &in->loudness_ref_db);
     if (!e)
-        e = meta_float(w, "f0_min_hz", &lo, &in->f0_min_hz);
+        e = osw_meta_float(w, "f0_min_hz", &lo, &in->f0_min_hz);
     if (!e)
-        e = meta_float(w, "f0_max_hz", &hi, &in->f0_max_hz);
+        e = osw_meta_float(w, "f0_max_hz", &hi, &in->f0_max_hz);
     if (!e && in->sample_rate % in->frame_rate)
         e = err_set(OSCINE_E_W_MODEL, "weights '%s': frame rate %d does not divide the rate %d",
                     osw_path(w), in->frame_rate, in->sample_rate);

@@ -53,40 +53,7 @@ static int shape_of(const osw_file *w, const char *name, int dim, int *out)
     return 0;
 }
 
-static int meta_int_list(const osw_file *w, const char *key, int *v, int max, int *n)
-{
-    const char *s = osw_meta(w, key);
-    *n = 0;
-    if (!s)
-        return err_set(OSCINE_E_W_MISSING, "weights '%s': metadata '%s' missing", osw_path(w), key);
-    while (*s && *n < max) {
-        char *end;
-        long x = strtol(s, &end, 10);
-        if (end == s || x < 1 || x > 4096)
-            return err_set(OSCINE_E_W_HEADER, "weights '%s': metadata '%s' = '%s' is not a list "
-                           "of sizes", osw_path(w), key, osw_meta(w, key));
-        v[(*n)++] = (int)x;
-        s = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',')
-            return err_set(OSCINE_E_W_HEADER, "weights '%s': metadata '%s' malformed",
-                           osw_path(w), key);
-    }
-    return 0;
-}
 
-static int meta_float(const osw_file *w, const char *key, float *v)
-{
-    const char *s = osw_meta(w, key);
-    char *end;
-    if (!s)
-        return err_set(OSCINE_E_W_MISSING, "weights '%s': metadata '%s' missing", osw_path(w), key);
-    double x = strtod(s, &end);
-    if (end == s || *end || !isfinite(x))
-        return err_set(OSCINE_E_W_HEADER, "weights '%s': metadata '%s' = '%s' is not a number",
-                       osw_path(w), key, s);
-    *v = (float)x;
-    return 0;
-}
 
 /* Complex FSMN block as a real nn_fsmn on [real | imag] features. */
 static int load_fsmn(nn_fsmn **out, const osw_file *w, const char *name, nn_fsmn_axis axis,
@@ -213,21 +180,21 @@ int denoise_net_create(denoise_net **out, const osw_file *w)
         return err_set(OSCINE_E_NOMEM, "denoise: out of memory");
     int chans[MAX_LAYERS], n, kf1, kf, ford1, tord1, tord, fo, dil[4], nd, th1;
     float v;
-    int e = meta_int_list(w, "channels", chans, MAX_LAYERS, &n);
+    int e = osw_meta_int_list(w, "channels", 1, 4096, chans, MAX_LAYERS, &n);
     if (!e)
-        e = meta_int_list(w, "kernel_freq", &kf1, 1, &nd);
+        e = osw_meta_int_list(w, "kernel_freq", 1, 4096, &kf1, 1, &nd);
     if (!e)
-        e = meta_int_list(w, "fsmn_freq_order", &ford1, 1, &nd);
+        e = osw_meta_int_list(w, "fsmn_freq_order", 1, 4096, &ford1, 1, &nd);
     if (!e)
-        e = meta_int_list(w, "time_fsmn_order", &tord1, 1, &nd);
+        e = osw_meta_int_list(w, "time_fsmn_order", 1, 4096, &tord1, 1, &nd);
     if (!e)
-        e = meta_int_list(w, "time_fsmn_dilations", dil, 4, &d->ntf);
+        e = osw_meta_int_list(w, "time_fsmn_dilations", 1, 4096, dil, 4, &d->ntf);
     if (!e)
-        e = meta_int_list(w, "time_fsmn_hidden", &th1, 1, &nd);
+        e = osw_meta_int_list(w, "time_fsmn_hidden", 1, 4096, &th1, 1, &nd);
     if (!e)
-        e = meta_float(w, "input_compress", &d->compress);
+        e = osw_meta_float(w, "input_compress", NULL, &d->compress);
     if (!e)
-        e = meta_float(w, "leaky_slope", &d->slope);
+        e = osw_meta_float(w, "leaky_slope", NULL, &d->slope);
     if (e || n < 2 || kf1 % 2 == 0) {
         denoise_net_destroy(d);
         return e ? e : err_set(OSCINE_E_W_HEADER, "weights '%s': unsupported denoiser "

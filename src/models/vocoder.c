@@ -119,33 +119,7 @@ struct vocoder_net {
     long params, macs;
 };
 
-static int meta_int(const osw_file *w, const char *key, long lo, long hi, int *v)
-{
-    const char *s = osw_meta(w, key);
-    char *end;
-    if (!s)
-        return err_set(OSCINE_E_W_MISSING, "weights '%s': metadata '%s' missing", osw_path(w), key);
-    long x = strtol(s, &end, 10);
-    if (end == s || *end || x < lo || x > hi)
-        return err_set(OSCINE_E_W_MODEL, "weights '%s': metadata '%s' = '%s', need an integer "
-                       "%ld..%ld", osw_path(w), key, s, lo, hi);
-    *v = (int)x;
-    return 0;
-}
 
-static int meta_float(const osw_file *w, const char *key, float *v)
-{
-    const char *s = osw_meta(w, key);
-    char *end;
-    if (!s)
-        return err_set(OSCINE_E_W_MISSING, "weights '%s': metadata '%s' missing", osw_path(w), key);
-    double x = strtod(s, &end);
-    if (end == s || *end || !isfinite(x))
-        return err_set(OSCINE_E_W_MODEL, "weights '%s': metadata '%s' = '%s' is not a number",
-                       osw_path(w), key, s);
-    *v = (float)x;
-    return 0;
-}
 
 static int load_predictor(vocoder_net *v, predictor *p, const osw_file *w, const char *name,
                           int nblocks, int nheads)
@@ -158,7 +132,7 @@ static int load_predictor(vocoder_net *v, predictor *p, const osw_file *w, const
                          .pt_left = v->k_in - 1 - v->lookahead, .pt_right = v->lookahead,
                          .bias = 1, .max_frames = v->max_frames};
     nn_layernorm_config lc = {.dim = C, .eps = 0, .affine = 1};
-    int e = meta_float(w, "ln_eps", &lc.eps);
+    int e = osw_meta_float(w, "ln_eps", NULL, &lc.eps);
     if (e)
         return e;
     snprintf(k, sizeof k, "%s.in_conv", name);
@@ -241,25 +215,25 @@ int vocoder_net_create(vocoder_net **out, const osw_file *w, int max_frames)
     if (!v)
         return err_set(OSCINE_E_NOMEM, "vocoder: out of memory");
     int nb_amp, nb_pha;
-    int e = meta_int(w, "dim", 1, 4096, &v->dim);
+    int e = osw_meta_int(w, "dim", 1, 4096, &v->dim);
     if (!e)
-        e = meta_int(w, "hidden", 1, 16384, &v->hidden);
+        e = osw_meta_int(w, "hidden", 1, 16384, &v->hidden);
     if (!e)
-        e = meta_int(w, "amp_blocks", 0, MAX_BLOCKS, &nb_amp);
+        e = osw_meta_int(w, "amp_blocks", 0, MAX_BLOCKS, &nb_amp);
     if (!e)
-        e = meta_int(w, "pha_blocks", 0, MAX_BLOCKS, &nb_pha);
+        e = osw_meta_int(w, "pha_blocks", 0, MAX_BLOCKS, &nb_pha);
     if (!e)
-        e = meta_int(w, "kernel_in", 1, 64, &v->k_in);
+        e = osw_meta_int(w, "kernel_in", 1, 64, &v->k_in);
     if (!e)
-        e = meta_int(w, "kernel_dw", 1, 64, &v->k_dw);
+        e = osw_meta_int(w, "kernel_dw", 1, 64, &v->k_dw);
     if (!e)
-        e = meta_int(w, "lookahead", 0, VOC_MAX_LOOKAHEAD, &v->lookahead);
+        e = osw_meta_int(w, "lookahead", 0, VOC_MAX_LOOKAHEAD, &v->lookahead);
     if (!e)
-        e = meta_float(w, "in_offset", &v->in_offset);
+        e = osw_meta_float(w, "in_offset", NULL, &v->in_offset);
     if (!e)
-        e = meta_float(w, "in_scale", &v->in_scale);
+        e = osw_meta_float(w, "in_scale", NULL, &v->in_scale);
     if (!e)
-        e = meta_float(w, "logamp_max", &v->logamp_max);
+        e = osw_meta_float(w, "logamp_max", NULL, &v->logamp_max);
     if (!e && v->lookahead > v->k_in - 1)
         e = err_set(OSCINE_E_W_MODEL, "weights '%s': lookahead %d needs kernel_in > %d",
                     osw_path(w), v->lookahead, v->lookahead);

@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -669,6 +671,81 @@ int osw_get_f32(const osw_file *w, const char *name, int ndim, const int64_t *sh
                     shape_text(want, sizeof want, ndim, shape));
     }
     *data = (const float *)(const void *)t->data;
+    return 0;
+}
+
+/* The value of key, or NULL with OSCINE_E_W_MISSING set. */
+static const char *meta_needed(const osw_file *w, const char *key)
+{
+    const char *s = osw_meta(w, key);
+    if (!s)
+        fail(w, OSCINE_E_W_MISSING, "metadata '%s' missing", key);
+    return s;
+}
+
+static int meta_bad(const osw_file *w, const char *key, const char *s, const char *need)
+{
+    char pb[80];
+    return fail(w, OSCINE_E_W_MODEL, "metadata '%s' = '%s', need %s", key,
+                printable(pb, sizeof pb, (const unsigned char *)s, strlen(s)), need);
+}
+
+int osw_meta_int(const osw_file *w, const char *key, long lo, long hi, int *v)
+{
+    const char *s = meta_needed(w, key);
+    if (!s)
+        return OSCINE_E_W_MISSING;
+    char *end, need[80];
+    errno = 0;
+    long x = strtol(s, &end, 10);
+    if (end == s || *end || errno || x < lo || x > hi) {
+        snprintf(need, sizeof need, "an integer %ld..%ld", lo, hi);
+        return meta_bad(w, key, s, need);
+    }
+    *v = (int)x;
+    return 0;
+}
+
+int osw_meta_float(const osw_file *w, const char *key, const float *def, float *v)
+{
+    const char *s = osw_meta(w, key);
+    if (!s && def) {
+        *v = *def;
+        return 0;
+    }
+    if (!s && !meta_needed(w, key))
+        return OSCINE_E_W_MISSING;
+    char *end;
+    double x = strtod(s, &end);
+    if (end == s || *end || !isfinite(x) || fabs(x) > FLT_MAX)
+        return meta_bad(w, key, s, "a finite number");
+    *v = (float)x;
+    return 0;
+}
+
+int osw_meta_int_list(const osw_file *w, const char *key, long lo, long hi, int *v, int max,
+                      int *n)
+{
+    *n = 0;
+    const char *s = meta_needed(w, key);
+    if (!s)
+        return OSCINE_E_W_MISSING;
+    char need[96];
+    snprintf(need, sizeof need, "up to %d comma-separated integers %ld..%ld", max, lo, hi);
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (end == p || errno || x < lo || x > hi || *n == max || (*end && *end != ','))
+            return meta_bad(w, key, s, need);
+        v[(*n)++] = (int)x;
+        p = *end ? end + 1 : end;
+        if (*end && !*p) /* a trailing comma */
+            return meta_bad(w, key, s, need);
+    }
+    if (!*n)
+        return meta_bad(w, key, s, need);
     return 0;
 }
 

@@ -168,6 +168,18 @@ int osw_get_f32(const osw_file *w, const char *name, int ndim, const int64_t *sh
  * OSCINE_E_W_MISSING / OSCINE_E_W_MODEL. Thread: control. */
 int osw_expect_meta(const osw_file *w, const char *key, const char *value);
 
+/* Numbers from the metadata, for the model loaders. osw_meta_int: an
+ * integer in lo..hi. osw_meta_float: a finite number; when def is not NULL
+ * the key is optional and *def stands in. osw_meta_int_list: up to max
+ * comma-separated integers in lo..hi ("16,32,64"), their count in *n.
+ * OSCINE_E_W_MISSING for a missing key, OSCINE_E_W_MODEL for a value that
+ * is not what the model can take, with the file, key and value in the
+ * message. Thread: control. */
+int osw_meta_int(const osw_file *w, const char *key, long lo, long hi, int *v);
+int osw_meta_float(const osw_file *w, const char *key, const float *def, float *v);
+int osw_meta_int_list(const osw_file *w, const char *key, long lo, long hi, int *v, int max,
+                      int *n);
+
 /* CRC-32 (IEEE 802.3, reflected, as zlib's crc32): start with crc = 0 and
  * chain calls over consecutive pieces. Thread: any. */
 uint32_t osw_crc32(uint32_t crc, const void *p, size_t n);

@@ -154,8 +154,8 @@ fuzz: build-fuzz/fuzz_weights
 
 # ------------------------------------------------------------------ plugins
 # The LV2 bundle build/oscine.lv2 (oscine denoise, mono and stereo; oscine
-# synth, the DDSP instrument) and the
-# LADSPA build/oscine_denoise_ladspa.so: liboscine linked in statically, the
+# resynth; oscine synth, the DDSP instrument) and the LADSPA
+# build/oscine_denoise_ladspa.so: liboscine linked in statically, the
 # entry point the only exported symbol, libraries the plugins do not use
 # (PortAudio, liblo, libsndfile) left out by --as-needed. Presets come from
 # presets/*.osc (tools/plugins/lv2_presets.sh); the models are copied into the
@@ -165,7 +165,7 @@ fuzz: build-fuzz/fuzz_weights
 LILV_CFLAGS := $(shell pkg-config --cflags lilv-0 2>/dev/null)
 LILV_LIBS   := $(shell pkg-config --libs lilv-0 2>/dev/null)
 LV2_DIR     := $(BUILD)/oscine.lv2
-LV2_MODELS  := $(wildcard models/denoise-16k.osw models/ddsp-*.osw)
+LV2_MODELS  := $(wildcard models/denoise-16k.osw models/vocoder-16k.osw models/ddsp-*.osw)
 OSC_PRESETS := $(sort $(wildcard presets/*.osc))
 PCORE_OBJ   := $(BUILD)/obj/src/lv2/pcore.o
 LV2_OBJ     := $(BUILD)/obj/src/lv2/oscine_lv2.o $(BUILD)/obj/src/lv2/synth_lv2.o

@@ -6,9 +6,10 @@
  * restored, checks the generated presets against presets/NAME.osc and the
  * ports against the stage's parameter table, and a missing model.
  *
- * The bundle under test is build/oscine.lv2 with the small golden model
- * (tests/fixtures/denoise/small.osw) linked in as its denoise-16k.osw, in a
- * temporary LV2_PATH. Under AddressSanitizer the external hosts run with the
+ * The bundle under test is build/oscine.lv2 with the small golden models
+ * (tests/fixtures/denoise/small.osw, tests/fixtures/vocoder/small.osw)
+ * linked in as its denoise-16k.osw and vocoder-16k.osw, in a temporary
+ * LV2_PATH; "oscine resynth" is checked against the library's chain. Under AddressSanitizer the external hosts run with the
  * sanitizer runtime preloaded (the plugin is instrumented). */
 #include "util/lv2feat.h"
 #include "util/util.h"
@@ -34,6 +35,8 @@
 #define MODEL "tests/fixtures/denoise/small.osw"
 #define URI_MONO "urn:oscine:denoise"
 #define URI_STEREO "urn:oscine:denoise-stereo"
+#define URI_RESYNTH "urn:oscine:resynth"
+#define VOC_MODEL "tests/fixtures/vocoder/small.osw"
 
 static char build_dir[PATH_MAX]; /* absolute: build/ or build-asan/ */
 static char repo_dir[PATH_MAX];
@@ -275,8 +278,10 @@ static void make_bundle(const char *dir, const char *model_as)
     const char *files[] = {"oscine.so", "manifest.ttl", "oscine.ttl", "presets.ttl"};
     for (int i = 0; i < 4; i++)
         assert_int_equal(sh("ln -s %s/oscine.lv2/%s %s/%s", build_dir, files[i], d, files[i]), 0);
-    if (model_as)
+    if (model_as) {
         assert_int_equal(sh("ln -s %s/%s %s/%s", repo_dir, MODEL, d, model_as), 0);
+        assert_int_equal(sh("ln -s %s/%s %s/vocoder-16k.osw", repo_dir, VOC_MODEL, d), 0);
+    }
 }
 
 static int gen(const char *name, int rate, int channels, const char *bits)
@@ -347,6 +352,8 @@ static void test_lv2ls(void **state)
     assert_int_equal(sh("LV2_PATH=%s/lv2 lv2ls", tmp), 0);
     assert_non_null(strstr(out_text, URI_MONO "\n"));
     assert_non_null(strstr(out_text, URI_STEREO "\n"));
+    assert_non_null(strstr(out_text, URI_RESYNTH "\n"));
+    assert_non_null(strstr(out_text, "urn:oscine:synth\n"));
 }
 
 /* lv2info's "Symbol:" lines in port order, and the latency and presets. */
@@ -371,8 +378,10 @@ static void check_lv2info(const char *uri, const char *const *symbols, int n, in
     assert_non_null(strstr(out_text, "#reportsLatency"));
     assert_non_null(strstr(out_text, "Designation: http://lv2plug.in/ns/lv2core#enabled"));
     assert_non_null(strstr(out_text, "http://lv2plug.in/ns/ext/state#interface"));
-    assert_non_null(strstr(out_text, "voice-call"));
-    assert_non_null(strstr(out_text, "podcast"));
+    if (strcmp(uri, URI_RESYNTH)) {
+        assert_non_null(strstr(out_text, "voice-call"));
+        assert_non_null(strstr(out_text, "podcast"));
+    }
 }
 
 static void test_lv2info_ports(void **state)
@@ -383,6 +392,9 @@ static void test_lv2info_ports(void **state)
                             "enable", "vad", "latency"};
     check_lv2info(URI_MONO, mono, 7, 6);
     check_lv2info(URI_STEREO, stereo, 9, 8);
+    const char *resynth[] = {"in", "out", "warp", "tilt", "freeze", "mix", "low_db",
+                             "mid_db", "high_db", "enable", "latency"};
+    check_lv2info(URI_RESYNTH, resynth, 11, 10);
 }
 
 static void test_sord_validate(void **state)
@@ -431,33 +443,46 @@ static void collect(void *user, const char *stage, const char *address, const ch
         }
 }
 
+static void check_ports(LilvWorld *world, const char *uri, want_param *w)
+{
+    oscine_params_list(collect, w);
+    const LilvPlugin *p = find_plugin(world, uri);
+    assert_non_null(p);
+    for (; w->address; w++) {
+        LilvNode *sym = lilv_new_string(world, strrchr(w->address, '/') + 1);
+        const LilvPort *port = lilv_plugin_get_port_by_symbol(p, sym);
+        lilv_node_free(sym);
+        assert_non_null(port);
+        LilvNode *def, *min, *max;
+        lilv_port_get_range(p, port, &def, &min, &max);
+        if (lilv_node_as_float(def) != w->def || lilv_node_as_float(min) != w->min ||
+            lilv_node_as_float(max) != w->max)
+            fail_msg("%s %s: %g..%g default %g, the stage has %g..%g default %g", uri,
+                     w->address, lilv_node_as_float(min), lilv_node_as_float(max),
+                     lilv_node_as_float(def), w->min, w->max, w->def);
+        lilv_node_free(def);
+        lilv_node_free(min);
+        lilv_node_free(max);
+    }
+}
+
 static void test_ports_match_stage_table(void **state)
 {
-    want_param w[] = {{"/denoise/mix", NAN, NAN, NAN}, {"/denoise/limit_db", NAN, NAN, NAN},
-                      {NULL, 0, 0, 0}};
-    oscine_params_list(collect, w);
     char lv2[300];
     snprintf(lv2, sizeof lv2, "%s/lv2", tmp);
     LilvWorld *world = world_new(lv2);
     const char *uris[] = {URI_MONO, URI_STEREO};
     for (int u = 0; u < 2; u++) {
-        const LilvPlugin *p = find_plugin(world, uris[u]);
-        assert_non_null(p);
-        for (int i = 0; i < 2; i++) {
-            LilvNode *sym = lilv_new_string(world, strrchr(w[i].address, '/') + 1);
-            const LilvPort *port = lilv_plugin_get_port_by_symbol(p, sym);
-            lilv_node_free(sym);
-            assert_non_null(port);
-            LilvNode *def, *min, *max;
-            lilv_port_get_range(p, port, &def, &min, &max);
-            assert_float_equal(lilv_node_as_float(def), w[i].def, 1e-6);
-            assert_float_equal(lilv_node_as_float(min), w[i].min, 1e-6);
-            assert_float_equal(lilv_node_as_float(max), w[i].max, 1e-6);
-            lilv_node_free(def);
-            lilv_node_free(min);
-            lilv_node_free(max);
-        }
+        want_param w[] = {{"/denoise/mix", NAN, NAN, NAN},
+                          {"/denoise/limit_db", NAN, NAN, NAN},
+                          {NULL, 0, 0, 0}};
+        check_ports(world, uris[u], w);
     }
+    want_param r[] = {{"/resynth/warp", NAN, NAN, NAN},   {"/resynth/tilt", NAN, NAN, NAN},
+                      {"/resynth/freeze", NAN, NAN, NAN}, {"/resynth/mix", NAN, NAN, NAN},
+                      {"/resynth/low_db", NAN, NAN, NAN}, {"/resynth/mid_db", NAN, NAN, NAN},
+                      {"/resynth/high_db", NAN, NAN, NAN}, {NULL, 0, 0, 0}};
+    check_ports(world, URI_RESYNTH, r);
     lilv_world_free(world);
 }
 
@@ -652,6 +677,102 @@ static void test_bypass(void **state)
     host_close(&h);
     free(out);
     free(ref.x);
+    free(in.x);
+}
+
+/* ----------------------------------------------------------- resynth */
+
+/* "oscine resynth" with non-default settings, in blocks of 1..20000 frames
+ * (half in place), equals the library's low-latency resynth chain with the
+ * same settings; the latency port says the chain's latency; enable 0 gives
+ * the input delayed by it. The vocoder is the golden fixture (random
+ * weights): this checks the plugin, not the sound. */
+static void test_resynth_plugin(void **state)
+{
+    char path[300], lv2[300];
+    snprintf(path, sizeof path, "%s/in48.wav", tmp);
+    snprintf(lv2, sizeof lv2, "%s/lv2", tmp);
+    audio in = wav_read(path);
+    const char *names[] = {"warp", "tilt", "freeze", "mix", "low_db", "mid_db", "high_db"};
+    float vals[] = {1.2f, 3.0f, 0.0f, 0.8f, -6.0f, 2.0f, 0.0f};
+
+    oscine_model_path mp = {"resynth", VOC_MODEL};
+    oscine_chain_config cc = {.stages = "resynth", .sample_rate = in.rate, .channels = 1,
+                              .low_latency = 1, .models = &mp, .nmodels = 1};
+    oscine_chain *c;
+    if (oscine_chain_create(&c, &cc))
+        fail_msg("%s", oscine_last_error());
+    for (int i = 0; i < 7; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "/resynth/%s", names[i]);
+        assert_int_equal(oscine_chain_set(c, a, vals[i]), 0);
+    }
+    float *ref = malloc(sizeof(float) * (size_t)in.n);
+    for (long off = 0; off < in.n; off += 512) {
+        int m = in.n - off < 512 ? (int)(in.n - off) : 512;
+        assert_int_equal(oscine_chain_process(c, (const float *const[]){in.x + off},
+                                              (float *const[]){ref + off}, m), 0);
+    }
+    int lat = oscine_chain_latency(c);
+    oscine_chain_destroy(c);
+
+    LilvWorld *w = world_new(lv2);
+    const LilvPlugin *pl = find_plugin(w, URI_RESYNTH);
+    assert_non_null(pl);
+    LilvInstance *inst = lilv_plugin_instantiate(pl, in.rate, lv2t_features);
+    assert_non_null(inst);
+    float ctl[9] = {0};
+    for (int i = 0; i < 7; i++)
+        ctl[i] = vals[i];
+    ctl[7] = 1.0f; /* enable */
+    ctl[8] = -1.0f;
+    for (uint32_t i = 0; i < 9; i++)
+        lilv_instance_connect_port(inst, 2 + i, &ctl[i]);
+    lilv_instance_activate(inst);
+    float *out = malloc(sizeof(float) * (size_t)in.n), *buf = malloc(sizeof(float) * 20000);
+    uint64_t seed = 8;
+    int k = 0;
+    for (long off = 0; off < in.n; k++) {
+        float r = (urand(&seed) + 1.0f) * 0.5f;
+        long m = k % 3 == 0 ? 1 + (long)(r * 19999) : 1 + (long)(r * 700);
+        m = m > in.n - off ? in.n - off : m;
+        float *io = k % 2 ? buf : out + off;
+        if (k % 2)
+            memcpy(buf, in.x + off, sizeof(float) * (size_t)m);
+        lilv_instance_connect_port(inst, 0, k % 2 ? buf : in.x + off);
+        lilv_instance_connect_port(inst, 1, io);
+        lilv_instance_run(inst, (uint32_t)m);
+        if (k % 2)
+            memcpy(out + off, buf, sizeof(float) * (size_t)m);
+        assert_int_equal((int)ctl[8], lat);
+        off += m;
+    }
+    double e = 0, peak = 0;
+    for (long i = 0; i < in.n; i++) {
+        e = fmax(e, fabs((double)out[i] - ref[i]));
+        peak = fmax(peak, fabs((double)ref[i]));
+    }
+    print_message("resynth plugin: %d blocks, max |plugin - library| = %.3g (peak %.3g), "
+                  "latency %d samples\n", k, e, peak, lat);
+    assert_true(peak > 1e-3);
+    assert_true(e <= 1e-6);
+
+    /* bypassed: the input, delayed by the latency, once the 20 ms ramp is over */
+    ctl[7] = 0.0f;
+    long ramp = (long)(0.02 * in.rate) + 1, n2 = in.rate / 2;
+    for (long off = 0; off < n2; off += 480) {
+        lilv_instance_connect_port(inst, 0, in.x + off);
+        lilv_instance_connect_port(inst, 1, out + off);
+        lilv_instance_run(inst, 480);
+    }
+    for (long i = ramp + lat; i < n2; i++)
+        assert_float_equal(out[i], in.x[i - lat], 0.0);
+    lilv_instance_deactivate(inst);
+    lilv_instance_free(inst);
+    lilv_world_free(w);
+    free(out);
+    free(buf);
+    free(ref);
     free(in.x);
 }
 
@@ -1064,6 +1185,7 @@ int main(void)
         cmocka_unit_test(test_lv2file_stereo_44k),
         cmocka_unit_test(test_changing_blocks),
         cmocka_unit_test(test_bypass),
+        cmocka_unit_test(test_resynth_plugin),
         cmocka_unit_test(test_state),
         cmocka_unit_test(test_presets_match_osc),
         cmocka_unit_test(test_missing_model),

@@ -35,7 +35,7 @@ static LADSPA_Handle instantiate(const LADSPA_Descriptor *d, unsigned long rate)
         return NULL;
     char path[PCORE_PATH_MAX];
     int found = pcore_find_model(PCORE_MODEL_FILE, NULL, path, sizeof path);
-    if (pcore_create(&p->core, (int)rate, 1, found ? path : NULL)) {
+    if (pcore_create(&p->core, &PCORE_DENOISE, (int)rate, 1, found ? path : NULL)) {
         fprintf(stderr, "oscine_denoise_ladspa: %s\n", oscine_last_error());
         free(p);
         return NULL;
@@ -60,11 +60,11 @@ static void run(LADSPA_Handle h, unsigned long n)
     if (p->port[P_LATENCY])
         *p->port[P_LATENCY] = (LADSPA_Data)pcore_latency(p->core);
     if (n && p->port[P_IN] && p->port[P_OUT]) {
-        pcore_controls ctl = PCORE_DEFAULTS;
+        pcore_controls ctl = pcore_defaults(p->core);
         if (p->port[P_MIX])
-            ctl.mix = *p->port[P_MIX];
+            ctl.v[0] = *p->port[P_MIX];
         if (p->port[P_LIMIT])
-            ctl.limit_db = *p->port[P_LIMIT];
+            ctl.v[1] = *p->port[P_LIMIT];
         const float *in[1] = {p->port[P_IN]};
         float *out[1] = {p->port[P_OUT]};
         pcore_process(p->core, in, out, n, &ctl);

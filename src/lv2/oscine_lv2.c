@@ -1,8 +1,10 @@
-/* oscine_lv2.c - the LV2 plugins of the oscine.lv2 bundle: "oscine denoise"
- * mono (urn:oscine:denoise) and stereo (urn:oscine:denoise-stereo), and the
- * entry point that also lists "oscine synth" (synth_lv2.c). Each is
- * a pcore (the denoise chain with a crossfaded bypass) behind the ports
- * described in oscine.ttl, whose indices are the enum below.
+/* oscine_lv2.c - the effect plugins of the oscine.lv2 bundle: "oscine
+ * denoise" mono (urn:oscine:denoise) and stereo (urn:oscine:denoise-stereo)
+ * and "oscine resynth" (urn:oscine:resynth), and the entry point that also
+ * lists "oscine synth" (synth_lv2.c). Each is a pcore (one stage's chain
+ * with a crossfaded bypass) behind the ports described in oscine.ttl: the
+ * audio ports, the stage's parameters (pcore_kind), enable, the voice
+ * activity (denoise only), the latency.
  *
  * The weights file is looked up in $OSCINE_MODEL_PATH, the bundle, ./models
  * and the installed share/oscine/models. The state extension saves the
@@ -24,20 +26,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define URI_DENOISE "urn:oscine:denoise"
-#define URI_DENOISE_STEREO "urn:oscine:denoise-stereo"
 #define URI_MODEL "urn:oscine:model" /* state key: the weights file's name */
 #define MODEL_NAME_MAX 256
 
-/* Control ports follow the audio ports: in * ch, out * ch. */
-enum { C_MIX, C_LIMIT, C_ENABLE, C_VAD, C_LATENCY, C_COUNT };
+typedef struct variant {
+    const char *uri;
+    const pcore_kind *kind;
+    int channels, has_vad;
+} variant;
+
+static const variant VARIANTS[] = {
+    {"urn:oscine:denoise", &PCORE_DENOISE, 1, 1},
+    {"urn:oscine:denoise-stereo", &PCORE_DENOISE, 2, 1},
+    {"urn:oscine:resynth", &PCORE_RESYNTH, 1, 0},
+};
+#define NVARIANTS (sizeof VARIANTS / sizeof VARIANTS[0])
 
 typedef struct plugin {
+    const variant *var;
     pcore *core;
     int rate, channels;
     const float *in[2];
     float *out[2];
-    const float *ctl_in[3]; /* mix, limit_db, enable */
+    const float *param[PCORE_MAX_PARAMS], *enable;
     float *vad, *latency;
     char bundle[PCORE_PATH_MAX];
     char model[MODEL_NAME_MAX]; /* file name of the weights in use */
@@ -53,13 +64,13 @@ static pcore *load(plugin *p, const char *name)
     char path[PCORE_PATH_MAX];
     int found = pcore_find_model(name, p->bundle, path, sizeof path);
     pcore *core = NULL;
-    if (!found && strcmp(name, PCORE_MODEL_FILE)) {
+    if (!found && strcmp(name, p->var->kind->model_file)) {
         lv2_log_error(&p->log, "oscine: model '%s' not found in $OSCINE_MODEL_PATH or %s\n",
                       name, p->bundle);
         return NULL;
     }
     /* Not found: the chain searches ./models and share/oscine/models. */
-    if (pcore_create(&core, p->rate, p->channels, found ? path : NULL)) {
+    if (pcore_create(&core, p->var->kind, p->rate, p->channels, found ? path : NULL)) {
         lv2_log_error(&p->log, "oscine: %s%s%s\n", oscine_last_error(),
                       found ? "" : ", nor in the bundle ", found ? "" : p->bundle);
         return NULL;
@@ -94,10 +105,17 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
         p->urid_model = p->map->map(p->map->handle, URI_MODEL);
         p->urid_string = p->map->map(p->map->handle, LV2_ATOM__String);
     }
-    p->channels = strcmp(d->URI, URI_DENOISE_STEREO) ? 1 : 2;
+    for (size_t i = 0; i < NVARIANTS; i++)
+        if (!strcmp(d->URI, VARIANTS[i].uri))
+            p->var = &VARIANTS[i];
+    if (!p->var) {
+        free(p);
+        return NULL;
+    }
+    p->channels = p->var->channels;
     p->rate = (int)(rate + 0.5);
     snprintf(p->bundle, sizeof p->bundle, "%s", bundle ? bundle : "");
-    snprintf(p->model, sizeof p->model, "%s", PCORE_MODEL_FILE);
+    snprintf(p->model, sizeof p->model, "%s", p->var->kind->model_file);
     if (p->rate < 8000 || p->rate > 192000) {
         lv2_log_error(&p->log, "oscine: sample rate %g Hz not supported (8000..192000)\n",
                       rate);
@@ -124,19 +142,15 @@ static void connect_port(LV2_Handle h, uint32_t port, void *data)
             p->out[port - (uint32_t)p->channels] = data;
         return;
     }
-    switch (port - na) {
-    case C_MIX:
-    case C_LIMIT:
-    case C_ENABLE:
-        p->ctl_in[port - na] = data;
-        break;
-    case C_VAD:
+    uint32_t c = port - na, np = (uint32_t)p->var->kind->nparams;
+    if (c < np)
+        p->param[c] = data;
+    else if (c == np)
+        p->enable = data;
+    else if (c == np + 1 && p->var->has_vad)
         p->vad = data;
-        break;
-    case C_LATENCY:
+    else if (c == np + 1 + (uint32_t)p->var->has_vad)
         p->latency = data;
-        break;
-    }
 }
 
 /* Thread: instantiation. */
@@ -153,13 +167,12 @@ static void run(LV2_Handle h, uint32_t n)
     for (int c = 0; c < p->channels; c++)
         ok &= p->in[c] && p->out[c];
     if (ok) {
-        pcore_controls ctl = PCORE_DEFAULTS;
-        if (p->ctl_in[C_MIX])
-            ctl.mix = *p->ctl_in[C_MIX];
-        if (p->ctl_in[C_LIMIT])
-            ctl.limit_db = *p->ctl_in[C_LIMIT];
-        if (p->ctl_in[C_ENABLE])
-            ctl.enable = *p->ctl_in[C_ENABLE];
+        pcore_controls ctl = pcore_defaults(p->core);
+        for (int i = 0; i < p->var->kind->nparams; i++)
+            if (p->param[i])
+                ctl.v[i] = *p->param[i];
+        if (p->enable)
+            ctl.enable = *p->enable;
         pcore_process(p->core, p->in, p->out, n, &ctl);
     }
     if (p->vad)
@@ -224,18 +237,20 @@ static const void *extension_data(const char *uri)
 }
 
 static const LV2_Descriptor descriptors[] = {
-    {URI_DENOISE, instantiate, connect_port, activate, run, deactivate, cleanup,
+    {"urn:oscine:denoise", instantiate, connect_port, activate, run, deactivate, cleanup,
      extension_data},
-    {URI_DENOISE_STEREO, instantiate, connect_port, activate, run, deactivate, cleanup,
+    {"urn:oscine:denoise-stereo", instantiate, connect_port, activate, run, deactivate, cleanup,
+     extension_data},
+    {"urn:oscine:resynth", instantiate, connect_port, activate, run, deactivate, cleanup,
      extension_data},
 };
 
-#define NDENOISE (sizeof descriptors / sizeof descriptors[0])
+#define NEFFECTS (sizeof descriptors / sizeof descriptors[0])
 
 /* Thread: discovery. */
 LV2_SYMBOL_EXPORT const LV2_Descriptor *lv2_descriptor(uint32_t index)
 {
-    if (index < NDENOISE)
+    if (index < NEFFECTS)
         return &descriptors[index];
-    return index == NDENOISE ? oscine_synth_descriptor() : NULL;
+    return index == NEFFECTS ? oscine_synth_descriptor() : NULL;
 }

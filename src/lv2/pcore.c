@@ -11,9 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BYPASS_MS 20.0f /* linear crossfade between denoised and dry */
+#define BYPASS_MS 20.0f /* linear crossfade between processed and dry */
+
+const pcore_kind PCORE_DENOISE = {"denoise", "denoise-16k.osw", 2, {"mix", "limit_db"}};
+const pcore_kind PCORE_RESYNTH = {
+    "resynth", "vocoder-16k.osw", 7,
+    {"warp", "tilt", "freeze", "mix", "low_db", "mid_db", "high_db"}};
 
 struct pcore {
+    const pcore_kind *kind;
+    char addr[PCORE_MAX_PARAMS][64];
+    float min[PCORE_MAX_PARAMS], max[PCORE_MAX_PARAMS], def[PCORE_MAX_PARAMS];
+    float last[PCORE_MAX_PARAMS]; /* last values handed to the chain */
     oscine_chain *chain;
     int rate, channels, latency;
     float *wet[2];   /* (OSCINE_MAX_BLOCK) the chain's output */
@@ -21,7 +30,6 @@ struct pcore {
     int dry_pos;
     float g, step;   /* wet share 0..1 and its change per sample */
     int started;     /* first block: g jumps to its target */
-    float mix, limit_db; /* last values handed to the chain */
 };
 
 int pcore_find_model(const char *name, const char *bundle, char *out, int outlen)
@@ -64,7 +72,21 @@ void pcore_destroy(pcore *p)
     free(p);
 }
 
-int pcore_create(pcore **out, int rate, int channels, const char *model)
+/* oscine_params_list callback: the ranges of p's parameters. */
+static void param_range(void *user, const char *stage, const char *address, const char *unit,
+                        float min, float max, float def, const char *help)
+{
+    pcore *p = user;
+    for (int i = 0; i < p->kind->nparams; i++)
+        if (!strcmp(address, p->addr[i])) {
+            p->min[i] = min;
+            p->max[i] = max;
+            p->def[i] = def;
+        }
+}
+
+int pcore_create(pcore **out, const pcore_kind *kind, int rate, int channels,
+                 const char *model)
 {
     *out = NULL;
     if (channels < 1 || channels > 2)
@@ -72,8 +94,20 @@ int pcore_create(pcore **out, int rate, int channels, const char *model)
     pcore *p = calloc(1, sizeof *p);
     if (!p)
         return err_set(OSCINE_E_NOMEM, "plugin: out of memory");
-    oscine_model_path mp = {"denoise", model};
-    oscine_chain_config cc = {.stages = "denoise", .sample_rate = rate,
+    p->kind = kind;
+    for (int i = 0; i < kind->nparams; i++) {
+        snprintf(p->addr[i], sizeof p->addr[i], "/%s/%s", kind->stage, kind->params[i]);
+        p->min[i] = NAN;
+    }
+    oscine_params_list(param_range, p);
+    for (int i = 0; i < kind->nparams; i++)
+        if (isnan(p->min[i])) {
+            int e = err_set(OSCINE_E_PARAM, "plugin: no parameter %s", p->addr[i]);
+            pcore_destroy(p);
+            return e;
+        }
+    oscine_model_path mp = {kind->stage, model};
+    oscine_chain_config cc = {.stages = kind->stage, .sample_rate = rate,
                               .channels = channels, .max_block = OSCINE_MAX_BLOCK,
                               .low_latency = 1, .models = model ? &mp : NULL,
                               .nmodels = model ? 1 : 0};
@@ -94,10 +128,18 @@ int pcore_create(pcore **out, int rate, int channels, const char *model)
         }
     }
     p->step = 1.0f / (BYPASS_MS * 0.001f * (float)rate);
-    p->mix = PCORE_DEFAULTS.mix;
-    p->limit_db = PCORE_DEFAULTS.limit_db;
+    for (int i = 0; i < kind->nparams; i++)
+        p->last[i] = p->def[i]; /* a new chain starts at the defaults */
     *out = p;
     return 0;
+}
+
+pcore_controls pcore_defaults(const pcore *p)
+{
+    pcore_controls c = {.enable = 1.0f};
+    for (int i = 0; i < p->kind->nparams; i++)
+        c.v[i] = p->def[i];
+    return c;
 }
 
 void pcore_reset(pcore *p)
@@ -128,13 +170,12 @@ static float control(float v, float lo, float hi, float def)
 void pcore_process(pcore *p, const float *const *in, float *const *out, size_t n,
                    const pcore_controls *ctl)
 {
-    float mix = control(ctl->mix, 0.0f, 1.0f, 1.0f);
-    float lim = control(ctl->limit_db, 0.0f, 100.0f, 100.0f);
+    for (int i = 0; i < p->kind->nparams; i++) {
+        float v = control(ctl->v[i], p->min[i], p->max[i], p->def[i]);
+        if (v != p->last[i] && !chain_set_rt(p->chain, p->addr[i], v))
+            p->last[i] = v;
+    }
     float target = control(ctl->enable, 0.0f, 1.0f, 1.0f) > 0.5f ? 1.0f : 0.0f;
-    if (mix != p->mix && !chain_set_rt(p->chain, "/denoise/mix", mix))
-        p->mix = mix;
-    if (lim != p->limit_db && !chain_set_rt(p->chain, "/denoise/limit_db", lim))
-        p->limit_db = lim;
     if (!p->started) {
         p->g = target;
         p->started = 1;

@@ -109,10 +109,14 @@ static void render_chunk(harmonic *h, float f_next, float *out, int n)
         if (f < fmin)
             fmin = f;
     }
-    /* Harmonics at or above Nyquist for the whole chunk contribute nothing. */
+    /* Harmonics at or above Nyquist for the whole chunk contribute nothing,
+     * nor do the top ones silent in both frames (harmonic_controls zeroes
+     * those above the model's own Nyquist: at 48 kHz, 2/3 of the bank). */
     int top = h->nh;
     if (fmin > 0 && nyq / fmin < top)
         top = (int)ceil(nyq / fmin);
+    while (top > 0 && h->a_prev[top - 1] == 0.0f && h->a_next[top - 1] == 0.0f)
+        top--;
     for (int m = 1; m <= top; m++) {
         const double a0 = h->a_prev[m - 1], da = (double)h->a_next[m - 1] - a0;
         /* sin((m+1) th) = 2 cos(th) sin(m th) - sin((m-1) th): stable in double

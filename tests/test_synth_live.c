@@ -142,6 +142,55 @@ static void test_note_on_latency(void **state)
     free(y);
 }
 
+static double rms_range(const float *y, size_t a, size_t b)
+{
+    double e = 0;
+    for (size_t i = a; i < b; i++)
+        e += (double)y[i] * y[i];
+    return sqrt(e / (double)(b - a));
+}
+
+/* /synth/model while a note is held: the note sounds on in the new chain
+ * (the engine carries held notes over), no gap, no click. */
+static void test_model_switch_keeps_notes(void **state)
+{
+    osc_client c;
+    pid_t pid = start(&c);
+    char why[256], abs[4096];
+    assert_non_null(realpath(FIXTURE, abs));
+    assert_int_equal(osc_call(&c, "/synth/reverb", why, sizeof why, "f", 0.0), 1);
+    const size_t rn = 2 * LIVE_RATE;
+    float *y = calloc(rn, sizeof(float));
+    jack_io *rec = jio_open(NULL, "oscine:out_0");
+    assert_non_null(rec);
+    assert_int_equal(osc_call(&c, "/synth/note_on", why, sizeof why, "if", 69, 1.0), 1);
+    msleep(300);
+    jio_start(rec, NULL, 0, 0, y, rn);
+    msleep(300);
+    double t_switch = now_us();
+    assert_int_equal(osc_call(&c, "/synth/model", why, sizeof why, "s", abs), 1);
+    for (int i = 0; i < 400 && jio_recorded(rec) < rn; i++)
+        msleep(10);
+    long sw = (long)jio_index_at(rec, t_switch);
+    assert_true(sw > LIVE_RATE / 10 && sw + LIVE_RATE / 2 < (long)rn);
+    double before = rms_range(y, (size_t)(sw - LIVE_RATE / 10), (size_t)sw);
+    double worst = 1e9, step_before = 0, step_after = 0;
+    for (size_t a = (size_t)sw; a + LIVE_RATE / 100 <= rn; a += LIVE_RATE / 100)
+        worst = fmin(worst, rms_range(y, a, a + LIVE_RATE / 100) / before);
+    for (size_t i = 1; i < (size_t)sw; i++)
+        step_before = fmax(step_before, fabs(y[i] - y[i - 1]));
+    for (size_t i = (size_t)sw; i < rn; i++)
+        step_after = fmax(step_after, fabs(y[i] - y[i - 1]));
+    print_message("model switch with a note held: quietest 10 ms after it %.2f of the level "
+                  "before; largest step %.4f (before %.4f)\n", worst, step_after, step_before);
+    assert_true(worst > 0.2);
+    assert_true(step_after < 2 * step_before);
+    jio_close(rec);
+    osc_close(&c);
+    assert_int_equal(daemon_stop(pid, SIGTERM), 0);
+    free(y);
+}
+
 static void expect_fail(osc_client *c, const char *path, const char *reason_part,
                         const char *types, lo_message m)
 {
@@ -312,6 +361,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_note_on_latency, daemons_teardown),
         cmocka_unit_test_teardown(test_synth_messages, daemons_teardown),
+        cmocka_unit_test_teardown(test_model_switch_keeps_notes, daemons_teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -764,6 +764,26 @@ static void deliver_event(oscine_chain *c, int si, int ei, const float *args, in
         k->event(c->lanes[ch].st[si], ei, args, nargs);
 }
 
+void chain_carry(const oscine_chain *from, oscine_chain *to)
+{
+    if (!from || !to)
+        return;
+    for (int si = 0; si < to->nstages; si++) {
+        const stage_class *k = to->cls[si];
+        if (!k->carry)
+            continue;
+        for (int sj = 0; sj < from->nstages; sj++)
+            if (from->cls[sj] == k) {
+                if (!to->started)
+                    apply_params(to); /* the first block's reset must not undo it */
+                int nch = from->channels < to->channels ? from->channels : to->channels;
+                for (int ch = 0; ch < nch; ch++)
+                    k->carry(from->lanes[ch].st[sj], to->lanes[ch].st[si]);
+                break;
+            }
+    }
+}
+
 int chain_event_rt(oscine_chain *c, const char *address, const float *args, int nargs)
 {
     int si, ei;

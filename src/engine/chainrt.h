@@ -18,6 +18,11 @@ int chain_set_rt(oscine_chain *c, const char *address, float value);
 int chain_event_rt(oscine_chain *c, const char *address, const float *args, int nargs);
 int chain_event(oscine_chain *c, const char *address, const float *args, int nargs);
 
+/* Hand what from's stages have going on to the same stages in to (see
+ * stage_class.carry): the live engine calls it when to replaces from.
+ * Thread: audio. */
+void chain_carry(const oscine_chain *from, oscine_chain *to);
+
 /* The first "vad" meter in the chain, or -1 when no stage has one.
  * Thread: any. */
 float chain_vad(const oscine_chain *c);

@@ -210,6 +210,7 @@ static void apply(live *e, const live_cmd *c)
             retire(e, e->old);
         e->old = e->cur;
         e->cur = c->chain;
+        chain_carry(e->old, e->cur); /* held notes sound on in the new chain */
         e->xfade_pos = 0;
         {
             int lat = oscine_chain_latency(e->cur);

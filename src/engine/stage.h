@@ -84,6 +84,11 @@ typedef struct stage_class {
      * it and crossfaded), and this is how a name becomes a file name looked
      * up like model_file: "ddsp-%s.osw" makes "violin" ddsp-violin.osw. */
     const char *model_name;
+    /* Optional. When a chain replaces one that has the same stage (a model
+     * switch, a preset), the new instance takes over what the old one has
+     * going on (the synth: its held notes), channel by channel, before the
+     * new chain's first block. Thread: audio. */
+    void (*carry)(const void *from, void *to);
     /* Optional. Bit i set: params[i] takes whole numbers (OSC type i). */
     unsigned long long int_params;
 } stage_class;

@@ -437,6 +437,17 @@ static void sy_set(void *state, int index, float value)
 }
 
 static float sy_meter(const void *state, int index) { return (float)((const sy_state *)state)->active; }
+/* A new chain (another model, a preset) plays on the notes held in the old
+ * one: each starts afresh (attack from silence) while the engine
+ * crossfades the chains. */
+static void sy_carry(const void *from, void *to)
+{
+    const sy_state *a = from;
+    sy_state *b = to;
+    for (int i = 0; i < MAX_VOICES; i++)
+        if (a->s[i].state == HELD)
+            note_on(b, a->s[i].note, powf(10.0f, a->s[i].vel_db / 20.0f));
+}
 
 const stage_class stage_synth = {
     .name = "synth",
@@ -457,5 +468,6 @@ const stage_class stage_synth = {
     .events = sy_events,
     .nevents = E_COUNT,
     .event = sy_event,
+    .carry = sy_carry,
     .int_params = 1ull << P_VOICES,
 };

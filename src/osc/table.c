@@ -109,8 +109,8 @@ static void add_stage_extras(const stage_class *k)
         e->handler = osc_stage_model;
         e->reply = "/done (after the swap)";
         e->help = "weights for this stage: an instrument name (violin: ddsp-violin.osw in the "
-                  "model folders) or a path; the chain is rebuilt with it and crossfaded; "
-                  "kept in presets, /get reads it";
+                  "model folders) or a path; the chain is rebuilt with it and crossfaded "
+                  "(held notes play on); kept in presets, /get reads it";
         e->settable = 1;
     }
 }

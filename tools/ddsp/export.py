@@ -30,9 +30,10 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))  # tools/ for osw.py
+sys.path.insert(0, os.path.dirname(HERE))  # tools/ for osw.py, runinfo.py
 import model as M  # noqa: E402
 import osw  # noqa: E402
+import runinfo  # noqa: E402
 
 ARCH = "ddsp_rnn_fc_v1"
 
@@ -70,6 +71,9 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--training-commit", default=None,
+                    help="what trained it, for checkpoints from before runinfo (default: "
+                         "from the checkpoint's runs)")
     a = ap.parse_args()
     ck = torch.load(a.ckpt, map_location="cpu")
     model = M.build(ck["model_cfg"])
@@ -88,7 +92,7 @@ def main():
         f0_min_hz=f"{ck['f0_range'][0]:.1f}", f0_max_hz=f"{ck['f0_range'][1]:.1f}",
         training_data=ck["data_summary"] + " (../shared/data)",
         held_out=",".join(ck.get("held_out", [])),
-        training_command=ck.get("command", ""), training_commit=ck.get("commit", "unknown"),
+        training_command=ck.get("command", ""), training_commit=a.training_commit or runinfo.describe(ck),
         export_commit=commit, training_step=ck["step"],
         metrics=mtxt or "none recorded")
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)

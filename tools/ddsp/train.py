@@ -25,7 +25,6 @@ import csv
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -37,15 +36,10 @@ sys.path.insert(0, HERE)
 import data as D  # noqa: E402
 import model as M  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(HERE))  # tools/ for runinfo.py
+import runinfo  # noqa: E402
+
 SEG_FRAMES = 400  # evaluation segments: 4 s
-
-
-def git_commit():
-    try:
-        return subprocess.check_output(["git", "-C", HERE, "rev-parse", "HEAD"], text=True,
-                                       stderr=subprocess.DEVNULL).strip()
-    except Exception:
-        return "unknown"
 
 
 def atomic_save(obj, path):
@@ -160,7 +154,9 @@ def main():
         if dev == "cuda" and ck.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(ck["cuda_rng"])
         print(f"[train] resumed {last_path}: step {step}, best {best:.4f}", flush=True)
-    print(f"[train] device {dev}, threads {args.threads}, commit {git_commit()}", flush=True)
+    runs = runinfo.start(ck, step)
+    print(f"[train] device {dev}, threads {args.threads}, commit {runs[-1]['commit']}"
+          f"{' +uncommitted tools/ changes' if runs[-1]['dirty'] else ''}", flush=True)
     print(f"[train] data: {corpus.summary}", flush=True)
     print(f"[train] model {json.dumps(model_cfg)}: {model.n_params()} params, "
           f"{model.macs_per_frame()} MAC/frame ({model.macs_per_frame() * M.FRAME_RATE / 1e6:.1f} "
@@ -181,7 +177,8 @@ def main():
                    torch_rng=torch.get_rng_state(),
                    cuda_rng=torch.cuda.get_rng_state() if dev == "cuda" else None,
                    model_cfg=model_cfg, instrument=args.instrument, args=vars(args),
-                   commit=git_commit(), command=" ".join(sys.argv), data_summary=corpus.summary,
+                   commit=runs[-1]["commit"], runs=runs, command=" ".join(sys.argv),
+                   data_summary=corpus.summary,
                    loudness_ref_db=corpus.loudness_ref_db, f0_range=corpus.f0_range,
                    held_out=[os.path.basename(it["path"]) for it in corpus.held],
                    saved=time.strftime("%Y-%m-%d %H:%M:%S"))

@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(HERE))  # tools/ for osw.py
 import model as M  # noqa: E402
 import stft as S  # noqa: E402
 import osw  # noqa: E402
+import runinfo  # noqa: E402
 
 TRAIN_SETS = ("train/speech/ravdess (actors 01-18), train/speech/emodb (speakers 03,08-13), "
               "train/speech/ljspeech, train/noise/{moodist_ambient,hu100_nonspeech,speechbrain_noise,"
@@ -154,7 +155,7 @@ def main():
         "mask": "tanh(re) + j tanh(im), applied to the noisy spectrum",
         "training_data": TRAIN_SETS + " (../shared/data)",
         "training_command": ck.get("command", ""),
-        "training_commit": ck.get("commit", "unknown"),
+        "training_commit": runinfo.describe(ck),
         "export_commit": commit,
         "training_step": str(ck["step"]),
         "training_audio_hours": f"{ck['audio_s']/3600:.2f}",

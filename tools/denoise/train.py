@@ -11,14 +11,11 @@ and torch RNG states). Dev evaluations are appended to dev.csv in --ckpt-dir.
 import argparse
 import csv
 import json
-import math
 import os
 import signal
-import subprocess
 import sys
 import time
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -26,6 +23,8 @@ import data as D  # noqa: E402
 import evaluate as E  # noqa: E402
 import model as M  # noqa: E402
 import stft as S  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/
+import runinfo  # noqa: E402
 
 
 def si_snr(est, ref, eps=1e-8):
@@ -67,14 +66,6 @@ def lr_at(step, args):
     warm = min(1.0, (step + 1) / args.warmup)
     decay = 0.5 ** (step / args.lr_halflife)
     return max(args.lr * warm * decay, args.lr_min * warm)
-
-
-def git_commit():
-    try:
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        return subprocess.check_output(["git", "-C", root, "rev-parse", "HEAD"], text=True).strip()
-    except Exception:
-        return "unknown"
 
 
 def atomic_save(obj, path):
@@ -145,7 +136,9 @@ def main():
         torch.set_rng_state(ck["torch_rng"])
         history = ck.get("history", [])
         print(f"[train] resumed {last_path}: step {step}, {audio_s/3600:.2f} h audio, best {best:.3f}", flush=True)
-    print(f"[train] device {dev}, threads {args.threads}, commit {git_commit()}", flush=True)
+    runs = runinfo.start(ck, step)
+    print(f"[train] device {dev}, threads {args.threads}, commit {runs[-1]['commit']}"
+          f"{' +uncommitted tools/ changes' if runs[-1]['dirty'] else ''}", flush=True)
     print(f"[train] data: {mixer.summary}", flush=True)
     M.print_summary(model)
     print("[train] args:", json.dumps(vars(args)), flush=True)
@@ -163,7 +156,7 @@ def main():
     def checkpoint(path, extra=None):
         obj = dict(model=model.state_dict(), opt=opt.state_dict(), step=step, audio_s=audio_s, best_score=best,
                    train_s=train_s, mixer_rng=mixer.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
-                   model_cfg=model_cfg, args=vars(args), commit=git_commit(), history=history,
+                   model_cfg=model_cfg, args=vars(args), commit=runs[-1]["commit"], runs=runs, history=history,
                    command=" ".join(sys.argv), data_summary=mixer.summary,
                    saved=time.strftime("%Y-%m-%d %H:%M:%S"))
         if extra:

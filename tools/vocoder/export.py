@@ -28,7 +28,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,6 +36,7 @@ sys.path.insert(0, os.path.dirname(HERE))  # tools/ for osw.py
 import audio as A  # noqa: E402
 import model as M  # noqa: E402
 import osw  # noqa: E402
+import runinfo  # noqa: E402
 
 TRAIN_SETS = ("train/speech/ravdess (actors 01-18), train/speech/emodb (speakers 03, 08-13), "
               "train/speech/ljspeech; dev (held out): ravdess_19, ravdess_20, emodb_14")
@@ -122,7 +122,7 @@ def main():
         "training_command": ck.get("command", ""),
         "training_steps": str(ck.get("step", 0)),
         "training_audio_h": f"{ck.get('audio_s', 0) / 3600:.2f}",
-        "commit": ck.get("commit", "unknown")[:12],
+        "commit": runinfo.describe(ck),
         "export_commit": git_commit(),
         "metrics": ", ".join(f"dev {k} {v:.4f}" for k, v in metrics.items()),
     })

@@ -29,7 +29,6 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -40,6 +39,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import audio as A  # noqa: E402
 import data as D  # noqa: E402
 import model as M  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/
+import runinfo  # noqa: E402
 
 TWO_PI = 2 * math.pi
 
@@ -118,14 +119,6 @@ def lr_at(step, args):
     return max(args.lr * warm * args.lr_decay ** step, args.lr_min * warm)
 
 
-def git_commit():
-    try:
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        return subprocess.check_output(["git", "-C", root, "rev-parse", "HEAD"], text=True).strip()
-    except Exception:
-        return "unknown"
-
-
 def atomic_save(obj, path):
     tmp = path + ".tmp"
     torch.save(obj, tmp)
@@ -194,7 +187,9 @@ def main():
         torch.set_rng_state(ck["torch_rng"])
         history = ck.get("history", [])
         print(f"[train] resumed {last_path}: step {step}, {audio_s/3600:.2f} h audio, best {best:.4f}", flush=True)
-    print(f"[train] device {dev}, threads {args.threads}, commit {git_commit()}", flush=True)
+    runs = runinfo.start(ck, step)
+    print(f"[train] device {dev}, threads {args.threads}, commit {runs[-1]['commit']}"
+          f"{' +uncommitted tools/ changes' if runs[-1]['dirty'] else ''}", flush=True)
     print(f"[train] data: {crops.summary}; dev: {len(dev_ids)} utterances", flush=True)
     M.print_summary(model)
     print("[train] args:", json.dumps(vars(args)), flush=True)
@@ -209,7 +204,7 @@ def main():
     def checkpoint(path, extra=None):
         obj = dict(model=model.state_dict(), opt=opt.state_dict(), step=step, audio_s=audio_s, best=best,
                    train_s=train_s, crop_rng=crops.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
-                   model_cfg=model_cfg, args=vars(args), commit=git_commit(), history=history,
+                   model_cfg=model_cfg, args=vars(args), commit=runs[-1]["commit"], runs=runs, history=history,
                    command=" ".join(sys.argv), data_summary=crops.summary,
                    saved=time.strftime("%Y-%m-%d %H:%M:%S"))
         if extra:

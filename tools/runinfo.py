@@ -1,0 +1,66 @@
+"""Which code trained a checkpoint: the training scripts record, for every
+run (a start or a --resume), the step it started from, the commit checked
+out when it started and whether tools/ had uncommitted changes then. A
+checkpoint used to store the commit at the time it was saved, which names
+the wrong code when commits land while a run goes on.
+
+    runs = runinfo.start(ck, step)         # at start; ck: the resumed checkpoint or None
+    ... checkpoint(..., commit=runs[-1]["commit"], runs=runs)
+    runinfo.describe(ck)                   # in export: "steps 0-682 at 61db5f77a1b2; ..."
+"""
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def git_commit():
+    try:
+        return subprocess.check_output(["git", "-C", ROOT, "rev-parse", "HEAD"], text=True,
+                                       stderr=subprocess.DEVNULL).strip()
+    except Exception:
+        return "unknown"
+
+
+def tools_dirty():
+    """True when tracked files under tools/ differ from the commit."""
+    try:
+        out = subprocess.check_output(["git", "-C", ROOT, "status", "--porcelain",
+                                       "--untracked-files=no", "tools"], text=True,
+                                      stderr=subprocess.DEVNULL)
+        return bool(out.strip())
+    except Exception:
+        return True
+
+
+def start(ck, step):
+    """The runs list for a run starting at `step`: the resumed checkpoint's
+    runs (an older checkpoint without any gives one entry for its commit, as
+    recorded then) plus this one."""
+    runs = []
+    if ck is not None:
+        runs = list(ck.get("runs") or [])
+        if not runs:
+            runs = [{"from_step": 0, "commit": ck.get("commit", "unknown"), "dirty": None,
+                     "command": ck.get("command", ""), "started": ""}]
+    runs.append({"from_step": step, "commit": git_commit(), "dirty": tools_dirty(),
+                 "command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+    return runs
+
+
+def describe(ck):
+    """One line for a model card or .osw metadata."""
+    runs = ck.get("runs")
+    if not runs:
+        return f"{ck.get('commit', 'unknown')[:12]} (the commit when the checkpoint was saved)"
+    parts = []
+    for i, r in enumerate(runs):
+        end = runs[i + 1]["from_step"] if i + 1 < len(runs) else ck["step"]
+        if end <= r["from_step"] and i + 1 < len(runs):
+            continue  # a run that saved nothing new
+        note = {True: " +uncommitted tools/ changes", None: " (recorded at save time)"}.get(
+            r.get("dirty"), "")
+        parts.append(f"steps {r['from_step']}-{end} at {r['commit'][:12]}{note}")
+    return "; ".join(parts)

@@ -459,3 +459,12 @@ void jio_close(jack_io *j)
     jack_client_close(j->client);
     free(j);
 }
+
+lo_message osc_get(osc_client *c, const char *address)
+{
+    lo_message m = lo_message_new();
+    lo_message_add_string(m, address);
+    osc_send(c, "/get", m);
+    lo_message_free(m);
+    return osc_wait(c, "/value", 1000);
+}

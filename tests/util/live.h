@@ -51,6 +51,9 @@ lo_message osc_wait(osc_client *c, const char *path, int ms);
 /* Convenience: send path with types/values and wait for /done or /fail;
  * returns 1 for /done, 0 for /fail (reason copied), -1 for timeout. */
 int osc_call(osc_client *c, const char *path, char *reason, size_t rlen, const char *types, ...);
+/* /get address and wait for its /value (NULL on timeout or /fail); the
+ * value is argument 1 of the reply. Free it with lo_message_free. */
+lo_message osc_get(osc_client *c, const char *address);
 
 /* Argument i of a received message (liblo's lo_arg pointers are not
  * aligned for the union, so read them through these). */

@@ -31,6 +31,7 @@
 #include <lv2/worker/worker.h>
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,10 +94,10 @@ typedef struct synth {
     float cc7_db, cc11_db;    /* volume and expression, dB */
     float bend, modwheel;     /* -1..1, 0..1 */
     /* models */
-    int model;                /* MODELS index in use, -1: one restored by name */
+    _Atomic int model;        /* MODELS index in use, -1: one restored by name */
     int asked;                /* the model port value last acted on */
     int loading;
-    char model_file[MODEL_NAME_MAX];
+    char restored[MODEL_NAME_MAX]; /* the file name when model is -1 */
     char bundle[PCORE_PATH_MAX];
     LV2_URID_Map *map;
     LV2_Worker_Schedule *sched;
@@ -383,8 +384,7 @@ static LV2_Worker_Status work_response(LV2_Handle h, uint32_t size, const void *
             chain_event_rt(s->next, "/synth/note_on", a, 2);
         }
     s->xfade_pos = 0;
-    s->model = m.model;
-    snprintf(s->model_file, sizeof s->model_file, "ddsp-%s.osw", MODELS[m.model]);
+    atomic_store(&s->model, m.model); /* save() may read it from another thread */
     return LV2_WORKER_SUCCESS;
 }
 
@@ -438,7 +438,7 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
         free(s);
         return NULL;
     }
-    snprintf(s->model_file, sizeof s->model_file, "ddsp-%s.osw", MODELS[0]);
+    atomic_store(&s->model, 0);
     s->cc7_db = s->cc11_db = 0;
     return s;
 }
@@ -472,14 +472,26 @@ static void activate(LV2_Handle h)
 
 static void deactivate(LV2_Handle h) { (void)h; }
 
-/* Thread: may run beside run(); reads model_file, which only restore and
- * work_response write (the host serialises those with save). */
+/* The weights file in use. Thread: any (model is atomic; restored changes
+ * only in restore(), which never runs beside save()). */
+static void model_file(const synth *s, char *out, size_t len)
+{
+    int m = atomic_load(&s->model);
+    if (m >= 0)
+        snprintf(out, len, "ddsp-%s.osw", MODELS[m]);
+    else
+        snprintf(out, len, "%s", s->restored);
+}
+
+/* Thread: any, also beside run(). */
 static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store,
                              LV2_State_Handle sh, uint32_t flags,
                              const LV2_Feature *const *features)
 {
     synth *s = h;
-    return store(sh, s->urid_model, s->model_file, strlen(s->model_file) + 1, s->urid_string,
+    char f[MODEL_NAME_MAX];
+    model_file(s, f, sizeof f);
+    return store(sh, s->urid_model, f, strlen(f) + 1, s->urid_string,
                  LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
 }
 
@@ -509,7 +521,9 @@ static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrie
         if (!strcmp(f, v))
             idx = i;
     }
-    if (strcmp(v, s->model_file)) {
+    char cur[MODEL_NAME_MAX];
+    model_file(s, cur, sizeof cur);
+    if (strcmp(v, cur)) {
         oscine_chain *c = build(s, v);
         if (!c)
             return LV2_STATE_ERR_UNKNOWN;
@@ -519,9 +533,9 @@ static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrie
         s->next = NULL;
         send_controls(s, s->cur, 1);
         controls_sent(s);
-        snprintf(s->model_file, sizeof s->model_file, "%s", v);
     }
-    s->model = idx;
+    snprintf(s->restored, sizeof s->restored, "%s", v);
+    atomic_store(&s->model, idx);
     /* Only a later change of the port loads another model: a host that
      * restores the port too sets it to this model's index (run() then
      * loads nothing); a model restored by a name outside the enumeration

@@ -170,12 +170,12 @@ static void test_osc_addresses(void **state)
     assert_non_null(strstr(why, "unknown stage 'nope'"));
 
     /* /get */
-    lo_message r = osc_get(&c, "/gain/db");
+    lo_message r = osc_get_value(&c, "/gain/db");
     assert_non_null(r);
     assert_string_equal(osc_arg_s(r, 0), "/gain/db");
     assert_float_equal(osc_arg_f(r, 1), -12.5, 1e-6);
     lo_message_free(r);
-    r = osc_get(&c, "/engine/chain");
+    r = osc_get_value(&c, "/engine/chain");
     assert_non_null(r);
     assert_string_equal(osc_arg_s(r, 1), "gain");
     lo_message_free(r);
@@ -208,7 +208,7 @@ static void test_osc_addresses(void **state)
 
     /* chain swap: the new chain keeps the settings of stages it has */
     assert_int_equal(osc_call(&c, "/engine/chain", why, sizeof why, "s", "passthrough,gain"), 1);
-    r = osc_get(&c, "/engine/chain");
+    r = osc_get_value(&c, "/engine/chain");
     assert_string_equal(osc_arg_s(r, 1), "passthrough,gain");
     lo_message_free(r);
     assert_int_equal(osc_call(&c, "/engine/chain", why, sizeof why, "s", "passthrough"), 1);
@@ -224,7 +224,7 @@ static void test_osc_addresses(void **state)
     assert_true(path_exists(p));
     assert_int_equal(osc_call(&c, "/gain/db", why, sizeof why, "f", 0.0), 1);
     assert_int_equal(osc_call(&c, "/preset/load", why, sizeof why, "s", "mine"), 1);
-    r = osc_get(&c, "/gain/db");
+    r = osc_get_value(&c, "/gain/db");
     assert_float_equal(osc_arg_f(r, 1), -7.0, 1e-6);
     lo_message_free(r);
     assert_int_equal(osc_call(&c, "/preset/load", why, sizeof why, "s", "../etc/passwd"), 0);
@@ -239,7 +239,7 @@ static void test_osc_addresses(void **state)
     assert_int_equal(osc_call(&c, "/preset/load", why, sizeof why, "s", "broken"), 0);
     assert_non_null(strstr(why, "line 4"));
     assert_non_null(strstr(why, "/gain/dbb"));
-    r = osc_get(&c, "/gain/db");
+    r = osc_get_value(&c, "/gain/db");
     assert_float_equal(osc_arg_f(r, 1), -7.0, 1e-6);
     lo_message_free(r);
 
@@ -472,7 +472,7 @@ static void test_sighup_reload(void **state)
     assert_true(pid > 0);
     osc_client c;
     osc_open(&c, port);
-    lo_message r = osc_get(&c, "/gain/db");
+    lo_message r = osc_get_value(&c, "/gain/db");
     assert_non_null(r);
     assert_float_equal(osc_arg_f(r, 1), -6, 1e-6);
     lo_message_free(r);
@@ -481,7 +481,7 @@ static void test_sighup_reload(void **state)
     fclose(f);
     kill(pid, SIGHUP);
     msleep(300);
-    r = osc_get(&c, "/gain/db");
+    r = osc_get_value(&c, "/gain/db");
     assert_non_null(r);
     assert_float_equal(osc_arg_f(r, 1), -12, 1e-6);
     lo_message_free(r);
@@ -491,7 +491,7 @@ static void test_sighup_reload(void **state)
     fclose(f);
     kill(pid, SIGHUP);
     msleep(300);
-    r = osc_get(&c, "/gain/db");
+    r = osc_get_value(&c, "/gain/db");
     assert_non_null(r);
     assert_float_equal(osc_arg_f(r, 1), -12, 1e-6);
     lo_message_free(r);

@@ -236,12 +236,12 @@ static void test_synth_messages(void **state)
     /* a compound setting, read back by its parameters */
     assert_int_equal(osc_call(&c, "/synth/adsr", why, sizeof why, "ffff", 15.0, 120.0, 0.6, 900.0),
                      1);
-    lo_message r = osc_get(&c, "/synth/release");
+    lo_message r = osc_get_value(&c, "/synth/release");
     assert_non_null(r);
     assert_float_equal(osc_arg_f(r, 1), 900.0f, 1e-3);
     lo_message_free(r);
     assert_int_equal(osc_call(&c, "/synth/voices", why, sizeof why, "i", 4), 1);
-    r = osc_get(&c, "/synth/voices");
+    r = osc_get_value(&c, "/synth/voices");
     assert_non_null(r);
     assert_int_equal(osc_arg_i(r, 1), 4);
     lo_message_free(r);
@@ -279,7 +279,7 @@ static void test_synth_messages(void **state)
     assert_non_null(strstr(why, "ddsp-tuba.osw"));
     assert_int_equal(osc_call(&c, "/synth/model", why, sizeof why, "s", "violin"), 1);
     /* the settings survive the rebuilds */
-    r = osc_get(&c, "/synth/release");
+    r = osc_get_value(&c, "/synth/release");
     assert_non_null(r);
     assert_float_equal(osc_arg_f(r, 1), 900.0f, 1e-3);
     lo_message_free(r);
@@ -295,12 +295,12 @@ static void test_synth_messages(void **state)
         float want;
     } got[] = {{"/synth/vibrato_depth", 12}, {"/synth/attack", 60}, {"/synth/release", 250}};
     for (int i = 0; i < 3; i++) {
-        r = osc_get(&c, got[i].addr);
+        r = osc_get_value(&c, got[i].addr);
         assert_non_null(r);
         assert_float_equal(osc_arg_f(r, 1), got[i].want, 1e-4);
         lo_message_free(r);
     }
-    r = osc_get(&c, "/synth/model"); /* the preset names its instrument */
+    r = osc_get_value(&c, "/synth/model"); /* the preset names its instrument */
     assert_non_null(r);
     assert_string_equal(osc_arg_s(r, 1), "violin");
     lo_message_free(r);
@@ -314,7 +314,7 @@ static void test_synth_messages(void **state)
         fclose(f);
     assert_true(has_model);
     assert_int_equal(osc_call(&c, "/preset/load", why, sizeof why, "s", "voice-to-violin"), 1);
-    r = osc_get(&c, "/transfer/octave");
+    r = osc_get_value(&c, "/transfer/octave");
     assert_non_null(r);
     assert_int_equal(osc_arg_i(r, 1), 1);
     lo_message_free(r);

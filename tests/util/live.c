@@ -460,7 +460,7 @@ void jio_close(jack_io *j)
     free(j);
 }
 
-lo_message osc_get(osc_client *c, const char *address)
+lo_message osc_get_value(osc_client *c, const char *address)
 {
     lo_message m = lo_message_new();
     lo_message_add_string(m, address);

@@ -53,7 +53,7 @@ lo_message osc_wait(osc_client *c, const char *path, int ms);
 int osc_call(osc_client *c, const char *path, char *reason, size_t rlen, const char *types, ...);
 /* /get address and wait for its /value (NULL on timeout or /fail); the
  * value is argument 1 of the reply. Free it with lo_message_free. */
-lo_message osc_get(osc_client *c, const char *address);
+lo_message osc_get_value(osc_client *c, const char *address);
 
 /* Argument i of a received message (liblo's lo_arg pointers are not
  * aligned for the union, so read them through these). */

@@ -15,6 +15,7 @@
 #include "oscine.h"
 
 #include <math.h>
+#include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -538,6 +539,86 @@ static void test_cli_synth(void **state)
     tmpdir_remove(dir);
 }
 
+/* `oscine synth` on a Standard MIDI File (format 1: a tempo track that
+ * halves the tempo at tick 960, a note track with a program change,
+ * running status, note on velocity 0 and a pitch bend): the notes come out
+ * at their pitch and times; a truncated file or SMPTE timing is a usage
+ * error naming the problem, with no output left behind. */
+static void test_cli_synth_midi(void **state)
+{
+    static const unsigned char mid[] = {
+        'M', 'T', 'h', 'd', 0, 0, 0, 6, 0, 1, 0, 2, 0x01, 0xE0, /* format 1, 2 tracks, 480 */
+        'M', 'T', 'r', 'k', 0, 0, 0, 19,
+        0x00, 0xFF, 0x51, 0x03, 0x07, 0xA1, 0x20,       /* 120 bpm */
+        0x87, 0x40, 0xFF, 0x51, 0x03, 0x0F, 0x42, 0x40, /* tick 960: 60 bpm */
+        0x00, 0xFF, 0x2F, 0x00,
+        'M', 'T', 'r', 'k', 0, 0, 0, 31,
+        0x00, 0xC0, 0x28,                 /* program change (ignored) */
+        0x00, 0x90, 0x45, 0x64,           /* 0.0 s: A4 on */
+        0x83, 0x60, 0x80, 0x45, 0x40,     /* tick 480, 0.5 s: A4 off */
+        0x87, 0x40, 0x90, 0x3C, 0x64,     /* tick 1440, 2.0 s: C4 on */
+        0x81, 0x70, 0xE0, 0x7F, 0x7F,     /* tick 1680, 2.5 s: bend +2 st */
+        0x81, 0x70, 0x90, 0x3C, 0x00,     /* tick 1920, 3.0 s: C4 off (velocity 0) */
+        0x00, 0xFF, 0x2F, 0x00,
+    };
+    const char *dir = tmpdir_make();
+    char path[512], out[512], err[1024];
+    snprintf(path, sizeof path, "%s/a.mid", dir);
+    snprintf(out, sizeof out, "%s/a.wav", dir);
+    FILE *f = fopen(path, "wb");
+    fwrite(mid, 1, sizeof mid, f);
+    fclose(f);
+    int rc = run_oscine(NULL, 0, err, sizeof err, "synth", path, out, "--model", FIXTURE,
+                        "--rate", "16000", "--tail", "0.5", "--bits", "float", NULL);
+    if (rc)
+        fail_msg("%s", err);
+    SF_INFO info = {0};
+    SNDFILE *sf = sf_open(out, SFM_READ, &info);
+    assert_non_null(sf);
+    assert_int_equal(info.frames, 16000 * 7 / 2); /* last event 3.0 s + 0.5 s tail */
+    float *y = malloc(sizeof(float) * (size_t)info.frames), conf;
+    assert_int_equal(sf_readf_float(sf, y, info.frames), info.frames);
+    sf_close(sf);
+    float a = median_f0(y, (int)info.frames, 16000, 0.1, 0.45, &conf);
+    float c = median_f0(y, (int)info.frames, 16000, 2.1, 2.45, &conf);
+    float d = median_f0(y, (int)info.frames, 16000, 2.6, 2.95, &conf);
+    double quiet = 0, loud = 0;
+    for (int i = (int)(1.2 * 16000); i < 19 * 1600; i++)
+        quiet = fmax(quiet, fabs(y[i]));
+    for (int i = 1600; i < 7200; i++)
+        loud = fmax(loud, fabs(y[i]));
+    print_message("midi: A4 %.2f Hz (%+.1f cents), C4 %.2f Hz (%+.1f), bent %.2f Hz (%+.1f); "
+                  "peak %.3f, between the notes %.2g\n", a, cents(a, 440), c,
+                  cents(c, 261.63), d, cents(d, 293.66), loud, quiet);
+    assert_true(fabs(cents(a, 440)) < 10);
+    assert_true(fabs(cents(c, 261.63)) < 10);
+    assert_true(fabs(cents(d, 293.66)) < 10);
+    assert_true(quiet < loud * 1e-3); /* 1.2-1.9 s: the 60 bpm stretch is silent */
+    free(y);
+
+    /* broken files: nothing written */
+    remove(out);
+    f = fopen(path, "wb");
+    fwrite(mid, 1, 40, f); /* cut inside the first track */
+    fclose(f);
+    rc = run_oscine(NULL, 0, err, sizeof err, "synth", path, out, "--model", FIXTURE, NULL);
+    print_message("truncated: %s", err);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(err, "midi"));
+    assert_non_null(strstr(err, "track 1"));
+    unsigned char smpte[sizeof mid];
+    memcpy(smpte, mid, sizeof mid);
+    smpte[12] = 0xE7; /* -25 fps */
+    f = fopen(path, "wb");
+    fwrite(smpte, 1, sizeof smpte, f);
+    fclose(f);
+    rc = run_oscine(NULL, 0, err, sizeof err, "synth", path, out, "--model", FIXTURE, NULL);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(err, "SMPTE"));
+    assert_int_equal(dir_count(dir), 1); /* only the MIDI file */
+    tmpdir_remove(dir);
+}
+
 /* Timbre transfer: a harmonic input at 220 Hz comes out at 220 Hz times the
  * octave and shift, silence stays silent (gate), the reported latency is
  * the trackers' 512 samples, and the audio path allocates nothing. */
@@ -601,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_synth_live_events),
         cmocka_unit_test(test_synth_settings),
         cmocka_unit_test(test_cli_synth),
+        cmocka_unit_test(test_cli_synth_midi),
         cmocka_unit_test(test_transfer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

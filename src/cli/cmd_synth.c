@@ -10,7 +10,8 @@
  *     1.500 /synth/note_off 69
  * ADDRESS is a synth parameter (one number) or event (engine/stage.h). The
  * whole score is checked before anything is rendered; a bad line is a usage
- * error naming the file and line.
+ * error naming the file and line. A Standard MIDI File (told by "MThd") is
+ * turned into the same events (read_midi).
  */
 #include "cli.h"
 
@@ -21,6 +22,7 @@
 
 #include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +162,267 @@ static int read_score(const char *path, score_ev **out, int *n)
     return EXIT_OK;
 }
 
+/* ------------------------------------------------------------ MIDI files */
+
+#define MIDI_MAX_BYTES (16 << 20)
+
+typedef struct midi_raw {
+    uint32_t tick;
+    int track, seq;
+    uint8_t st, d1, d2; /* st 0xFF: tempo, d1..: unused (tempo in us) */
+    uint32_t tempo;
+} midi_raw;
+
+static int by_tick(const void *a, const void *b)
+{
+    const midi_raw *x = a, *y = b;
+    if (x->tick != y->tick)
+        return x->tick < y->tick ? -1 : 1;
+    /* tempo changes first at a tick; then track order, then file order */
+    if ((x->st == 0xFF) != (y->st == 0xFF))
+        return x->st == 0xFF ? -1 : 1;
+    if (x->track != y->track)
+        return x->track - y->track;
+    return x->seq - y->seq;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A variable-length quantity at b[*i], at most 4 bytes, within len. */
+static int vlq(const uint8_t *b, size_t len, size_t *i, uint32_t *v)
+{
+    *v = 0;
+    for (int k = 0; k < 4; k++) {
+        if (*i >= len)
+            return -1;
+        uint8_t c = b[(*i)++];
+        *v = *v << 7 | (c & 0x7F);
+        if (!(c & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+static int midi_add(score_ev **ev, int *n, int *cap, double t, const char *addr, int is_event,
+                    int nargs, float a0, float a1)
+{
+    if (*n == *cap) {
+        score_ev *g = realloc(*ev, sizeof **ev * (size_t)(*cap *= 2));
+        if (!g)
+            return -1;
+        *ev = g;
+    }
+    score_ev *e = &(*ev)[*n];
+    memset(e, 0, sizeof *e);
+    e->t = t;
+    e->seq = *n;
+    e->is_event = is_event;
+    e->nargs = nargs;
+    e->args[0] = a0;
+    e->args[1] = a1;
+    snprintf(e->addr, sizeof e->addr, "%s", addr);
+    (*n)++;
+    return 0;
+}
+
+static float cc_db(int v) { return v <= 0 ? -60.0f : fmaxf(-60.0f, 40.0f * log10f(v / 127.0f)); }
+
+/* A Standard MIDI File (format 0 or 1) as score events, every channel into
+ * the one synth: notes, pitch bend (+-2 semitones), CC 1 (vibrato depth
+ * 0..50 cents), CC 7 and 11 (40 log10(v / 127) dB of loudness each), CC 64
+ * (sustain pedal: releases wait for it), CC 120/123 (all notes off); tempo
+ * changes from any track. */
+static int read_midi(const char *path, const uint8_t *b, size_t len, score_ev **out, int *n)
+{
+#define BAD(...) (free(raw), free(ev), cli_fail(EXIT_USAGE, __VA_ARGS__))
+    midi_raw *raw = NULL;
+    score_ev *ev = NULL;
+    if (len < 14 || be32(b + 4) < 6)
+        return BAD("midi '%s': header too short", path);
+    int format = b[8] << 8 | b[9], ntrk = b[10] << 8 | b[11], div = b[12] << 8 | b[13];
+    if (format > 1)
+        return BAD("midi '%s': format %d (only 0 and 1 are supported)", path, format);
+    if (div & 0x8000 || div == 0)
+        return BAD("midi '%s': SMPTE or zero time division is not supported", path);
+    size_t i = 8 + be32(b + 4);
+    int nraw = 0, rcap = 256;
+    raw = malloc(sizeof *raw * (size_t)rcap);
+    if (!raw)
+        return BAD("out of memory");
+    for (int tr = 0; tr < ntrk; tr++) {
+        if (i + 8 > len || memcmp(b + i, "MTrk", 4))
+            return BAD("midi '%s': track %d missing or not 'MTrk' at byte %zu", path, tr + 1, i);
+        size_t end = i + 8 + be32(b + i + 4);
+        if (end > len || end < i)
+            return BAD("midi '%s': track %d runs past the end of the file", path, tr + 1);
+        i += 8;
+        uint32_t tick = 0;
+        uint8_t run = 0;
+        while (i < end) {
+            uint32_t dt;
+            if (vlq(b, end, &i, &dt) || i >= end)
+                return BAD("midi '%s': track %d: bad delta time at byte %zu", path, tr + 1, i);
+            tick += dt;
+            uint8_t st = b[i];
+            if (st & 0x80)
+                i++;
+            else if (run)
+                st = run;
+            else
+                return BAD("midi '%s': track %d: data byte without a status at byte %zu", path,
+                           tr + 1, i);
+            uint32_t l;
+            if (st == 0xFF) {
+                if (i >= end)
+                    return BAD("midi '%s': track %d: truncated meta event", path, tr + 1);
+                uint8_t type = b[i++];
+                if (vlq(b, end, &i, &l) || l > end - i)
+                    return BAD("midi '%s': track %d: bad meta event length", path, tr + 1);
+                if (type == 0x51 && l == 3) {
+                    if (nraw == rcap) {
+                        midi_raw *g = realloc(raw, sizeof *raw * (size_t)(rcap *= 2));
+                        if (!g)
+                            return BAD("out of memory");
+                        raw = g;
+                    }
+                    raw[nraw] = (midi_raw){tick, tr, nraw, 0xFF, 0, 0,
+                                           (uint32_t)b[i] << 16 | b[i + 1] << 8 | b[i + 2]};
+                    nraw++;
+                }
+                i += l;
+                if (type == 0x2F)
+                    break;
+                continue;
+            }
+            if (st == 0xF0 || st == 0xF7) {
+                if (vlq(b, end, &i, &l) || l > end - i)
+                    return BAD("midi '%s': track %d: bad sysex length", path, tr + 1);
+                i += l;
+                continue;
+            }
+            if (st >= 0xF0)
+                return BAD("midi '%s': track %d: status 0x%02X in a file", path, tr + 1, st);
+            run = st;
+            int nd = (st & 0xF0) == 0xC0 || (st & 0xF0) == 0xD0 ? 1 : 2;
+            if (i + (size_t)nd > end || (b[i] & 0x80) || (nd == 2 && (b[i + 1] & 0x80)))
+                return BAD("midi '%s': track %d: bad data bytes at byte %zu", path, tr + 1, i);
+            if (nraw == rcap) {
+                midi_raw *g = realloc(raw, sizeof *raw * (size_t)(rcap *= 2));
+                if (!g)
+                    return BAD("out of memory");
+                raw = g;
+            }
+            raw[nraw] = (midi_raw){tick, tr, nraw, st, b[i], nd == 2 ? b[i + 1] : 0, 0};
+            nraw++;
+            i += (size_t)nd;
+        }
+        i = end;
+    }
+    qsort(raw, (size_t)nraw, sizeof *raw, by_tick);
+    int cap = 64, cnt = 0;
+    ev = malloc(sizeof *ev * (size_t)cap);
+    if (!ev)
+        return BAD("out of memory");
+    double t = 0, us_per_tick = 500000.0 / div; /* 120 bpm until a tempo says */
+    uint32_t last = 0;
+    int pedal = 0, cc7 = 127, cc11 = 127;
+    unsigned char held[128] = {0}, down[128] = {0};
+    int r = 0;
+    for (int k = 0; k < nraw && !r; k++) {
+        const midi_raw *m = &raw[k];
+        t += (m->tick - last) * us_per_tick * 1e-6;
+        last = m->tick;
+        if (t > 86400)
+            return BAD("midi '%s': longer than a day", path);
+        if (m->st == 0xFF) {
+            us_per_tick = (double)(m->tempo ? m->tempo : 500000) / div;
+            continue;
+        }
+        int kind = m->st & 0xF0, d1 = m->d1, d2 = m->d2;
+        if (kind == 0x90 && d2) {
+            down[d1] = 1;
+            held[d1] = 0;
+            r = midi_add(&ev, &cnt, &cap, t, "/synth/note_on", 1, 2, (float)d1, d2 / 127.0f);
+        } else if (kind == 0x80 || kind == 0x90) {
+            if (!down[d1])
+                continue;
+            if (pedal) {
+                held[d1] = 1;
+                continue;
+            }
+            down[d1] = 0;
+            r = midi_add(&ev, &cnt, &cap, t, "/synth/note_off", 1, 1, (float)d1, 0);
+        } else if (kind == 0xE0) {
+            float bend = (float)((d2 << 7 | d1) - 8192) / 8192.0f * 2.0f;
+            r = midi_add(&ev, &cnt, &cap, t, "/synth/bend", 0, 1, bend, 0);
+        } else if (kind == 0xB0 && d1 == 1) {
+            r = midi_add(&ev, &cnt, &cap, t, "/synth/vibrato_depth", 0, 1, 50.0f * d2 / 127.0f,
+                         0);
+        } else if (kind == 0xB0 && (d1 == 7 || d1 == 11)) {
+            *(d1 == 7 ? &cc7 : &cc11) = d2;
+            r = midi_add(&ev, &cnt, &cap, t, "/synth/loudness", 0, 1,
+                         fmaxf(-60.0f, cc_db(cc7) + cc_db(cc11)), 0);
+        } else if (kind == 0xB0 && d1 == 64) {
+            int now = d2 >= 64;
+            if (pedal && !now)
+                for (int note = 0; note < 128 && !r; note++)
+                    if (held[note]) {
+                        held[note] = down[note] = 0;
+                        r = midi_add(&ev, &cnt, &cap, t, "/synth/note_off", 1, 1, (float)note,
+                                     0);
+                    }
+            pedal = now;
+        } else if (kind == 0xB0 && (d1 == 120 || d1 == 123)) {
+            memset(held, 0, sizeof held);
+            memset(down, 0, sizeof down);
+            r = midi_add(&ev, &cnt, &cap, t, "/synth/all_notes_off", 1, 0, 0, 0);
+        }
+    }
+    if (r)
+        return BAD("out of memory");
+    free(raw);
+    *out = ev;
+    *n = cnt;
+    return EXIT_OK;
+#undef BAD
+}
+
+/* A score file or a MIDI file (by its first bytes, "MThd"). */
+static int read_input(const char *path, score_ev **out, int *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cli_fail(EXIT_RUNTIME, "score '%s': cannot open", path);
+    char magic[4] = {0};
+    size_t got = fread(magic, 1, 4, f);
+    if (got < 4 || memcmp(magic, "MThd", 4)) {
+        fclose(f);
+        return read_score(path, out, n);
+    }
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (len < 0 || len > MIDI_MAX_BYTES) {
+        fclose(f);
+        return cli_fail(EXIT_USAGE, "midi '%s': larger than %d MB", path, MIDI_MAX_BYTES >> 20);
+    }
+    uint8_t *b = malloc((size_t)len);
+    if (!b || fread(b, 1, (size_t)len, f) != (size_t)len) {
+        free(b);
+        fclose(f);
+        return cli_fail(EXIT_RUNTIME, "midi '%s': cannot read", path);
+    }
+    fclose(f);
+    int code = read_midi(path, b, (size_t)len, out, n);
+    free(b);
+    if (!code)
+        qsort(*out, (size_t)*n, sizeof **out, by_time);
+    return code;
+}
+
 int cmd_synth(int argc, char **argv)
 {
     const char *pos[2], *model = NULL;
@@ -216,7 +479,7 @@ int cmd_synth(int argc, char **argv)
         return cli_fail_lib(EXIT_USAGE, e, NULL);
     score_ev *ev = NULL;
     int nev = 0;
-    int code = read_score(score, &ev, &nev);
+    int code = read_input(score, &ev, &nev);
     if (code)
         return code;
 

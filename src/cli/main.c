@@ -162,7 +162,7 @@ static const cli_command commands[] = {
      "  --hop-ms MS   frame hop (default 10 ms = 160 samples; 4 ms = DDSP's 250 Hz)\n",
      cmd_features},
     {"synth", "SCORE OUT [--model NAME|PATH] [--rate HZ] [--tail S] [--bits B] [--quiet]",
-     "play a score of timed OSC messages on the DDSP synthesizer",
+     "play a score of timed OSC messages, or a MIDI file, on the DDSP synthesizer",
      "Renders SCORE through the 'synth' stage (the daemon's, with the same OSC\n"
      "addresses) and writes OUT (WAV or FLAC by extension, mono). SCORE has one\n"
      "message per line, TIME (seconds) ADDRESS NUMBERS..., '#' for comments:\n"
@@ -172,6 +172,10 @@ static const cli_command commands[] = {
      "Every message takes effect at its exact sample; the whole score is checked\n"
      "first. Addresses: 'oscine help osc' (/synth/...). Example scores are in\n"
      "tools/examples/.\n"
+     "SCORE may also be a Standard MIDI File (format 0 or 1, told by its header):\n"
+     "every channel plays the one instrument; notes, pitch bend (+-2 semitones),\n"
+     "CC 1 (vibrato, up to 50 cents), CC 7 and 11 (40 log10(v/127) dB each),\n"
+     "CC 64 (sustain pedal), CC 120/123 and tempo changes are followed.\n"
      "  --model M    instrument name (violin: ddsp-violin.osw from\n"
      "               $OSCINE_MODEL_PATH, ./models, share/oscine/models) or a path\n"
      "  --rate HZ    output rate (default 48000)\n"

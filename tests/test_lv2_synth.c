@@ -418,6 +418,26 @@ static void test_pedal_volume_all_off(void **state)
     host_close(&h);
 }
 
+/* The voices port limits the polyphony (a fractional value rounds to the
+ * nearest whole number); the active port counts the voices. */
+static void test_voices(void **state)
+{
+    host h;
+    host_open(&h);
+    h.ctl[P_VOICES] = 2.6f;
+    const note_ev ev[] = {{0.00, {0x90, 60, 100}}, {0.01, {0x90, 64, 100}},
+                          {0.02, {0x90, 67, 100}}, {0.03, {0x90, 72, 100}}};
+    uint64_t seed = 4;
+    render(&h, ev, 4, 0, (size_t)(0.3 * RATE), NULL, NULL, &seed);
+    print_message("4 notes held, voices port 2.6: %g active\n", h.ctl[P_ACTIVE]);
+    assert_float_equal(h.ctl[P_ACTIVE], 3, 0);
+    h.ctl[P_VOICES] = 8;
+    const note_ev more[] = {{0.31, {0x90, 76, 100}}};
+    render(&h, more, 1, (size_t)(0.3 * RATE), (size_t)(0.1 * RATE), NULL, NULL, &seed);
+    assert_float_equal(h.ctl[P_ACTIVE], 4, 0);
+    host_close(&h);
+}
+
 /* The model port switches to the clarinet while a note is held: the note
  * carries on at its pitch with no gap and no click, the worker did the
  * loading (nothing changed before it ran), and the state names the new
@@ -615,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_ports_match_stage),
         cmocka_unit_test(test_notes_and_bend),
         cmocka_unit_test(test_pedal_volume_all_off),
+        cmocka_unit_test(test_voices),
         cmocka_unit_test(test_model_switch),
         cmocka_unit_test(test_state),
         cmocka_unit_test(test_preset_matches_osc),

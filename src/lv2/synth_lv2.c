@@ -157,6 +157,8 @@ static void send_controls(synth *s, oscine_chain *c, int force)
         float v = port(s, DIRECT[i].port, NAN);
         if (isnan(v))
             continue;
+        if (DIRECT[i].port == P_VOICES) /* a whole number, or the stage refuses it */
+            v = roundf(v);
         if (force || v != s->sent[DIRECT[i].port])
             chain_set_rt(c, DIRECT[i].addr, v);
     }
@@ -175,7 +177,8 @@ static void send_controls(synth *s, oscine_chain *c, int force)
 static void controls_sent(synth *s)
 {
     for (int i = 0; i < NDIRECT; i++)
-        s->sent[DIRECT[i].port] = port(s, DIRECT[i].port, NAN);
+        s->sent[DIRECT[i].port] = DIRECT[i].port == P_VOICES ? roundf(port(s, P_VOICES, NAN))
+                                                             : port(s, DIRECT[i].port, NAN);
     s->sent_loud = clampf(port(s, P_LOUDNESS, 0.0f) + s->cc7_db + s->cc11_db, -60.0f, 20.0f);
     s->sent_bend = clampf(s->bend * port(s, P_BEND_RANGE, 2.0f), -24.0f, 24.0f);
     s->sent_vib = clampf(port(s, P_VIB_DEPTH, 0.0f) + 50.0f * s->modwheel, 0.0f, 200.0f);

@@ -7,6 +7,9 @@ the wrong code when commits land while a run goes on.
     runs = runinfo.start(ck, step)         # at start; ck: the resumed checkpoint or None
     ... checkpoint(..., commit=runs[-1]["commit"], runs=runs)
     runinfo.describe(ck)                   # in export: "steps 0-682 at 61db5f77a1b2; ..."
+
+Also the two pieces every training and export script needs: git_commit() and
+atomic_save().
 """
 import os
 import subprocess
@@ -16,12 +19,20 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def git_commit():
+def git_commit(short=False):
     try:
-        return subprocess.check_output(["git", "-C", ROOT, "rev-parse", "HEAD"], text=True,
-                                       stderr=subprocess.DEVNULL).strip()
+        cmd = ["git", "-C", ROOT, "rev-parse"] + (["--short"] if short else []) + ["HEAD"]
+        return subprocess.check_output(cmd, text=True, stderr=subprocess.DEVNULL).strip()
     except Exception:
         return "unknown"
+
+
+def atomic_save(obj, path):
+    """torch.save to a temporary file, then rename: a checkpoint is whole or absent."""
+    import torch
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
 
 
 def tools_dirty():

@@ -22,7 +22,6 @@ mags = exp_sigmoid(y[1+H:] + noise_bias).
 """
 import argparse
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -80,10 +79,7 @@ def main():
     model.load_state_dict(ck["model"])
     model.eval()
     tensors = export_tensors(model)
-    try:
-        commit = subprocess.check_output(["git", "-C", HERE, "rev-parse", "HEAD"], text=True).strip()
-    except Exception:
-        commit = "unknown"
+    commit = runinfo.git_commit()
     metrics = ck.get("metrics", {})
     mtxt = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
     meta = model_meta(

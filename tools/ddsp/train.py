@@ -42,12 +42,6 @@ import runinfo  # noqa: E402
 SEG_FRAMES = 400  # evaluation segments: 4 s
 
 
-def atomic_save(obj, path):
-    tmp = path + ".tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def segments(items, frames=SEG_FRAMES):
     """Held-out items cut into whole segments: f0p, loud [N, frames], audio [N, frames * HOP]."""
     f0, ld, au = [], [], []
@@ -184,7 +178,7 @@ def main():
                    saved=time.strftime("%Y-%m-%d %H:%M:%S"))
         if extra:
             obj.update(extra)
-        atomic_save(obj, path)
+        runinfo.atomic_save(obj, path)
 
     def run_eval():
         nonlocal best

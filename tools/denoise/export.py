@@ -27,7 +27,6 @@ mask = tanh(re) + j tanh(im) of the last decoder; output spectrum = mask * X.
 import argparse
 import copy
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -134,10 +133,7 @@ def main():
     tensors = export_tensors(model)
     err = check(model, tensors)
     cfg = model.cfg
-    try:
-        commit = subprocess.check_output(["git", "-C", HERE, "rev-parse", "HEAD"], text=True).strip()
-    except Exception:
-        commit = "unknown"
+    commit = runinfo.git_commit()
     metrics = ck.get("metrics", {})
     mtxt = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items() if isinstance(v, float))
     meta = {

@@ -68,12 +68,6 @@ def lr_at(step, args):
     return max(args.lr * warm * decay, args.lr_min * warm)
 
 
-def atomic_save(obj, path):
-    tmp = path + ".tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 CSV_FIELDS = ["wall_time", "elapsed_h", "step", "audio_h", "lr", "train_loss", "train_sisnr", "train_spec",
               "mix_noisy", "mix_enh", "mix_-5_noisy", "mix_-5_enh", "mix_0_noisy", "mix_0_enh",
               "mix_5_noisy", "mix_5_enh", "mix_10_noisy", "mix_10_enh", "mix_15_noisy", "mix_15_enh",
@@ -161,7 +155,7 @@ def main():
                    saved=time.strftime("%Y-%m-%d %H:%M:%S"))
         if extra:
             obj.update(extra)
-        atomic_save(obj, path)
+        runinfo.atomic_save(obj, path)
 
     acc = {"loss": 0.0, "snr": 0.0, "spec": 0.0, "n": 0, "t": 0.0, "audio": 0.0}
     win = {"loss": 0.0, "snr": 0.0, "spec": 0.0, "n": 0}

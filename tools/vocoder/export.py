@@ -25,7 +25,6 @@ logamp_max)) e^{j phase}, synthesised with the iSTFT of tools/vocoder/audio.py.
 """
 import argparse
 import os
-import subprocess
 import sys
 
 import torch
@@ -89,13 +88,6 @@ def load_folded(model, tensors):
     return f.eval()
 
 
-def git_commit():
-    try:
-        return subprocess.check_output(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], text=True).strip()
-    except Exception:
-        return "unknown"
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", default="/work/ckpt/vocoder/best.pt")
@@ -123,7 +115,7 @@ def main():
         "training_steps": str(ck.get("step", 0)),
         "training_audio_h": f"{ck.get('audio_s', 0) / 3600:.2f}",
         "commit": runinfo.describe(ck),
-        "export_commit": git_commit(),
+        "export_commit": runinfo.git_commit(short=True),
         "metrics": ", ".join(f"dev {k} {v:.4f}" for k, v in metrics.items()),
     })
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)

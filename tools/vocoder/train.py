@@ -119,12 +119,6 @@ def lr_at(step, args):
     return max(args.lr * warm * args.lr_decay ** step, args.lr_min * warm)
 
 
-def atomic_save(obj, path):
-    tmp = path + ".tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 CSV_FIELDS = ["wall_time", "train_h", "step", "audio_h", "lr", "train_loss", "mel_l1", "lsd_db", "amp_mse", "ip",
               "best"]
 
@@ -209,7 +203,7 @@ def main():
                    saved=time.strftime("%Y-%m-%d %H:%M:%S"))
         if extra:
             obj.update(extra)
-        atomic_save(obj, path)
+        runinfo.atomic_save(obj, path)
 
     win = {"loss": 0.0, "n": 0}
 

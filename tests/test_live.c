@@ -45,16 +45,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void show_log(void)
-{
-    FILE *f = fopen(logpath, "r");
-    char line[512];
-    while (f && fgets(line, sizeof line, f))
-        print_message("daemon: %s", line);
-    if (f)
-        fclose(f);
-}
-
 /* First index where |x| > thr, or -1. */
 static long first_above(const float *x, size_t n, float thr)
 {
@@ -92,7 +82,7 @@ static void test_passthrough_exact(void **state)
     int port;
     pid_t pid = daemon_start(&port, logpath, "--chain", "passthrough", NULL);
     if (pid < 0)
-        show_log();
+        daemon_show_log(logpath);
     assert_true(pid > 0);
     msleep(100); /* past the fade-in */
     const size_t n = LIVE_RATE / 2, rn = LIVE_RATE;
@@ -507,7 +497,7 @@ static void test_denoise_live(void **state)
     int port;
     pid_t pid = daemon_start(&port, logpath, "--chain", "denoise", NULL);
     if (pid < 0)
-        show_log();
+        daemon_show_log(logpath);
     assert_true(pid > 0);
     osc_client c;
     osc_open(&c, port);

@@ -59,22 +59,12 @@ static int teardown(void **state)
     return 0;
 }
 
-static void show_log(void)
-{
-    FILE *f = fopen(logpath, "r");
-    char line[512];
-    while (f && fgets(line, sizeof line, f))
-        print_message("daemon: %s", line);
-    if (f)
-        fclose(f);
-}
-
 static pid_t start(osc_client *c)
 {
     int port;
     pid_t pid = daemon_start(&port, logpath, "--chain", "synth", "--input", "none", NULL);
     if (pid < 0)
-        show_log();
+        daemon_show_log(logpath);
     assert_true(pid > 0);
     assert_int_equal(osc_open(c, port), 0);
     return pid;

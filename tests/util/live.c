@@ -1,5 +1,6 @@
 /* live.c - see live.h. */
 #include "live.h"
+#include "util.h"
 
 void daemons_kill_all(void);
 
@@ -467,4 +468,14 @@ lo_message osc_get_value(osc_client *c, const char *address)
     osc_send(c, "/get", m);
     lo_message_free(m);
     return osc_wait(c, "/value", 1000);
+}
+
+void daemon_show_log(const char *log_path)
+{
+    FILE *f = fopen(log_path, "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f))
+        print_message("daemon: %s", line);
+    if (f)
+        fclose(f);
 }

@@ -31,6 +31,8 @@ pid_t daemon_start(int *port, const char *log_path, ...);
 void daemons_kill_all(void);
 /* SIGTERM and wait; returns the exit status (or -1). */
 int daemon_stop(pid_t pid, int sig);
+/* Print a daemon's log file (its stderr) through cmocka, line by line. */
+void daemon_show_log(const char *log_path);
 
 /* OSC client on loopback. */
 typedef struct osc_client {

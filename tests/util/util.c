@@ -129,14 +129,21 @@ float urand(uint64_t *s)
     return (float)((*s >> 40) * (1.0 / 8388608.0)) - 1.0f;
 }
 
-double err_db(const float *ref, const float *got, size_t n)
+/* Sum of squared errors and of the squared reference. */
+static void err_sums(const float *ref, const float *got, size_t n, double *e, double *r)
 {
-    double e = 0, r = 0;
+    *e = *r = 0;
     for (size_t i = 0; i < n; i++) {
         double d = (double)got[i] - ref[i];
-        e += d * d;
-        r += (double)ref[i] * ref[i];
+        *e += d * d;
+        *r += (double)ref[i] * ref[i];
     }
+}
+
+double err_db(const float *ref, const float *got, size_t n)
+{
+    double e, r;
+    err_sums(ref, got, n, &e, &r);
     if (r == 0)
         return e == 0 ? -400 : 400;
     if (e == 0)
@@ -146,12 +153,8 @@ double err_db(const float *ref, const float *got, size_t n)
 
 double nmse(const float *ref, const float *got, size_t n)
 {
-    double e = 0, r = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)got[i] - ref[i];
-        e += d * d;
-        r += (double)ref[i] * ref[i];
-    }
+    double e, r;
+    err_sums(ref, got, n, &e, &r);
     return r > 0 ? e / r : e;
 }
 

@@ -97,6 +97,8 @@ def main():
     ap.add_argument("--ckpt-every", type=float, default=5, help="minutes")
     ap.add_argument("--log-every", type=int, default=50, help="steps")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ema", type=float, default=0.999,
+                    help="decay of the weights' moving average that is evaluated and exported (0: off)")
     ap.add_argument("--model-cfg", default="{}", help="JSON dict of Denoiser() arguments (new runs only)")
     args = ap.parse_args()
 
@@ -130,6 +132,10 @@ def main():
         torch.set_rng_state(ck["torch_rng"])
         history = ck.get("history", [])
         print(f"[train] resumed {last_path}: step {step}, {audio_s/3600:.2f} h audio, best {best:.3f}", flush=True)
+    ema = runinfo.Ema(model, args.ema) if args.ema > 0 else None
+    if ema is not None and ck is not None and ck.get("ema") is not None:
+        ema.load_state_dict(ck["ema"])
+    net_eval = ema.model if ema is not None else model  # what evaluations score and best.pt keeps
     runs = runinfo.start(ck, step)
     print(f"[train] device {dev}, threads {args.threads}, commit {runs[-1]['commit']}"
           f"{' +uncommitted tools/ changes' if runs[-1]['dirty'] else ''}", flush=True)
@@ -150,7 +156,8 @@ def main():
     def checkpoint(path, extra=None):
         obj = dict(model=model.state_dict(), opt=opt.state_dict(), step=step, audio_s=audio_s, best_score=best,
                    train_s=train_s, mixer_rng=mixer.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
-                   model_cfg=model_cfg, args=vars(args), commit=runs[-1]["commit"], runs=runs, history=history,
+                   model_cfg=model_cfg, ema=ema.state_dict() if ema is not None else None,
+                   ema_decay=args.ema, args=vars(args), commit=runs[-1]["commit"], runs=runs, history=history,
                    command=" ".join(sys.argv), data_summary=mixer.summary,
                    saved=time.strftime("%Y-%m-%d %H:%M:%S"))
         if extra:
@@ -163,7 +170,7 @@ def main():
     def run_eval():
         nonlocal best
         t0 = time.time()
-        res = E.evaluate(model, dev_mix, dev_pairs, dev)
+        res = E.evaluate(net_eval, dev_mix, dev_pairs, dev)
         improved = res["score"] > best
         if improved:
             best = res["score"]
@@ -188,7 +195,8 @@ def main():
         win.update(loss=0.0, snr=0.0, spec=0.0, n=0)
         print(f"[eval] step {step} ({time.time()-t0:.0f}s)\n" + E.format_result(res), flush=True)
         if improved:
-            checkpoint(best_path, extra=dict(metrics={k: v for k, v in res.items() if k != "pair_rows"}))
+            checkpoint(best_path, extra=dict(model=net_eval.state_dict(),
+                                             metrics={k: v for k, v in res.items() if k != "pair_rows"}))
             print(f"[eval] new best {best:.3f} -> {best_path}", flush=True)
 
     t_start = time.time()
@@ -210,6 +218,8 @@ def main():
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         if torch.isfinite(gn):
             opt.step()
+            if ema is not None:
+                ema.update(model)
         else:
             print(f"[train] step {step}: non-finite gradient, skipped", flush=True)
         step += 1

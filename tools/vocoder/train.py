@@ -146,6 +146,8 @@ def main():
     ap.add_argument("--ckpt-every", type=float, default=5, help="minutes")
     ap.add_argument("--log-every", type=int, default=25, help="steps")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ema", type=float, default=0.999,
+                    help="decay of the weights' moving average that is evaluated and exported (0: off)")
     ap.add_argument("--model-cfg", default="{}", help="JSON dict of model config (new runs only)")
     args = ap.parse_args()
 
@@ -181,6 +183,10 @@ def main():
         torch.set_rng_state(ck["torch_rng"])
         history = ck.get("history", [])
         print(f"[train] resumed {last_path}: step {step}, {audio_s/3600:.2f} h audio, best {best:.4f}", flush=True)
+    ema = runinfo.Ema(model, args.ema) if args.ema > 0 else None
+    if ema is not None and ck is not None and ck.get("ema") is not None:
+        ema.load_state_dict(ck["ema"])
+    net_eval = ema.model if ema is not None else model  # what evaluations score and best.pt keeps
     runs = runinfo.start(ck, step)
     print(f"[train] device {dev}, threads {args.threads}, commit {runs[-1]['commit']}"
           f"{' +uncommitted tools/ changes' if runs[-1]['dirty'] else ''}", flush=True)
@@ -198,7 +204,8 @@ def main():
     def checkpoint(path, extra=None):
         obj = dict(model=model.state_dict(), opt=opt.state_dict(), step=step, audio_s=audio_s, best=best,
                    train_s=train_s, crop_rng=crops.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
-                   model_cfg=model_cfg, args=vars(args), commit=runs[-1]["commit"], runs=runs, history=history,
+                   model_cfg=model_cfg, ema=ema.state_dict() if ema is not None else None,
+                   ema_decay=args.ema, args=vars(args), commit=runs[-1]["commit"], runs=runs, history=history,
                    command=" ".join(sys.argv), data_summary=crops.summary,
                    saved=time.strftime("%Y-%m-%d %H:%M:%S"))
         if extra:
@@ -210,7 +217,7 @@ def main():
     def run_eval():
         nonlocal best
         t0 = time.time()
-        res = evaluate(model, corpus, dev_ids, dev)
+        res = evaluate(net_eval, corpus, dev_ids, dev)
         improved = res["mel_l1"] < best
         if improved:
             best = res["mel_l1"]
@@ -229,7 +236,7 @@ def main():
         print(f"[eval] step {step} ({time.time()-t0:.0f}s): " +
               " ".join(f"{k} {v:.4f}" for k, v in res.items()), flush=True)
         if improved:
-            checkpoint(best_path, extra=dict(metrics=res))
+            checkpoint(best_path, extra=dict(model=net_eval.state_dict(), metrics=res))
             print(f"[eval] new best mel L1 {best:.4f} -> {best_path}", flush=True)
 
     t_start = time.time()
@@ -253,6 +260,8 @@ def main():
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         if torch.isfinite(gn) and torch.isfinite(loss):
             opt.step()
+            if ema is not None:
+                ema.update(model)
         else:
             print(f"[train] step {step}: non-finite loss or gradient, skipped", flush=True)
         step += 1

@@ -16,6 +16,7 @@
 #include "cli.h"
 
 #include "engine/chainrt.h"
+#include "engine/midi.h"
 #include "engine/stage.h"
 #include "io/audiofile.h"
 #include "oscine.h"
@@ -228,12 +229,43 @@ static int midi_add(score_ev **ev, int *n, int *cap, double t, const char *addr,
     return 0;
 }
 
-static float cc_db(int v) { return v <= 0 ? -60.0f : fmaxf(-60.0f, 40.0f * log10f(v / 127.0f)); }
+/* The MIDI translator's actions as score events at time t. */
+typedef struct midi_sink_ctx {
+    score_ev **ev;
+    int *n, *cap;
+    double t;
+    int err;
+} midi_sink_ctx;
+
+static void midi_to_score(void *user, const midi_action *a)
+{
+    midi_sink_ctx *c = user;
+    static const char *addr[MIDI_KIND_COUNT] = {
+        [MIDI_NOTE_ON] = "/synth/note_on",  [MIDI_NOTE_OFF] = "/synth/note_off",
+        [MIDI_ALL_OFF] = "/synth/all_notes_off", [MIDI_BEND] = "/synth/bend",
+        [MIDI_MOD] = "/synth/vibrato_depth", [MIDI_VOLUME] = "/synth/loudness"};
+    int is_event = a->kind <= MIDI_ALL_OFF, nargs = a->kind == MIDI_NOTE_ON ? 2 : 1;
+    float a0 = a->value, a1 = 0;
+    if (a->kind == MIDI_NOTE_ON || a->kind == MIDI_NOTE_OFF) {
+        a0 = (float)a->note;
+        a1 = a->value;
+    } else if (a->kind == MIDI_ALL_OFF) {
+        nargs = 0;
+    } else if (a->kind == MIDI_BEND) {
+        a0 = 2.0f * a->value; /* +-2 semitones */
+    } else if (a->kind == MIDI_MOD) {
+        a0 = 50.0f * a->value; /* up to 50 cents */
+    } else {
+        a0 = fmaxf(-60.0f, a->value);
+    }
+    if (!c->err)
+        c->err = midi_add(c->ev, c->n, c->cap, c->t, addr[a->kind], is_event, nargs, a0, a1);
+}
 
 /* A Standard MIDI File (format 0 or 1) as score events, every channel into
- * the one synth: notes, pitch bend (+-2 semitones), CC 1 (vibrato depth
- * 0..50 cents), CC 7 and 11 (40 log10(v / 127) dB of loudness each), CC 64
- * (sustain pedal: releases wait for it), CC 120/123 (all notes off); tempo
+ * the one synth, through the MIDI translator (engine/midi.h): notes, pitch
+ * bend (+-2 semitones), CC 1 (vibrato depth 0..50 cents), CC 7 and 11
+ * (loudness), CC 64 (sustain pedal), CC 120/123 (all notes off); tempo
  * changes from any track. */
 static int read_midi(const char *path, const uint8_t *b, size_t len, score_ev **out, int *n)
 {
@@ -306,7 +338,7 @@ static int read_midi(const char *path, const uint8_t *b, size_t len, score_ev **
             if (st >= 0xF0)
                 return BAD("midi '%s': track %d: status 0x%02X in a file", path, tr + 1, st);
             run = st;
-            int nd = (st & 0xF0) == 0xC0 || (st & 0xF0) == 0xD0 ? 1 : 2;
+            int nd = midi_data_bytes(st);
             if (i + (size_t)nd > end || (b[i] & 0x80) || (nd == 2 && (b[i + 1] & 0x80)))
                 return BAD("midi '%s': track %d: bad data bytes at byte %zu", path, tr + 1, i);
             if (nraw == rcap) {
@@ -328,10 +360,10 @@ static int read_midi(const char *path, const uint8_t *b, size_t len, score_ev **
         return BAD("out of memory");
     double t = 0, us_per_tick = 500000.0 / div; /* 120 bpm until a tempo says */
     uint32_t last = 0;
-    int pedal = 0, cc7 = 127, cc11 = 127;
-    unsigned char held[128] = {0}, down[128] = {0};
-    int r = 0;
-    for (int k = 0; k < nraw && !r; k++) {
+    midi_state mid;
+    midi_reset(&mid);
+    midi_sink_ctx sink = {&ev, &cnt, &cap, 0, 0};
+    for (int k = 0; k < nraw && !sink.err; k++) {
         const midi_raw *m = &raw[k];
         t += (m->tick - last) * us_per_tick * 1e-6;
         last = m->tick;
@@ -341,47 +373,10 @@ static int read_midi(const char *path, const uint8_t *b, size_t len, score_ev **
             us_per_tick = (double)(m->tempo ? m->tempo : 500000) / div;
             continue;
         }
-        int kind = m->st & 0xF0, d1 = m->d1, d2 = m->d2;
-        if (kind == 0x90 && d2) {
-            down[d1] = 1;
-            held[d1] = 0;
-            r = midi_add(&ev, &cnt, &cap, t, "/synth/note_on", 1, 2, (float)d1, d2 / 127.0f);
-        } else if (kind == 0x80 || kind == 0x90) {
-            if (!down[d1])
-                continue;
-            if (pedal) {
-                held[d1] = 1;
-                continue;
-            }
-            down[d1] = 0;
-            r = midi_add(&ev, &cnt, &cap, t, "/synth/note_off", 1, 1, (float)d1, 0);
-        } else if (kind == 0xE0) {
-            float bend = (float)((d2 << 7 | d1) - 8192) / 8192.0f * 2.0f;
-            r = midi_add(&ev, &cnt, &cap, t, "/synth/bend", 0, 1, bend, 0);
-        } else if (kind == 0xB0 && d1 == 1) {
-            r = midi_add(&ev, &cnt, &cap, t, "/synth/vibrato_depth", 0, 1, 50.0f * d2 / 127.0f,
-                         0);
-        } else if (kind == 0xB0 && (d1 == 7 || d1 == 11)) {
-            *(d1 == 7 ? &cc7 : &cc11) = d2;
-            r = midi_add(&ev, &cnt, &cap, t, "/synth/loudness", 0, 1,
-                         fmaxf(-60.0f, cc_db(cc7) + cc_db(cc11)), 0);
-        } else if (kind == 0xB0 && d1 == 64) {
-            int now = d2 >= 64;
-            if (pedal && !now)
-                for (int note = 0; note < 128 && !r; note++)
-                    if (held[note]) {
-                        held[note] = down[note] = 0;
-                        r = midi_add(&ev, &cnt, &cap, t, "/synth/note_off", 1, 1, (float)note,
-                                     0);
-                    }
-            pedal = now;
-        } else if (kind == 0xB0 && (d1 == 120 || d1 == 123)) {
-            memset(held, 0, sizeof held);
-            memset(down, 0, sizeof down);
-            r = midi_add(&ev, &cnt, &cap, t, "/synth/all_notes_off", 1, 0, 0, 0);
-        }
+        sink.t = t;
+        midi_message(&mid, m->st, m->d1, m->d2, midi_to_score, &sink);
     }
-    if (r)
+    if (sink.err)
         return BAD("out of memory");
     free(raw);
     *out = ev;

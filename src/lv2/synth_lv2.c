@@ -18,6 +18,7 @@
 #include "lv2/synth_lv2.h"
 
 #include "engine/chainrt.h"
+#include "engine/midi.h"
 #include "oscine.h"
 
 #include <lv2/atom/atom.h>
@@ -88,11 +89,7 @@ typedef struct synth {
     float sent[P_COUNT];
     float sent_loud, sent_bend, sent_vib;
     /* MIDI state */
-    float vel[128];           /* > 0: the note is down (or held by the pedal) */
-    unsigned char pedal_held[128];
-    int pedal;
-    float cc7_db, cc11_db;    /* volume and expression, dB */
-    float bend, modwheel;     /* -1..1, 0..1 */
+    midi_state mid;
     /* models */
     _Atomic int model;        /* MODELS index in use, -1: one restored by name */
     int asked;                /* the model port value last acted on */
@@ -162,13 +159,13 @@ static void send_controls(synth *s, oscine_chain *c, int force)
         if (force || v != s->sent[DIRECT[i].port])
             chain_set_rt(c, DIRECT[i].addr, v);
     }
-    float loud = clampf(port(s, P_LOUDNESS, 0.0f) + s->cc7_db + s->cc11_db, -60.0f, 20.0f);
+    float loud = clampf(port(s, P_LOUDNESS, 0.0f) + midi_volume_db(&s->mid), -60.0f, 20.0f);
     if (force || loud != s->sent_loud)
         chain_set_rt(c, "/synth/loudness", loud);
-    float bend = clampf(s->bend * port(s, P_BEND_RANGE, 2.0f), -24.0f, 24.0f);
+    float bend = clampf(s->mid.bend * port(s, P_BEND_RANGE, 2.0f), -24.0f, 24.0f);
     if (force || bend != s->sent_bend)
         chain_set_rt(c, "/synth/bend", bend);
-    float vib = clampf(port(s, P_VIB_DEPTH, 0.0f) + 50.0f * s->modwheel, 0.0f, 200.0f);
+    float vib = clampf(port(s, P_VIB_DEPTH, 0.0f) + 50.0f * s->mid.mod, 0.0f, 200.0f);
     if (force || vib != s->sent_vib)
         chain_set_rt(c, "/synth/vibrato_depth", vib);
 }
@@ -179,9 +176,9 @@ static void controls_sent(synth *s)
     for (int i = 0; i < NDIRECT; i++)
         s->sent[DIRECT[i].port] = DIRECT[i].port == P_VOICES ? roundf(port(s, P_VOICES, NAN))
                                                              : port(s, DIRECT[i].port, NAN);
-    s->sent_loud = clampf(port(s, P_LOUDNESS, 0.0f) + s->cc7_db + s->cc11_db, -60.0f, 20.0f);
-    s->sent_bend = clampf(s->bend * port(s, P_BEND_RANGE, 2.0f), -24.0f, 24.0f);
-    s->sent_vib = clampf(port(s, P_VIB_DEPTH, 0.0f) + 50.0f * s->modwheel, 0.0f, 200.0f);
+    s->sent_loud = clampf(port(s, P_LOUDNESS, 0.0f) + midi_volume_db(&s->mid), -60.0f, 20.0f);
+    s->sent_bend = clampf(s->mid.bend * port(s, P_BEND_RANGE, 2.0f), -24.0f, 24.0f);
+    s->sent_vib = clampf(port(s, P_VIB_DEPTH, 0.0f) + 50.0f * s->mid.mod, 0.0f, 200.0f);
 }
 
 static void sync_chains(synth *s)
@@ -199,77 +196,26 @@ static void event(synth *s, const char *addr, const float *args, int nargs)
         chain_event_rt(s->next, addr, args, nargs);
 }
 
-static void note_on(synth *s, int note, float vel)
+/* A MIDI action as chain events; bend, mod wheel and volume are read from
+ * the MIDI state by send_controls(). Thread: audio. */
+static void midi_to_chains(void *user, const midi_action *a)
 {
-    s->vel[note] = vel;
-    s->pedal_held[note] = 0;
-    float a[2] = {(float)note, vel};
-    event(s, "/synth/note_on", a, 2);
+    synth *s = user;
+    float args[2] = {(float)a->note, a->value};
+    if (a->kind == MIDI_NOTE_ON)
+        event(s, "/synth/note_on", args, 2);
+    else if (a->kind == MIDI_NOTE_OFF)
+        event(s, "/synth/note_off", args, 1);
+    else if (a->kind == MIDI_ALL_OFF)
+        event(s, "/synth/all_notes_off", NULL, 0);
 }
-
-static void note_off(synth *s, int note)
-{
-    if (s->pedal) {
-        if (s->vel[note] > 0)
-            s->pedal_held[note] = 1;
-        return;
-    }
-    s->vel[note] = 0;
-    float a[1] = {(float)note};
-    event(s, "/synth/note_off", a, 1);
-}
-
-static void all_off(synth *s)
-{
-    memset(s->vel, 0, sizeof s->vel);
-    memset(s->pedal_held, 0, sizeof s->pedal_held);
-    event(s, "/synth/all_notes_off", NULL, 0);
-}
-
-static float cc_db(int v) { return v <= 0 ? -60.0f : fmaxf(-60.0f, 40.0f * log10f(v / 127.0f)); }
 
 /* One MIDI message (any channel). Thread: audio. */
 static void midi(synth *s, const uint8_t *m, uint32_t size)
 {
-    if (size < 3) /* everything handled here has two data bytes */
+    if (size < 2 || m[0] < 0x80 || m[0] >= 0xF0 || (int)size < 1 + midi_data_bytes(m[0]))
         return;
-    int d1 = m[1] & 0x7F, d2 = m[2] & 0x7F;
-    switch (m[0] & 0xF0) {
-    case LV2_MIDI_MSG_NOTE_ON:
-        if (d2)
-            note_on(s, d1, d2 / 127.0f);
-        else
-            note_off(s, d1);
-        break;
-    case LV2_MIDI_MSG_NOTE_OFF:
-        note_off(s, d1);
-        break;
-    case LV2_MIDI_MSG_BENDER:
-        s->bend = (float)(((d2 << 7) | d1) - 8192) / 8192.0f;
-        break;
-    case LV2_MIDI_MSG_CONTROLLER:
-        if (d1 == LV2_MIDI_CTL_MSB_MODWHEEL) {
-            s->modwheel = d2 / 127.0f;
-        } else if (d1 == LV2_MIDI_CTL_MSB_MAIN_VOLUME) {
-            s->cc7_db = cc_db(d2);
-        } else if (d1 == LV2_MIDI_CTL_MSB_EXPRESSION) {
-            s->cc11_db = cc_db(d2);
-        } else if (d1 == LV2_MIDI_CTL_SUSTAIN) {
-            int down = d2 >= 64;
-            if (s->pedal && !down) {
-                s->pedal = 0;
-                for (int n = 0; n < 128; n++)
-                    if (s->pedal_held[n])
-                        note_off(s, n);
-            }
-            s->pedal = down;
-        } else if (d1 == LV2_MIDI_CTL_ALL_SOUNDS_OFF || d1 == LV2_MIDI_CTL_ALL_NOTES_OFF) {
-            all_off(s);
-        }
-        break;
-    default:
-        break;
-    }
+    midi_message(&s->mid, m[0], m[1], size > 2 ? m[2] : 0, midi_to_chains, s);
 }
 
 /* Render frames [from, to) of the outputs. Thread: audio. */
@@ -382,8 +328,8 @@ static LV2_Worker_Status work_response(LV2_Handle h, uint32_t size, const void *
     s->next = m.chain;
     send_controls(s, s->next, 1);
     for (int n = 0; n < 128; n++)
-        if (s->vel[n] > 0) {
-            float a[2] = {(float)n, s->vel[n]};
+        if (s->mid.vel[n] > 0) {
+            float a[2] = {(float)n, s->mid.vel[n]};
             chain_event_rt(s->next, "/synth/note_on", a, 2);
         }
     s->xfade_pos = 0;
@@ -442,7 +388,7 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
         return NULL;
     }
     atomic_store(&s->model, 0);
-    s->cc7_db = s->cc11_db = 0;
+    midi_reset(&s->mid);
     return s;
 }
 
@@ -465,10 +411,7 @@ static void activate(LV2_Handle h)
 {
     synth *s = h;
     oscine_chain_reset(s->cur);
-    memset(s->vel, 0, sizeof s->vel);
-    memset(s->pedal_held, 0, sizeof s->pedal_held);
-    s->pedal = 0;
-    s->cc7_db = s->cc11_db = s->bend = s->modwheel = 0;
+    midi_reset(&s->mid);
     send_controls(s, s->cur, 1);
     controls_sent(s);
 }

@@ -31,54 +31,10 @@ static char build_dir[PATH_MAX]; /* absolute: build/ or build-asan/ */
 static char repo_dir[PATH_MAX];
 static char tmp[256];
 static char host_env[PATH_MAX + 64];
-static char out_text[65536];
 
 enum { P_IN, P_OUT, P_MIX, P_LIMIT, P_LATENCY, P_VAD, P_COUNT };
 
 /* ------------------------------------------------------------ helpers */
-
-static int sh(const char *fmt, ...)
-{
-    char cmd[8192], log[300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(log, sizeof log, "%s/cmd.log", tmp);
-    char full[8600];
-    snprintf(full, sizeof full, "( %s ) > %s 2>&1", cmd, log);
-    int st = system(full);
-    FILE *f = fopen(log, "rb");
-    size_t n = f ? fread(out_text, 1, sizeof out_text - 1, f) : 0;
-    out_text[n] = 0;
-    if (f)
-        fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static const char *tpath(const char *name)
-{
-    static char bufs[4][300];
-    static int next;
-    char *b = bufs[next++ % 4];
-    snprintf(b, sizeof bufs[0], "%s/%s", tmp, name);
-    return b;
-}
-
-static int have(const char *tool)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
-    return system(cmd) == 0;
-}
-
-#define NEED(tool)                                                                 \
-    do {                                                                           \
-        if (!have(tool)) {                                                         \
-            print_message("SKIP: %s is not installed (make deps)\n", tool);        \
-            skip();                                                                \
-        }                                                                          \
-    } while (0)
 
 typedef struct audio {
     float *x; /* (n) mono */
@@ -245,6 +201,7 @@ static int setup(void **state)
     if (!t)
         return -1;
     snprintf(tmp, sizeof tmp, "%s", t);
+    sh_dir_set(tmp);
     if (sh("mkdir %s/weights %s/empty && ln -s %s/%s %s/weights/denoise-16k.osw", tmp, tmp,
            repo_dir, MODEL, tmp))
         return -1;
@@ -267,7 +224,7 @@ static void test_analyseplugin(void **state)
 {
     NEED("analyseplugin");
     int rc = sh("%sanalyseplugin %s/" SO, host_env, build_dir);
-    print_message("%s", out_text);
+    print_message("%s", sh_out);
     assert_int_equal(rc, 0);
     const char *want[] = {
         "Plugin Label: \"oscine_denoise\"",
@@ -281,7 +238,7 @@ static void test_analyseplugin(void **state)
         "\"vad\" output, control, 0 to 1",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-        if (!strstr(out_text, want[i]))
+        if (!strstr(sh_out, want[i]))
             fail_msg("analyseplugin: no '%s'", want[i]);
 }
 
@@ -299,7 +256,7 @@ static void test_applyplugin_matches_cli(void **state)
                     tpath("in16.wav"), tpath("ladspa-16.wav"), build_dir, cases[k][0],
                     cases[k][1]);
         if (rc)
-            fail_msg("applyplugin: %s", out_text);
+            fail_msg("applyplugin: %s", sh_out);
         char err[1024];
         rc = run_oscine(NULL, 0, err, sizeof err, "denoise", tpath("in16.wav"),
                         tpath("cli-16.wav"), "--model", MODEL, "--mix", cases[k][0],
@@ -331,7 +288,7 @@ static void test_applyplugin_48k(void **state)
     int rc = sh("%sapplyplugin %s %s %s/" SO " oscine_denoise 1 100", host_env, tpath("in48.wav"),
                 tpath("ladspa-48.wav"), build_dir);
     if (rc)
-        fail_msg("applyplugin: %s", out_text);
+        fail_msg("applyplugin: %s", sh_out);
     audio got = wav_read(tpath("ladspa-48.wav"));
     double d = rms_shift(&ref, &got, 0);
     print_message("applyplugin at 48 kHz (%s output), latency %d: vs the library chain RMS "
@@ -419,7 +376,7 @@ static void test_exports(void **state)
 {
     NEED("nm");
     assert_int_equal(sh("nm -D --defined-only %s/" SO " | awk '{print $3}'", build_dir), 0);
-    assert_string_equal(out_text, "ladspa_descriptor\n");
+    assert_string_equal(sh_out, "ladspa_descriptor\n");
 }
 
 /* No model anywhere: instantiate returns NULL and says why; applyplugin
@@ -437,14 +394,14 @@ static void test_missing_model(void **state)
     assert_int_equal(chdir(tmp), 0); /* no ./models here */
     host h;
     int rc = host_open(&h, 48000); /* (tmp has no models/ folder) */
-    if (have("applyplugin"))
+    if (have_tool("applyplugin"))
         assert_int_not_equal(sh("%sapplyplugin in16.wav never.wav %s/" SO " oscine_denoise 1 100",
                                 host_env, build_dir), 0);
-    print_message("applyplugin without a model: %s", out_text);
+    print_message("applyplugin without a model: %s", sh_out);
     assert_int_equal(chdir(cwd), 0);
     setenv("OSCINE_MODEL_PATH", tpath("weights"), 1);
     assert_int_equal(rc, -1);
-    assert_non_null(strstr(out_text, "denoise-16k.osw' not found"));
+    assert_non_null(strstr(sh_out, "denoise-16k.osw' not found"));
     host_close(&h);
 }
 

@@ -42,54 +42,8 @@ static char build_dir[PATH_MAX]; /* absolute: build/ or build-asan/ */
 static char repo_dir[PATH_MAX];
 static char tmp[256];             /* LV2_PATH is tmp/lv2; files in tmp/ */
 static char host_env[PATH_MAX + 64]; /* prefix for external hosts' commands */
-static char out_text[65536];      /* the last command's stdout and stderr */
 
 /* ------------------------------------------------------------ helpers */
-
-/* Run a shell command with stdout+stderr into out_text; the exit status. */
-static int sh(const char *fmt, ...)
-{
-    char cmd[8192], log[300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(log, sizeof log, "%s/cmd.log", tmp);
-    char full[8600];
-    snprintf(full, sizeof full, "( %s ) > %s 2>&1", cmd, log);
-    int st = system(full);
-    FILE *f = fopen(log, "rb");
-    size_t n = f ? fread(out_text, 1, sizeof out_text - 1, f) : 0;
-    out_text[n] = 0;
-    if (f)
-        fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* tmp/name (a few live at once). */
-static const char *tpath(const char *name)
-{
-    static char bufs[4][300];
-    static int next;
-    char *b = bufs[next++ % 4];
-    snprintf(b, sizeof bufs[0], "%s/%s", tmp, name);
-    return b;
-}
-
-static int have(const char *tool)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
-    return system(cmd) == 0;
-}
-
-#define NEED(tool)                                                                 \
-    do {                                                                           \
-        if (!have(tool)) {                                                         \
-            print_message("SKIP: %s is not installed (make deps)\n", tool);        \
-            skip();                                                                \
-        }                                                                          \
-    } while (0)
 
 typedef struct audio {
     float *x; /* (n, ch) interleaved */
@@ -323,6 +277,7 @@ static int setup(void **state)
     if (!t)
         return -1;
     snprintf(tmp, sizeof tmp, "%s", t);
+    sh_dir_set(tmp);
     char d[300];
     snprintf(d, sizeof d, "%s/lv2", tmp);
     make_bundle(d, "denoise-16k.osw");
@@ -350,17 +305,17 @@ static void test_lv2ls(void **state)
 {
     NEED("lv2ls");
     assert_int_equal(sh("LV2_PATH=%s/lv2 lv2ls", tmp), 0);
-    assert_non_null(strstr(out_text, URI_MONO "\n"));
-    assert_non_null(strstr(out_text, URI_STEREO "\n"));
-    assert_non_null(strstr(out_text, URI_RESYNTH "\n"));
-    assert_non_null(strstr(out_text, "urn:oscine:synth\n"));
+    assert_non_null(strstr(sh_out, URI_MONO "\n"));
+    assert_non_null(strstr(sh_out, URI_STEREO "\n"));
+    assert_non_null(strstr(sh_out, URI_RESYNTH "\n"));
+    assert_non_null(strstr(sh_out, "urn:oscine:synth\n"));
 }
 
 /* lv2info's "Symbol:" lines in port order, and the latency and presets. */
 static void check_lv2info(const char *uri, const char *const *symbols, int n, int latency_port)
 {
     assert_int_equal(sh("LV2_PATH=%s/lv2 lv2info %s", tmp, uri), 0);
-    const char *p = out_text;
+    const char *p = sh_out;
     for (int i = 0; i < n; i++) {
         char want[96];
         snprintf(want, sizeof want, "Port %d:", i);
@@ -374,13 +329,13 @@ static void check_lv2info(const char *uri, const char *const *symbols, int n, in
     }
     char want[96];
     snprintf(want, sizeof want, "Has latency:       yes, reported by port %d", latency_port);
-    assert_non_null(strstr(out_text, want));
-    assert_non_null(strstr(out_text, "#reportsLatency"));
-    assert_non_null(strstr(out_text, "Designation: http://lv2plug.in/ns/lv2core#enabled"));
-    assert_non_null(strstr(out_text, "http://lv2plug.in/ns/ext/state#interface"));
+    assert_non_null(strstr(sh_out, want));
+    assert_non_null(strstr(sh_out, "#reportsLatency"));
+    assert_non_null(strstr(sh_out, "Designation: http://lv2plug.in/ns/lv2core#enabled"));
+    assert_non_null(strstr(sh_out, "http://lv2plug.in/ns/ext/state#interface"));
     if (strcmp(uri, URI_RESYNTH)) {
-        assert_non_null(strstr(out_text, "voice-call"));
-        assert_non_null(strstr(out_text, "podcast"));
+        assert_non_null(strstr(sh_out, "voice-call"));
+        assert_non_null(strstr(sh_out, "podcast"));
     }
 }
 
@@ -401,9 +356,9 @@ static void test_sord_validate(void **state)
 {
     NEED("sord_validate");
     int rc = sh("sord_validate /usr/lib/lv2/*/*.ttl %s/oscine.lv2/*.ttl", build_dir);
-    print_message("%s", out_text);
+    print_message("%s", sh_out);
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(out_text, "Found 0 errors"));
+    assert_non_null(strstr(sh_out, "Found 0 errors"));
     /* and the bundle's files were among those read */
     assert_int_equal(sh("ls /usr/lib/lv2/core.lv2/lv2core.ttl %s/oscine.lv2/presets.ttl",
                         build_dir), 0);
@@ -417,12 +372,12 @@ static void test_exports(void **state)
     NEED("readelf");
     assert_int_equal(sh("nm -D --defined-only %s/oscine.lv2/oscine.so | awk '{print $3}'",
                         build_dir), 0);
-    assert_string_equal(out_text, "lv2_descriptor\n");
+    assert_string_equal(sh_out, "lv2_descriptor\n");
     assert_int_equal(sh("readelf -d %s/oscine.lv2/oscine.so | grep NEEDED", build_dir), 0);
-    assert_null(strstr(out_text, "portaudio"));
-    assert_null(strstr(out_text, "jack"));
-    assert_null(strstr(out_text, "liblo"));
-    assert_null(strstr(out_text, "sndfile"));
+    assert_null(strstr(sh_out, "portaudio"));
+    assert_null(strstr(sh_out, "jack"));
+    assert_null(strstr(sh_out, "liblo"));
+    assert_null(strstr(sh_out, "sndfile"));
 }
 
 /* The mix and limit_db ports say what the denoise stage's table says. */
@@ -505,7 +460,7 @@ static void test_lv2file_matches_cli(void **state)
         int rc = sh("%sLV2_PATH=%s/lv2 lv2file %s -i %s/in16.wav -o %s/lv2-16.wav %s", host_env,
                     tmp, cases[k].lv2_args, tmp, tmp, URI_MONO);
         if (rc)
-            fail_msg("lv2file: %s", out_text);
+            fail_msg("lv2file: %s", sh_out);
         char cli_in[300], cli_out[300];
         snprintf(cli_in, sizeof cli_in, "%s/in16.wav", tmp);
         snprintf(cli_out, sizeof cli_out, "%s/cli-16.wav", tmp);
@@ -547,7 +502,7 @@ static void check_lv2file_resampled(const char *file, const char *uri, int block
     int rc = sh("%sLV2_PATH=%s/lv2 lv2file -b %d -i %s -o %s/lv2-rs.wav %s", host_env, tmp, block,
                 path, tmp, uri);
     if (rc)
-        fail_msg("lv2file: %s", out_text);
+        fail_msg("lv2file: %s", sh_out);
     audio got = wav_read(tpath("lv2-rs.wav"));
     assert_int_equal(got.n, in.n);
     assert_int_equal(got.ch, in.ch);
@@ -980,10 +935,10 @@ static void test_missing_model(void **state)
     assert_non_null(strstr(lv2t_log_text, "not found"));
     assert_non_null(strstr(lv2t_log_text, "lv2-nomodel/oscine.lv2"));
     host_close(&h);
-    if (have("lv2file")) {
+    if (have_tool("lv2file")) {
         assert_int_not_equal(sh("cd %s && %sLV2_PATH=%s lv2file -i in16.wav -o never.wav %s",
                                 tmp, host_env, lv2, URI_MONO), 0);
-        print_message("lv2file without a model: %s", out_text);
+        print_message("lv2file without a model: %s", sh_out);
     }
 }
 
@@ -1021,36 +976,36 @@ static void check_pipewire(const char *conf_src, const char *extra, const char *
                         "-e 's/\"limit_db\" = 100.0/\"limit_db\" = 25.0/' -e '%s' "
                         "%s > %s && grep -c '= 0.9$\\|= 25.0$' %s",
                         extra, conf_src, conf, conf), 0);
-    assert_string_equal(out_text, "2\n");
+    assert_string_equal(sh_out, "2\n");
     int rc = sh("%s%ssh tools/plugins/pw_session.sh %s %s/lv2 %s %s", host_env, env, work, tmp,
                 conf, tpath("in48.wav"));
     if (rc == 77) {
-        print_message("SKIP: %s", out_text);
+        print_message("SKIP: %s", sh_out);
         skip();
     }
     if (rc) {
         char why[1024];
-        snprintf(why, sizeof why, "%.1000s", out_text);
+        snprintf(why, sizeof why, "%.1000s", sh_out);
         sh("tail -n 20 %s/pipewire.log %s/wireplumber.log", work, work);
-        fail_msg("pw_session.sh: %s\n%s", why, out_text);
+        fail_msg("pw_session.sh: %s\n%s", why, sh_out);
     }
     /* the virtual source, its controls as configured, its links */
     assert_int_equal(sh("cat %s/dump.json", work), 0);
-    assert_non_null(strstr(out_text, "\"node.description\": \"oscine denoised microphone\""));
-    assert_non_null(strstr(out_text, "\"node.name\": \"oscine_denoise\""));
-    assert_float_equal(dump_param(out_text, "\"oscine:mix\""), 0.9, 1e-6);
-    assert_float_equal(dump_param(out_text, "\"oscine:limit_db\""), 25.0, 1e-6);
+    assert_non_null(strstr(sh_out, "\"node.description\": \"oscine denoised microphone\""));
+    assert_non_null(strstr(sh_out, "\"node.name\": \"oscine_denoise\""));
+    assert_float_equal(dump_param(sh_out, "\"oscine:mix\""), 0.9, 1e-6);
+    assert_float_equal(dump_param(sh_out, "\"oscine:limit_db\""), 25.0, 1e-6);
     if (lv2)
-        assert_float_equal(dump_param(out_text, "\"oscine:enable\""), 1.0, 1e-6);
+        assert_float_equal(dump_param(sh_out, "\"oscine:enable\""), 1.0, 1e-6);
     assert_int_equal(sh("cat %s/dump-set.json", work), 0); /* changed live */
-    assert_float_equal(dump_param(out_text, "\"oscine:mix\""), 0.5, 1e-6);
-    assert_float_equal(dump_param(out_text, "\"oscine:limit_db\""), 12.0, 1e-6);
+    assert_float_equal(dump_param(sh_out, "\"oscine:mix\""), 0.5, 1e-6);
+    assert_float_equal(dump_param(sh_out, "\"oscine:limit_db\""), 12.0, 1e-6);
     assert_int_equal(sh("cat %s/links.txt", work), 0);
-    assert_non_null(strstr(out_text, "test-mic:capture_MONO\n  |-> capture.oscine_denoise:input_MONO"));
-    assert_non_null(strstr(out_text, "oscine_denoise:capture_MONO\n  |-> pw-record:input_MONO"));
+    assert_non_null(strstr(sh_out, "test-mic:capture_MONO\n  |-> capture.oscine_denoise:input_MONO"));
+    assert_non_null(strstr(sh_out, "oscine_denoise:capture_MONO\n  |-> pw-record:input_MONO"));
     assert_int_equal(sh("grep -A3 'Sources:' %s/status.txt", work), 0);
-    assert_non_null(strstr(out_text, "oscine denoised microphone"));
-    print_message("PipeWire: %s", out_text);
+    assert_non_null(strstr(sh_out, "oscine denoised microphone"));
+    print_message("PipeWire: %s", sh_out);
 
     /* What came out of it: the plugin's output, sample for sample, once the
      * unknown start is found. PipeWire runs the plugin on silence for some
@@ -1162,12 +1117,12 @@ static void test_pipewire_without_plugin(void **state)
     int rc = sh("%sOSCINE_PW_WAIT=20 sh tools/plugins/pw_session.sh %s %s "
                 "dist/pipewire/oscine-denoise.conf %s", host_env, work, empty, tpath("in48.wav"));
     if (rc == 77) {
-        print_message("SKIP: %s", out_text);
+        print_message("SKIP: %s", sh_out);
         skip();
     }
-    print_message("%s", out_text);
+    print_message("%s", sh_out);
     assert_int_equal(rc, 1);
-    assert_non_null(strstr(out_text, "the filter chain was not linked"));
+    assert_non_null(strstr(sh_out, "the filter chain was not linked"));
     assert_int_equal(sh("grep -c 'can.t load plugin urn:oscine:denoise' %s/pipewire.log", work),
                      0);
 }

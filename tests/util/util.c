@@ -183,3 +183,45 @@ int build_repo_dirs(char *build_dir, char *repo_dir)
     snprintf(b, sizeof b, "%s", bin ? bin : "build/oscine");
     return realpath(dirname(b), build_dir) && getcwd(repo_dir, PATH_MAX) ? 0 : -1;
 }
+
+/* ------------------------------------------------------ shell commands */
+
+static char sh_dir[300] = "/tmp";
+char sh_out[65536];
+
+void sh_dir_set(const char *dir) { snprintf(sh_dir, sizeof sh_dir, "%s", dir); }
+
+int sh(const char *fmt, ...)
+{
+    char cmd[8192], log[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(log, sizeof log, "%s/cmd.log", sh_dir);
+    char full[8700];
+    snprintf(full, sizeof full, "( %s ) > %s 2>&1", cmd, log);
+    int st = system(full);
+    FILE *f = fopen(log, "rb");
+    size_t n = f ? fread(sh_out, 1, sizeof sh_out - 1, f) : 0;
+    sh_out[n] = 0;
+    if (f)
+        fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+const char *tpath(const char *name)
+{
+    static char bufs[4][400];
+    static int next;
+    char *b = bufs[next++ % 4];
+    snprintf(b, sizeof bufs[0], "%s/%s", sh_dir, name);
+    return b;
+}
+
+int have_tool(const char *tool)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
+    return system(cmd) == 0;
+}

@@ -46,4 +46,28 @@ double nmse(const float *ref, const float *got, size_t n);
 struct osw_file;
 const float *fixture_tensor(const struct osw_file *w, const char *name, int64_t *len);
 
+/* ---- shell commands, for the tests that drive outside programs (hosts) */
+
+/* The folder that holds sh()'s log and tpath()'s files: call it in setup
+ * with the test's tmpdir_make() folder. */
+void sh_dir_set(const char *dir);
+
+/* Run a shell command (printf-style) with its stdout and stderr captured
+ * into sh_out; the exit status, or -1 if it died from a signal. */
+int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern char sh_out[65536];
+
+/* dir/name in the sh_dir_set() folder (four results live at once). */
+const char *tpath(const char *name);
+
+/* Is a program on PATH? NEED() skips the test when it is not. */
+int have_tool(const char *tool);
+#define NEED(tool)                                                                 \
+    do {                                                                           \
+        if (!have_tool(tool)) {                                                    \
+            print_message("SKIP: %s is not installed (make deps)\n", tool);        \
+            skip();                                                                \
+        }                                                                          \
+    } while (0)
+
 #endif

@@ -21,10 +21,8 @@ resume, gives the same weights as N + M steps in one run (CPU, 1 thread).
 --device auto trains on CUDA when present.
 """
 import argparse
-import csv
 import json
 import os
-import signal
 import sys
 import time
 
@@ -38,6 +36,7 @@ import model as M  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(HERE))  # tools/ for runinfo.py
 import runinfo  # noqa: E402
+import trainlib  # noqa: E402
 
 SEG_FRAMES = 400  # evaluation segments: 4 s
 
@@ -94,40 +93,26 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("instrument", help="violin, clarinet, saxophone (data.py)")
-    ap.add_argument("--data", default=None)
-    ap.add_argument("--cache", default=D.DEFAULT_CACHE)
-    ap.add_argument("--ckpt-dir", default=None, help="default /work/ckpt/ddsp/INSTRUMENT")
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--minutes", type=float, default=0, help="stop after this long (0: no limit)")
-    ap.add_argument("--max-steps", type=int, default=0, help="stop at this total step (0: no limit)")
-    ap.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    ap.add_argument("--threads", type=int, default=1)
+    trainlib.add_run_args(ap, data=None, cache=D.DEFAULT_CACHE, ckpt_dir=None, eval_every=20, log_every=20,
+                          ckpt_help="default /work/ckpt/ddsp/INSTRUMENT",
+                          eval_help="minutes (0: only at the end)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--frames", type=int, default=400, help="crop length in frames (100/s)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--lr-halflife", type=float, default=40000, help="steps per halving")
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--clip", type=float, default=3.0)
-    ap.add_argument("--eval-every", type=float, default=20, help="minutes (0: only at the end)")
     ap.add_argument("--no-eval", action="store_true", help="skip evaluations (smoke runs)")
-    ap.add_argument("--ckpt-every", type=float, default=5, help="minutes")
-    ap.add_argument("--log-every", type=int, default=20)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--model-cfg", default="{}", help="JSON of model.DDSP arguments (new runs)")
     args = ap.parse_args()
 
-    torch.set_num_threads(args.threads)
-    dev = args.device
-    if dev == "auto":
-        dev = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = trainlib.device(args)
     ckdir = args.ckpt_dir or f"/work/ckpt/ddsp/{args.instrument}"
     os.makedirs(ckdir, exist_ok=True)
     last_path, best_path = os.path.join(ckdir, "last.pt"), os.path.join(ckdir, "best.pt")
     csv_path = os.path.join(ckdir, "eval.csv")
 
-    ck = None
-    if args.resume and os.path.exists(last_path):
-        ck = torch.load(last_path, map_location="cpu")
+    ck = trainlib.resume_checkpoint(args, last_path)
+    if ck is not None:
         if ck["instrument"] != args.instrument:
             raise SystemExit(f"{last_path} is a {ck['instrument']} run, not {args.instrument}")
         model_cfg = ck["model_cfg"]
@@ -149,21 +134,14 @@ def main():
             torch.cuda.set_rng_state(ck["cuda_rng"])
         print(f"[train] resumed {last_path}: step {step}, best {best:.4f}", flush=True)
     runs = runinfo.start(ck, step)
-    print(f"[train] device {dev}, threads {args.threads}, commit {runs[-1]['commit']}"
-          f"{' +uncommitted tools/ changes' if runs[-1]['dirty'] else ''}", flush=True)
+    trainlib.announce(dev, args, runs)
     print(f"[train] data: {corpus.summary}", flush=True)
     print(f"[train] model {json.dumps(model_cfg)}: {model.n_params()} params, "
           f"{model.macs_per_frame()} MAC/frame ({model.macs_per_frame() * M.FRAME_RATE / 1e6:.1f} "
           "M MAC/s)", flush=True)
-    print("[train] args:", json.dumps(vars(args)), flush=True)
     segs = None if args.no_eval else segments(corpus.held)
 
-    stop = {"flag": False}
-
-    def on_signal(sig, frm):
-        stop["flag"] = True
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = trainlib.stop_on_signals()
 
     def checkpoint(path, extra=None):
         obj = dict(model=model.state_dict(), opt=opt.state_dict(), step=step, train_s=train_s,
@@ -192,12 +170,7 @@ def main():
                    baseline=round(r["baseline"], 4), ratio=round(r["ratio"], 4),
                    baseline_gain=round(r["baseline_gain"], 3), segments=r["segments"],
                    best=round(best, 4))
-        new = not os.path.exists(csv_path)
-        with open(csv_path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        trainlib.append_csv(csv_path, list(row), row)
         history.append(row)
         print(f"[eval] step {step}: held-out spectral distance {r['model']:.4f}, baseline "
               f"{r['baseline']:.4f} (gain {r['baseline_gain']:.2f}), ratio {r['ratio']:.3f} "
@@ -211,9 +184,7 @@ def main():
     acc, acc_n, t_acc = 0.0, 0, time.time()
     model.train()
     while not stop["flag"]:
-        if args.max_steps and step >= args.max_steps:
-            break
-        if args.minutes and time.time() - t_start > 60 * args.minutes:
+        if trainlib.done(args, t_start, step):
             break
         t0 = time.time()
         f0, ld, au = corpus.batch(rng, args.batch, args.frames)

@@ -9,10 +9,8 @@ continues from last.pt exactly (model, optimizer, step, learning-rate schedule, 
 and torch RNG states). Dev evaluations are appended to dev.csv in --ckpt-dir.
 """
 import argparse
-import csv
 import json
 import os
-import signal
 import sys
 import time
 
@@ -25,6 +23,7 @@ import model as M  # noqa: E402
 import stft as S  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/
 import runinfo  # noqa: E402
+import trainlib  # noqa: E402
 
 
 def si_snr(est, ref, eps=1e-8):
@@ -76,14 +75,8 @@ CSV_FIELDS = ["wall_time", "elapsed_h", "step", "audio_h", "lr", "train_loss", "
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=D.default_data_dir())
-    ap.add_argument("--cache", default=D.DEFAULT_CACHE)
-    ap.add_argument("--ckpt-dir", default="/work/ckpt/denoise")
-    ap.add_argument("--resume", action="store_true", help="continue from CKPT_DIR/last.pt if it exists")
-    ap.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0: until killed)")
-    ap.add_argument("--max-steps", type=int, default=0, help="stop at this total step count (0: no limit)")
-    ap.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when available)")
-    ap.add_argument("--threads", type=int, default=1)
+    trainlib.add_run_args(ap, data=D.default_data_dir(), cache=D.DEFAULT_CACHE, ckpt_dir="/work/ckpt/denoise",
+                          eval_every=10, log_every=50, ema=True)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seg", type=float, default=2.0, help="segment length, s")
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -93,30 +86,16 @@ def main():
     ap.add_argument("--clip", type=float, default=5.0)
     ap.add_argument("--w-sisnr", type=float, default=1.0)
     ap.add_argument("--w-spec", type=float, default=1.0)
-    ap.add_argument("--eval-every", type=float, default=10, help="minutes")
-    ap.add_argument("--ckpt-every", type=float, default=5, help="minutes")
-    ap.add_argument("--log-every", type=int, default=50, help="steps")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ema", type=float, default=0.999,
-                    help="decay of the weights' moving average that is evaluated and exported (0: off)")
-    ap.add_argument("--model-cfg", default="{}", help="JSON dict of Denoiser() arguments (new runs only)")
     args = ap.parse_args()
 
-    torch.set_num_threads(args.threads)
-    dev = args.device
-    if dev == "auto":
-        dev = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = trainlib.device(args)
     os.makedirs(args.ckpt_dir, exist_ok=True)
     last_path = os.path.join(args.ckpt_dir, "last.pt")
     best_path = os.path.join(args.ckpt_dir, "best.pt")
     csv_path = os.path.join(args.ckpt_dir, "dev.csv")
 
-    ck = None
-    if args.resume and os.path.exists(last_path):
-        ck = torch.load(last_path, map_location="cpu")
-        model_cfg = ck["model_cfg"]
-    else:
-        model_cfg = M.build(json.loads(args.model_cfg)).cfg
+    ck = trainlib.resume_checkpoint(args, last_path)
+    model_cfg = ck["model_cfg"] if ck is not None else M.build(json.loads(args.model_cfg)).cfg
     torch.manual_seed(args.seed)
     model = M.build(model_cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -137,21 +116,14 @@ def main():
         ema.load_state_dict(ck["ema"])
     net_eval = ema.model if ema is not None else model  # what evaluations score and best.pt keeps
     runs = runinfo.start(ck, step)
-    print(f"[train] device {dev}, threads {args.threads}, commit {runs[-1]['commit']}"
-          f"{' +uncommitted tools/ changes' if runs[-1]['dirty'] else ''}", flush=True)
+    trainlib.announce(dev, args, runs)
     print(f"[train] data: {mixer.summary}", flush=True)
     M.print_summary(model)
-    print("[train] args:", json.dumps(vars(args)), flush=True)
     sys.stdout.flush()
     dev_mix = D.dev_mixtures(corpus)
     dev_pairs = D.dev_pairs(args.data)
 
-    stop = {"flag": False}
-
-    def on_signal(sig, frm):
-        stop["flag"] = True
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = trainlib.stop_on_signals()
 
     def checkpoint(path, extra=None):
         obj = dict(model=model.state_dict(), opt=opt.state_dict(), step=step, audio_s=audio_s, best_score=best,
@@ -185,12 +157,7 @@ def main():
         for k in CSV_FIELDS:
             if k in res:
                 row[k] = round(res[k], 3)
-        new = not os.path.exists(csv_path)
-        with open(csv_path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        trainlib.append_csv(csv_path, CSV_FIELDS, row)
         history.append({k: row[k] for k in row})
         win.update(loss=0.0, snr=0.0, spec=0.0, n=0)
         print(f"[eval] step {step} ({time.time()-t0:.0f}s)\n" + E.format_result(res), flush=True)
@@ -236,7 +203,7 @@ def main():
                   f"{audio_s/3600:.2f} h seen", flush=True)
             acc.update(loss=0.0, snr=0.0, spec=0.0, n=0, t=0.0, audio=0.0)
         now = time.time()
-        done = (args.minutes > 0 and now - t_start >= args.minutes * 60) or (0 < args.max_steps <= step)
+        done = trainlib.done(args, t_start, step)
         if now - t_last_eval >= args.eval_every * 60 or (done and 0 < args.eval_every <= args.minutes):
             run_eval()
             t_last_eval = time.time()

@@ -24,11 +24,9 @@ last.pt exactly (model, optimiser, step, schedule, crop and torch RNG states).
 Dev evaluations go to dev.csv, training loss lines to the log.
 """
 import argparse
-import csv
 import json
 import math
 import os
-import signal
 import sys
 import time
 
@@ -41,6 +39,7 @@ import data as D  # noqa: E402
 import model as M  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/
 import runinfo  # noqa: E402
+import trainlib  # noqa: E402
 
 TWO_PI = 2 * math.pi
 
@@ -125,14 +124,8 @@ CSV_FIELDS = ["wall_time", "train_h", "step", "audio_h", "lr", "train_loss", "me
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=D.default_data_dir())
-    ap.add_argument("--cache", default=D.DEFAULT_CACHE)
-    ap.add_argument("--ckpt-dir", default="/work/ckpt/vocoder")
-    ap.add_argument("--resume", action="store_true", help="continue from CKPT_DIR/last.pt if it exists")
-    ap.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0: until killed)")
-    ap.add_argument("--max-steps", type=int, default=0, help="stop at this total step count (0: no limit)")
-    ap.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when available)")
-    ap.add_argument("--threads", type=int, default=1)
+    trainlib.add_run_args(ap, data=D.default_data_dir(), cache=D.DEFAULT_CACHE, ckpt_dir="/work/ckpt/vocoder",
+                          eval_every=10, log_every=25, ema=True)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--frames", type=int, default=120, help="crop length in frames (5 ms), context included")
     ap.add_argument("--context", type=int, default=16, help="leading frames without loss")
@@ -142,30 +135,16 @@ def main():
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--clip", type=float, default=10.0)
     ap.add_argument("--dev-utts", type=int, default=24, help="dev utterances per evaluation")
-    ap.add_argument("--eval-every", type=float, default=10, help="minutes")
-    ap.add_argument("--ckpt-every", type=float, default=5, help="minutes")
-    ap.add_argument("--log-every", type=int, default=25, help="steps")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ema", type=float, default=0.999,
-                    help="decay of the weights' moving average that is evaluated and exported (0: off)")
-    ap.add_argument("--model-cfg", default="{}", help="JSON dict of model config (new runs only)")
     args = ap.parse_args()
 
-    torch.set_num_threads(args.threads)
-    dev = args.device
-    if dev == "auto":
-        dev = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = trainlib.device(args)
     os.makedirs(args.ckpt_dir, exist_ok=True)
     last_path = os.path.join(args.ckpt_dir, "last.pt")
     best_path = os.path.join(args.ckpt_dir, "best.pt")
     csv_path = os.path.join(args.ckpt_dir, "dev.csv")
 
-    ck = None
-    if args.resume and os.path.exists(last_path):
-        ck = torch.load(last_path, map_location="cpu")
-        model_cfg = ck["model_cfg"]
-    else:
-        model_cfg = M.build(json.loads(args.model_cfg)).cfg
+    ck = trainlib.resume_checkpoint(args, last_path)
+    model_cfg = ck["model_cfg"] if ck is not None else M.build(json.loads(args.model_cfg)).cfg
     torch.manual_seed(args.seed)
     model = M.build(model_cfg).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
@@ -188,18 +167,11 @@ def main():
         ema.load_state_dict(ck["ema"])
     net_eval = ema.model if ema is not None else model  # what evaluations score and best.pt keeps
     runs = runinfo.start(ck, step)
-    print(f"[train] device {dev}, threads {args.threads}, commit {runs[-1]['commit']}"
-          f"{' +uncommitted tools/ changes' if runs[-1]['dirty'] else ''}", flush=True)
+    trainlib.announce(dev, args, runs)
     print(f"[train] data: {crops.summary}; dev: {len(dev_ids)} utterances", flush=True)
     M.print_summary(model)
-    print("[train] args:", json.dumps(vars(args)), flush=True)
 
-    stop = {"flag": False}
-
-    def on_signal(sig, frm):
-        stop["flag"] = True
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = trainlib.stop_on_signals()
 
     def checkpoint(path, extra=None):
         obj = dict(model=model.state_dict(), opt=opt.state_dict(), step=step, audio_s=audio_s, best=best,
@@ -225,12 +197,7 @@ def main():
                    audio_h=round(audio_s / 3600, 3), lr=f"{lr_at(step, args):.2e}",
                    train_loss=round(win["loss"] / win["n"], 4) if win["n"] else "", best=round(best, 4),
                    **{k: round(v, 4) for k, v in res.items()})
-        new = not os.path.exists(csv_path)
-        with open(csv_path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        trainlib.append_csv(csv_path, CSV_FIELDS, row)
         history.append(row)
         win.update(loss=0.0, n=0)
         print(f"[eval] step {step} ({time.time()-t0:.0f}s): " +
@@ -279,7 +246,7 @@ def main():
                   f" | lr {lr_at(step, args):.2e} gnorm {float(gn):.2f} {acc['t']/n:.2f} s/step", flush=True)
             acc = {"loss": 0.0, "n": 0, "t": 0.0, "parts": {}}
         now = time.time()
-        done = (args.minutes > 0 and now - t_start >= args.minutes * 60) or (0 < args.max_steps <= step)
+        done = trainlib.done(args, t_start, step)
         if now - t_last_eval >= args.eval_every * 60 or done:
             run_eval()
             t_last_eval = time.time()

@@ -1,0 +1,91 @@
+"""The scaffolding the three training scripts (tools/denoise, tools/vocoder,
+tools/ddsp train.py) share: the run arguments, the device, stopping cleanly on
+SIGTERM/SIGINT, loading the checkpoint to resume, the dev-score CSV and the
+time/step limit. Each script keeps its model, data, losses and evaluation.
+
+    ap = argparse.ArgumentParser(...)
+    trainlib.add_run_args(ap, data=D.default_data_dir(), cache=D.DEFAULT_CACHE,
+                          ckpt_dir="/work/ckpt/x", eval_every=10, log_every=50, ema=True)
+    ... script arguments ...
+    args = ap.parse_args()
+    dev = trainlib.device(args)
+    ck = trainlib.resume_checkpoint(args, last_path)     # None: a new run
+    stop = trainlib.stop_on_signals()                     # stop["flag"] turns True
+    while not stop["flag"]: ... if trainlib.done(args, t_start, step): ...
+"""
+import csv
+import os
+import signal
+import time
+
+
+def add_run_args(ap, data, cache, ckpt_dir, eval_every, log_every, ema=False,
+                 ckpt_help=None, eval_help="minutes"):
+    """The arguments every training run has (defaults per script)."""
+    ap.add_argument("--data", default=data)
+    ap.add_argument("--cache", default=cache)
+    ap.add_argument("--ckpt-dir", default=ckpt_dir, help=ckpt_help)
+    ap.add_argument("--resume", action="store_true", help="continue from CKPT_DIR/last.pt if it exists")
+    ap.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0: until killed)")
+    ap.add_argument("--max-steps", type=int, default=0, help="stop at this total step count (0: no limit)")
+    ap.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when available)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--eval-every", type=float, default=eval_every, help=eval_help)
+    ap.add_argument("--ckpt-every", type=float, default=5, help="minutes")
+    ap.add_argument("--log-every", type=int, default=log_every, help="steps")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model-cfg", default="{}", help="JSON dict of the model's configuration (new runs only)")
+    if ema:
+        ap.add_argument("--ema", type=float, default=0.999,
+                        help="decay of the weights' moving average that is evaluated and exported (0: off)")
+
+
+def device(args):
+    """Set torch's CPU threads; the device to train on ("auto": CUDA when present)."""
+    import torch
+    torch.set_num_threads(args.threads)
+    if args.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return args.device
+
+
+def resume_checkpoint(args, last_path):
+    """The checkpoint to continue (--resume and last.pt exists), else None."""
+    if not (args.resume and os.path.exists(last_path)):
+        return None
+    import torch
+    return torch.load(last_path, map_location="cpu")
+
+
+def stop_on_signals():
+    """A flag that SIGTERM and SIGINT set: the loop checkpoints and ends."""
+    stop = {"flag": False}
+
+    def on_signal(sig, frm):
+        stop["flag"] = True
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+def done(args, t_start, step):
+    """--minutes or --max-steps reached."""
+    return (args.minutes > 0 and time.time() - t_start >= args.minutes * 60) or \
+        (0 < args.max_steps <= step)
+
+
+def append_csv(path, fields, row):
+    """One row to a CSV file, with the header when the file is new."""
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def announce(dev, args, runs):
+    import json
+    print(f"[train] device {dev}, threads {args.threads}, commit {runs[-1]['commit']}"
+          f"{' +uncommitted tools/ changes' if runs[-1]['dirty'] else ''}", flush=True)
+    print("[train] args:", json.dumps(vars(args)), flush=True)

@@ -59,8 +59,9 @@ def phase_losses(p_g, p_r):
 EDGE = A.WIN // A.HOP - 1  # frames at each end of a crop that overlap-add does not cover fully
 
 
-def losses(model, mel, wav, ctx):
-    """mel [B, F, 80], wav [B, (F-1)*80+320] (frame t = wav[t*80 : t*80+320])."""
+def losses(model, mel, wav, ctx, w_ip=1.0):
+    """mel [B, F, 80], wav [B, (F-1)*80+320] (frame t = wav[t*80 : t*80+320]);
+    w_ip scales the instantaneous-phase term within L_P."""
     la = model.cfg["lookahead"]
     logamp, phase, _ = model(mel)
     X = A.frames_of(wav, A.N_FFT)                     # true spectrum [B, F, 161]
@@ -70,7 +71,7 @@ def losses(model, mel, wav, ctx):
     la_true = torch.log(Xr.abs() + 1e-5)
     L_A = torch.mean((lg - la_true) ** 2)
     ip, gd, ptd = phase_losses(pg, torch.angle(Xr))
-    L_P = ip + gd + ptd
+    L_P = w_ip * ip + gd + ptd
     Xg = model.spectrum(lg, pg)
     L_R = torch.mean(torch.abs(Xg.real - Xr.real))
     L_I = torch.mean(torch.abs(Xg.imag - Xr.imag))
@@ -134,6 +135,8 @@ def main():
     ap.add_argument("--lr-decay", type=float, default=0.99998, help="per step (APNet: 0.999 per epoch)")
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--clip", type=float, default=10.0)
+    ap.add_argument("--w-ip", type=float, default=1.0,
+                    help="weight of the instantaneous-phase loss within L_P (APNet: 1)")
     ap.add_argument("--dev-utts", type=int, default=24, help="dev utterances per evaluation")
     args = ap.parse_args()
 
@@ -221,7 +224,7 @@ def main():
         wav = torch.from_numpy(wav).to(dev)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args)
-        loss, parts = losses(model, mel, wav, args.context)
+        loss, parts = losses(model, mel, wav, args.context, args.w_ip)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)

@@ -34,12 +34,6 @@
 
 static char build_dir[PATH_MAX], repo_dir[PATH_MAX], tmp[256], lv2[300];
 
-static int sh(const char *cmd)
-{
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 /* ------------------------------------------------------------ the worker */
 
 typedef struct wmsg {
@@ -259,16 +253,16 @@ static int setup(void **state)
         return -1;
     snprintf(tmp, sizeof tmp, "%s", t);
     snprintf(lv2, sizeof lv2, "%s/lv2", tmp);
-    char cmd[4 * PATH_MAX];
-    snprintf(cmd, sizeof cmd,
-             "set -e; d=%s/oscine.lv2; mkdir -p $d; "
-             "for f in oscine.so manifest.ttl oscine.ttl presets.ttl; do "
-             "ln -s %s/oscine.lv2/$f $d/$f; done; "
-             "for m in violin clarinet; do ln -s %s/models/ddsp-$m.osw $d/ddsp-$m.osw; "
-             "test -s $d/ddsp-$m.osw || { echo models/ddsp-$m.osw missing >&2; exit 1; }; done",
-             lv2, build_dir, repo_dir);
-    if (sh(cmd))
+    sh_dir_set(tmp);
+    if (sh("set -e; d=%s/oscine.lv2; mkdir -p $d; "
+           "for f in oscine.so manifest.ttl oscine.ttl presets.ttl; do "
+           "ln -s %s/oscine.lv2/$f $d/$f; done; "
+           "for m in violin clarinet; do ln -s %s/models/ddsp-$m.osw $d/ddsp-$m.osw; "
+           "test -s $d/ddsp-$m.osw || { echo models/ddsp-$m.osw missing >&2; exit 1; }; done",
+           lv2, build_dir, repo_dir)) {
+        print_message("%s", sh_out);
         return -1;
+    }
     unsetenv("OSCINE_MODEL_PATH");
     return 0;
 }

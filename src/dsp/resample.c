@@ -1,4 +1,6 @@
-/* resample.c - libsoxr wrapper with a measured lag bound. */
+/* resample.c - sample-rate conversion with a measured lag bound: libsoxr,
+ * or for live use at whole-number ratios (48 kHz <-> 16 kHz) a polyphase
+ * FIR that delivers each sample as soon as its filter has the input. */
 #include "dsp/resample.h"
 
 #include "base/error.h"
@@ -12,8 +14,27 @@
  * flat: wider costs filter length, i.e. latency (0.9 doubles it). */
 #define LL_PASSBAND 0.8
 
+/* Low-latency whole-number ratios: a Kaiser-windowed sinc at the higher
+ * rate, stopband from the lower Nyquist, passband to LL_PASSBAND of it,
+ * FIR_ATTEN_DB down. libsoxr's LQ path filters in DFT blocks and owes up
+ * to 8.6 ms each way at 48 kHz <-> 16 kHz; this filter's half length is
+ * 1.8 ms. */
+#define FIR_ATTEN_DB 90.0
+
+typedef struct fir {
+    int up, down;     /* out/in = up / down; one of them is 1 */
+    int taps, centre; /* taps = 2 centre + 1, at the higher rate */
+    float *h;         /* (taps) symmetric, so output j is aligned with input j / ratio */
+    float *hp;        /* (up, plen) interpolation: phase p's taps h[p + i up], reversed */
+    int plen;         /* taps per phase: ceil(taps / up) */
+    float *buf;       /* (cap) inputs base .. base + len - 1 (zeros before index 0) */
+    int cap, len;
+    long base, n_in, n_out;
+} fir;
+
 struct resampler {
     soxr_t sx;
+    fir *f;
     long in_rate, out_rate;
     double ratio; /* out / in */
     int max_in, max_out;
@@ -29,6 +50,171 @@ static long gcd_l(long a, long b)
         b = t;
     }
     return a;
+}
+
+/* Zeroth-order modified Bessel function of the first kind (Kaiser window). */
+static double bessel_i0(double x)
+{
+    double sum = 1, term = 1;
+    for (int k = 1; k < 64; k++) {
+        term *= (x / (2 * k)) * (x / (2 * k));
+        sum += term;
+        if (term < 1e-17 * sum)
+            break;
+    }
+    return sum;
+}
+
+static void fir_reset(fir *f)
+{
+    memset(f->buf, 0, sizeof(float) * (size_t)f->cap);
+    f->len = f->taps; /* the history before index 0: silence */
+    f->base = -f->taps;
+    f->n_in = f->n_out = 0;
+}
+
+static void fir_free(fir *f)
+{
+    if (f) {
+        free(f->h);
+        free(f->hp);
+        free(f->buf);
+        free(f);
+    }
+}
+
+/* ratio r = up or down (>= 2), the other 1. Thread: control. */
+static fir *fir_new(int up, int down, int max_in)
+{
+    fir *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->up = up;
+    f->down = down;
+    const int r = up > down ? up : down;
+    /* In cycles per sample of the higher rate: passband LL_PASSBAND * 0.5 / r,
+     * stopband 0.5 / r, cut off in between (Kaiser's formulas for length and
+     * beta). */
+    const double df = (1.0 - LL_PASSBAND) * 0.5 / r, fc = (1.0 + LL_PASSBAND) * 0.25 / r;
+    const double beta = 0.1102 * (FIR_ATTEN_DB - 8.7);
+    f->centre = (int)ceil((FIR_ATTEN_DB - 7.95) / (14.36 * df) / 2);
+    f->taps = 2 * f->centre + 1;
+    f->plen = (f->taps + up - 1) / up;
+    f->cap = f->taps + f->plen + max_in + 1;
+    f->h = malloc(sizeof(float) * (size_t)f->taps);
+    f->hp = calloc((size_t)up * (size_t)f->plen, sizeof(float));
+    f->buf = malloc(sizeof(float) * (size_t)f->cap);
+    if (!f->h || !f->hp || !f->buf) {
+        fir_free(f);
+        return NULL;
+    }
+    double sum = 0, *h = malloc(sizeof(double) * (size_t)f->taps);
+    if (!h) {
+        fir_free(f);
+        return NULL;
+    }
+    for (int k = 0; k < f->taps; k++) {
+        double t = k - f->centre, u = t / f->centre;
+        double sinc = t == 0 ? 2 * fc : sin(2 * M_PI * fc * t) / (M_PI * t);
+        h[k] = sinc * bessel_i0(beta * sqrt(fmax(0.0, 1 - u * u))) / bessel_i0(beta);
+        sum += h[k];
+    }
+    for (int k = 0; k < f->taps; k++) /* unity gain at DC at the output rate */
+        f->h[k] = (float)(h[k] / sum * up);
+    free(h);
+    /* Output m of an interpolation takes h[k] x[(m + centre - k) / up] over
+     * the k of one phase p = (m + centre) mod up: stored in the order of
+     * the inputs they meet, oldest first, for a forward dot product. */
+    for (int p = 0; p < up; p++)
+        for (int i = 0; p + i * up < f->taps; i++)
+            f->hp[(size_t)p * (size_t)f->plen + (size_t)(f->plen - 1 - i)] = f->h[p + i * up];
+    fir_reset(f);
+    return f;
+}
+
+/* Input x[i] (0 beyond what has arrived: the end of a flushed stream). */
+static inline float fir_x(const fir *f, long i)
+{
+    long p = i - f->base;
+    return p >= 0 && p < f->len ? f->buf[p] : 0.0f;
+}
+
+/* Dot product in eight lanes the compiler vectorises (a plain float sum is
+ * a serial reduction it must keep in order). */
+static float dot(const float *a, const float *b, int n)
+{
+    float l[8] = {0};
+    int k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int i = 0; i < 8; i++)
+            l[i] += a[k + i] * b[k + i];
+    float t = 0;
+    for (; k < n; k++)
+        t += a[k] * b[k];
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])) + t;
+}
+
+/* Outputs while their input is there (or, flushing, up to the stream's end:
+ * the inputs past it are zeros). */
+static int fir_run(fir *f, int flush, float *out, int cap)
+{
+    int n = 0;
+    const long end = flush ? (f->n_in * f->up + f->down - 1) / f->down : -1;
+    while (n < cap) {
+        long j = f->n_out;
+        /* the newest input output j needs */
+        long last = f->down > 1 ? j * f->down + f->centre : (j + f->centre) / f->up;
+        if (flush ? j >= end : last >= f->n_in)
+            break;
+        float y;
+        if (f->down > 1) {
+            const long first = last - (f->taps - 1);
+            if (last < f->n_in) {
+                y = dot(f->h, f->buf + (first - f->base), f->taps); /* h is symmetric */
+            } else {
+                y = 0;
+                for (int k = 0; k < f->taps; k++)
+                    y += f->h[k] * fir_x(f, first + k);
+            }
+        } else {
+            const int p = (int)(j + f->centre - last * f->up);
+            const float *hp = f->hp + (size_t)p * (size_t)f->plen;
+            const long first = last - (f->plen - 1);
+            if (last < f->n_in) {
+                y = dot(hp, f->buf + (first - f->base), f->plen);
+            } else {
+                y = 0;
+                for (int k = 0; k < f->plen; k++)
+                    y += hp[k] * fir_x(f, first + k);
+            }
+        }
+        out[n++] = y;
+        f->n_out++;
+    }
+    return n;
+}
+
+static int fir_process(fir *f, const float *in, int n, float *out, int cap)
+{
+    if (!in)
+        return fir_run(f, 1, out, cap);
+    /* drop what no later output needs, then append */
+    long need = f->down > 1 ? f->n_out * f->down + f->centre - (f->taps - 1)
+                            : (f->n_out + f->centre) / f->up - (f->plen - 1);
+    long drop = need - f->base;
+    if (drop > f->len)
+        drop = f->len;
+    if (drop > 0) {
+        memmove(f->buf, f->buf + drop, sizeof(float) * (size_t)(f->len - drop));
+        f->len -= (int)drop;
+        f->base += drop;
+    }
+    if (f->len + n > f->cap)
+        return OSCINE_E_RESAMPLE;
+    memcpy(f->buf + f->len, in, sizeof(float) * (size_t)n);
+    f->len += n;
+    f->n_in += n;
+    return fir_run(f, 0, out, cap);
 }
 
 /* libsoxr grows its internal FIFOs on first use (realloc), which must not
@@ -103,6 +289,33 @@ int resampler_create(resampler **out, double in_rate, double out_rate, int low_l
         free(r);
         return err_set(OSCINE_E_ARG, "resampler: rates must be whole numbers of Hz");
     }
+    long big = r->in_rate > r->out_rate ? r->in_rate : r->out_rate;
+    long small = r->in_rate > r->out_rate ? r->out_rate : r->in_rate;
+    if (low_latency && big % small == 0 && big / small <= 16) {
+        int q = (int)(big / small);
+        fir *probe = fir_new(r->in_rate < r->out_rate ? q : 1, r->in_rate > r->out_rate ? q : 1, 1);
+        r->f = fir_new(probe ? probe->up : 1, probe ? probe->down : 1, max_in);
+        if (!probe || !r->f) {
+            fir_free(probe);
+            resampler_destroy(r);
+            return err_set(OSCINE_E_NOMEM, "resampler: out of memory");
+        }
+        /* the lag bound, as for libsoxr below (the pattern repeats every
+         * q inputs once past the filter's length) */
+        double lag = 0;
+        float zero = 0, sink[32];
+        for (long i = 0, done_out = 0; i < 4L * probe->taps + 4 * q; i++) {
+            done_out += fir_process(probe, &zero, 1, sink, 32);
+            double l = (double)(i + 1) * r->ratio - (double)done_out;
+            if (l > lag)
+                lag = l;
+        }
+        fir_free(probe);
+        r->lag = lag;
+        r->max_out = (int)ceil(max_in * r->ratio + lag) + 16;
+        *out = r;
+        return 0;
+    }
     const char *why = NULL;
     r->sx = make(in_rate, out_rate, low_latency, &why);
     soxr_t probe = r->sx ? make(in_rate, out_rate, low_latency, &why) : NULL;
@@ -148,6 +361,7 @@ void resampler_destroy(resampler *r)
         return;
     if (r->sx)
         soxr_delete(r->sx);
+    fir_free(r->f);
     free(r);
 }
 
@@ -156,6 +370,8 @@ double resampler_lag(const resampler *r) { return r->lag; }
 
 int resampler_process(resampler *r, const float *in, int n, float *out)
 {
+    if (r->f)
+        return n > r->max_in ? OSCINE_E_RESAMPLE : fir_process(r->f, in, n, out, r->max_out);
     size_t idone = 0, odone = 0;
     soxr_error_t e = soxr_process(r->sx, in, (size_t)n, &idone, out, (size_t)r->max_out, &odone);
     if (e || (in && idone != (size_t)n))
@@ -171,6 +387,10 @@ int resampler_process(resampler *r, const float *in, int n, float *out)
 
 int resampler_reset(resampler *r)
 {
+    if (r->f) {
+        fir_reset(r->f);
+        return 0;
+    }
     if (soxr_clear(r->sx))
         return OSCINE_E_RESAMPLE;
     return warm_up(r);

@@ -1,8 +1,11 @@
-/* resample.h - streaming sample-rate conversion of one channel (libsoxr).
+/* resample.h - streaming sample-rate conversion of one channel: libsoxr, or
+ * in low-latency mode at a whole-number ratio up to 16 (48 kHz <-> 16 kHz,
+ * 32 <-> 16, 96 <-> 16) a polyphase FIR of oscine's own (linear phase,
+ * passband 0.8 of the lower Nyquist, 90 dB stopband from it).
  *
- * libsoxr keeps output aligned with input (no group delay in the sample
- * index: output sample j is the input at time j / out_rate) but delivers it
- * late, because it filters in blocks. resampler_lag() is the largest number
+ * Both keep output aligned with input (no group delay in the sample index:
+ * output sample j is the input at time j / out_rate) but deliver it late:
+ * libsoxr because it filters in blocks, the FIR by half its length. resampler_lag() is the largest number
  * of output samples still owed after any amount of input, measured at create
  * by feeding a scratch converter one sample at a time; a caller that keeps
  * that many samples in hand never runs dry.
@@ -12,7 +15,8 @@
 
 typedef struct resampler resampler;
 
-/* quality: 0 = high (libsoxr HQ), 1 = low latency (libsoxr LQ).
+/* low_latency: 0 = high quality (libsoxr HQ), 1 = low latency (the FIR at
+ * whole-number ratios, else libsoxr LQ with a 0.8 passband).
  * max_in: the largest input count per resampler_process call.
  * Thread: control. */
 int resampler_create(resampler **out, double in_rate, double out_rate, int low_latency,
@@ -33,7 +37,7 @@ double resampler_lag(const resampler *r);
 int resampler_process(resampler *r, const float *in, int n, float *out);
 
 /* Forget all history, as if newly created (and warm up again).
- * Thread: control (libsoxr reallocates). */
+ * Thread: control (libsoxr reallocates; the FIR only clears, any thread). */
 int resampler_reset(resampler *r);
 
 #endif

@@ -1,6 +1,6 @@
 /* resample.c - sample-rate conversion with a measured lag bound: libsoxr,
- * or for live use at whole-number ratios (48 kHz <-> 16 kHz) a polyphase
- * FIR that delivers each sample as soon as its filter has the input. */
+ * or for live use a polyphase FIR that delivers each sample as soon as its
+ * filter has the input. */
 #include "dsp/resample.h"
 
 #include "base/error.h"
@@ -14,18 +14,21 @@
  * flat: wider costs filter length, i.e. latency (0.9 doubles it). */
 #define LL_PASSBAND 0.8
 
-/* Low-latency whole-number ratios: a Kaiser-windowed sinc at the higher
- * rate, stopband from the lower Nyquist, passband to LL_PASSBAND of it,
- * FIR_ATTEN_DB down. libsoxr's LQ path filters in DFT blocks and owes up
- * to 8.6 ms each way at 48 kHz <-> 16 kHz; this filter's half length is
- * 1.8 ms. */
+/* Low latency: a polyphase FIR for out/in = up/down (in lowest terms, both
+ * up to FIR_MAX_FACTOR): a Kaiser-windowed sinc at the virtual rate in * up
+ * = out * down, stopband from the lower Nyquist, passband to LL_PASSBAND of
+ * it, FIR_ATTEN_DB down. libsoxr's LQ path filters in DFT blocks and owes
+ * up to 8.6 ms each way at 48 kHz <-> 16 kHz; this filter's half length is
+ * 1.8 ms at any ratio. */
 #define FIR_ATTEN_DB 90.0
+#define FIR_MAX_FACTOR 1000
 
 typedef struct fir {
-    int up, down;     /* out/in = up / down; one of them is 1 */
-    int taps, centre; /* taps = 2 centre + 1, at the higher rate */
+    int up, down;     /* out/in = up / down, in lowest terms */
+    int taps, centre; /* taps = 2 centre + 1, at the virtual rate */
     float *h;         /* (taps) symmetric, so output j is aligned with input j / ratio */
-    float *hp;        /* (up, plen) interpolation: phase p's taps h[p + i up], reversed */
+    float *hp;        /* (up, plen) phase p's taps h[p + i up], reversed: in the
+                         order of the inputs they meet, oldest first */
     int plen;         /* taps per phase: ceil(taps / up) */
     float *buf;       /* (cap) inputs base .. base + len - 1 (zeros before index 0) */
     int cap, len;
@@ -68,8 +71,8 @@ static double bessel_i0(double x)
 static void fir_reset(fir *f)
 {
     memset(f->buf, 0, sizeof(float) * (size_t)f->cap);
-    f->len = f->taps; /* the history before index 0: silence */
-    f->base = -f->taps;
+    f->len = f->plen; /* the history before index 0: silence */
+    f->base = -f->plen;
     f->n_in = f->n_out = 0;
 }
 
@@ -83,7 +86,7 @@ static void fir_free(fir *f)
     }
 }
 
-/* ratio r = up or down (>= 2), the other 1. Thread: control. */
+/* out/in = up/down in lowest terms, not 1/1. Thread: control. */
 static fir *fir_new(int up, int down, int max_in)
 {
     fir *f = calloc(1, sizeof *f);
@@ -100,7 +103,7 @@ static fir *fir_new(int up, int down, int max_in)
     f->centre = (int)ceil((FIR_ATTEN_DB - 7.95) / (14.36 * df) / 2);
     f->taps = 2 * f->centre + 1;
     f->plen = (f->taps + up - 1) / up;
-    f->cap = f->taps + f->plen + max_in + 1;
+    f->cap = 2 * f->plen + max_in + 2;
     f->h = malloc(sizeof(float) * (size_t)f->taps);
     f->hp = calloc((size_t)up * (size_t)f->plen, sizeof(float));
     f->buf = malloc(sizeof(float) * (size_t)f->cap);
@@ -122,9 +125,9 @@ static fir *fir_new(int up, int down, int max_in)
     for (int k = 0; k < f->taps; k++) /* unity gain at DC at the output rate */
         f->h[k] = (float)(h[k] / sum * up);
     free(h);
-    /* Output m of an interpolation takes h[k] x[(m + centre - k) / up] over
-     * the k of one phase p = (m + centre) mod up: stored in the order of
-     * the inputs they meet, oldest first, for a forward dot product. */
+    /* Output j is sum_k h[k] xu[j down + centre - k], xu = the input with
+     * up - 1 zeros after each sample: only the k of one phase p = (j down +
+     * centre) mod up meet input samples. */
     for (int p = 0; p < up; p++)
         for (int i = 0; p + i * up < f->taps; i++)
             f->hp[(size_t)p * (size_t)f->plen + (size_t)(f->plen - 1 - i)] = f->h[p + i * up];
@@ -163,30 +166,20 @@ static int fir_run(fir *f, int flush, float *out, int cap)
     while (n < cap) {
         long j = f->n_out;
         /* the newest input output j needs */
-        long last = f->down > 1 ? j * f->down + f->centre : (j + f->centre) / f->up;
+        long last = (j * f->down + f->centre) / f->up;
         if (flush ? j >= end : last >= f->n_in)
             break;
+        const long v = j * f->down + f->centre; /* at the virtual rate */
+        const int p = (int)(v - last * f->up);
+        const float *hp = f->hp + (size_t)p * (size_t)f->plen;
+        const long first = last - (f->plen - 1);
         float y;
-        if (f->down > 1) {
-            const long first = last - (f->taps - 1);
-            if (last < f->n_in) {
-                y = dot(f->h, f->buf + (first - f->base), f->taps); /* h is symmetric */
-            } else {
-                y = 0;
-                for (int k = 0; k < f->taps; k++)
-                    y += f->h[k] * fir_x(f, first + k);
-            }
+        if (last < f->n_in) {
+            y = dot(hp, f->buf + (first - f->base), f->plen);
         } else {
-            const int p = (int)(j + f->centre - last * f->up);
-            const float *hp = f->hp + (size_t)p * (size_t)f->plen;
-            const long first = last - (f->plen - 1);
-            if (last < f->n_in) {
-                y = dot(hp, f->buf + (first - f->base), f->plen);
-            } else {
-                y = 0;
-                for (int k = 0; k < f->plen; k++)
-                    y += hp[k] * fir_x(f, first + k);
-            }
+            y = 0;
+            for (int k = 0; k < f->plen; k++)
+                y += hp[k] * fir_x(f, first + k);
         }
         out[n++] = y;
         f->n_out++;
@@ -199,8 +192,7 @@ static int fir_process(fir *f, const float *in, int n, float *out, int cap)
     if (!in)
         return fir_run(f, 1, out, cap);
     /* drop what no later output needs, then append */
-    long need = f->down > 1 ? f->n_out * f->down + f->centre - (f->taps - 1)
-                            : (f->n_out + f->centre) / f->up - (f->plen - 1);
+    long need = (f->n_out * f->down + f->centre) / f->up - (f->plen - 1);
     long drop = need - f->base;
     if (drop > f->len)
         drop = f->len;
@@ -289,23 +281,22 @@ int resampler_create(resampler **out, double in_rate, double out_rate, int low_l
         free(r);
         return err_set(OSCINE_E_ARG, "resampler: rates must be whole numbers of Hz");
     }
-    long big = r->in_rate > r->out_rate ? r->in_rate : r->out_rate;
-    long small = r->in_rate > r->out_rate ? r->out_rate : r->in_rate;
-    if (low_latency && big % small == 0 && big / small <= 16) {
-        int q = (int)(big / small);
-        fir *probe = fir_new(r->in_rate < r->out_rate ? q : 1, r->in_rate > r->out_rate ? q : 1, 1);
-        r->f = fir_new(probe ? probe->up : 1, probe ? probe->down : 1, max_in);
+    const long g = gcd_l(r->in_rate, r->out_rate);
+    const long up = r->out_rate / g, down = r->in_rate / g;
+    if (low_latency && up <= FIR_MAX_FACTOR && down <= FIR_MAX_FACTOR && up != down) {
+        fir *probe = fir_new((int)up, (int)down, 1);
+        r->f = fir_new((int)up, (int)down, max_in);
         if (!probe || !r->f) {
             fir_free(probe);
             resampler_destroy(r);
             return err_set(OSCINE_E_NOMEM, "resampler: out of memory");
         }
         /* the lag bound, as for libsoxr below (the pattern repeats every
-         * q inputs once past the filter's length) */
+         * `down` inputs once past the filter's length) */
         double lag = 0;
-        float zero = 0, sink[32];
-        for (long i = 0, done_out = 0; i < 4L * probe->taps + 4 * q; i++) {
-            done_out += fir_process(probe, &zero, 1, sink, 32);
+        float zero = 0, sink[FIR_MAX_FACTOR + 1];
+        for (long i = 0, done_out = 0; i < 4L * probe->plen + 4 * down; i++) {
+            done_out += fir_process(probe, &zero, 1, sink, FIR_MAX_FACTOR + 1);
             double l = (double)(i + 1) * r->ratio - (double)done_out;
             if (l > lag)
                 lag = l;

@@ -1,14 +1,15 @@
 /* resample.h - streaming sample-rate conversion of one channel: libsoxr, or
- * in low-latency mode at a whole-number ratio up to 16 (48 kHz <-> 16 kHz,
- * 32 <-> 16, 96 <-> 16) a polyphase FIR of oscine's own (linear phase,
- * passband 0.8 of the lower Nyquist, 90 dB stopband from it).
+ * in low-latency mode a polyphase FIR of oscine's own for any ratio whose
+ * terms are at most 1000 (48 kHz -> 16 kHz is 1/3, 44.1 kHz 160/441):
+ * linear phase, passband 0.8 of the lower Nyquist, 90 dB stopband from it.
  *
  * Both keep output aligned with input (no group delay in the sample index:
  * output sample j is the input at time j / out_rate) but deliver it late:
- * libsoxr because it filters in blocks, the FIR by half its length. resampler_lag() is the largest number
- * of output samples still owed after any amount of input, measured at create
- * by feeding a scratch converter one sample at a time; a caller that keeps
- * that many samples in hand never runs dry.
+ * libsoxr because it filters in blocks, the FIR by half its length (1.8
+ * ms). resampler_lag() is the largest number of output samples still owed
+ * after any amount of input, measured at create by feeding a scratch
+ * converter one sample at a time; a caller that keeps that many samples in
+ * hand never runs dry.
  */
 #ifndef OSCINE_DSP_RESAMPLE_H
 #define OSCINE_DSP_RESAMPLE_H
@@ -16,7 +17,7 @@
 typedef struct resampler resampler;
 
 /* low_latency: 0 = high quality (libsoxr HQ), 1 = low latency (the FIR at
- * whole-number ratios, else libsoxr LQ with a 0.8 passband).
+ * ratios in terms up to 1000, else libsoxr LQ with a 0.8 passband).
  * max_in: the largest input count per resampler_process call.
  * Thread: control. */
 int resampler_create(resampler **out, double in_rate, double out_rate, int low_latency,

@@ -1,11 +1,17 @@
-/* test_midi.c - the MIDI translator (engine/midi.h) shared by the LV2 synth
- * and `oscine synth`: what each message turns into, the sustain pedal, the
- * volume curve, and that any byte sequence stays within bounds. */
+/* test_midi.c - MIDI: the translator (engine/midi.h) shared by the LV2
+ * synth and `oscine synth` (what each message turns into, the sustain
+ * pedal, the volume curve, any byte sequence stays within bounds), and the
+ * Standard MIDI File reader (io/smf.h): event times through tempo changes,
+ * running status, skipped meta and sysex, every truncation and 20000
+ * random corruptions refused or read within bounds. */
 #include "util/util.h"
 
 #include "engine/midi.h"
+#include "io/smf.h"
+#include "oscine.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -145,6 +151,117 @@ static void any_bytes(void **state)
     }
 }
 
+/* ------------------------------------------------------------ SMF reader */
+
+/* Format 1, division 480. Track 1: tempo 500000 us (120 bpm) at 0, 250000
+ * at tick 480, a text meta event. Track 2: program change and note on 60 at
+ * 0, a sysex, note off 60 at tick 240, note on 64 at 480, and by running
+ * status note on 64 velocity 0 (an off) at 960. */
+static const uint8_t SMF[] = {
+    'M', 'T', 'h', 'd', 0, 0, 0, 6, 0, 1, 0, 2, 0x01, 0xE0,
+    'M', 'T', 'r', 'k', 0, 0, 0, 25,
+    0x00, 0xFF, 0x51, 0x03, 0x07, 0xA1, 0x20,       /* tempo 500000 */
+    0x83, 0x60, 0xFF, 0x51, 0x03, 0x03, 0xD0, 0x90, /* +480: tempo 250000 */
+    0x00, 0xFF, 0x01, 0x02, 'h', 'i',               /* text */
+    0x00, 0xFF, 0x2F, 0x00,                         /* end of track */
+    'M', 'T', 'r', 'k', 0, 0, 0, 30,
+    0x00, 0xC0, 0x28,                               /* program change (1 data byte) */
+    0x00, 0x90, 60, 100,                            /* note on 60 */
+    0x00, 0xF0, 0x02, 0x11, 0xF7,                   /* sysex, skipped */
+    0x81, 0x70, 0x80, 60, 0,                        /* +240: note off 60 */
+    0x81, 0x70, 0x90, 64, 90,                       /* +240 (tick 480): note on 64 */
+    0x83, 0x60, 64, 0,                              /* +480 (960), running status: off */
+    0x00, 0xFF, 0x2F, 0x00,
+};
+
+static void smf_events(void **state)
+{
+    (void)state;
+    smf_event *ev;
+    int n;
+    assert_int_equal(smf_parse(SMF, sizeof SMF, "midi 't'", &ev, &n), 0);
+    assert_int_equal(n, 5);
+    const double t[5] = {0, 0, 0.25, 0.5, 0.75}; /* 480 ticks at 120 bpm = 0.5 s, then 0.25 s */
+    const uint8_t st[5] = {0xC0, 0x90, 0x80, 0x90, 0x90};
+    const uint8_t d1[5] = {0x28, 60, 60, 64, 64}, d2[5] = {0, 100, 0, 90, 0};
+    for (int i = 0; i < n; i++) {
+        assert_float_equal(ev[i].t, t[i], 1e-12);
+        assert_int_equal(ev[i].status, st[i]);
+        assert_int_equal(ev[i].d1, d1[i]);
+        assert_int_equal(ev[i].d2, d2[i]);
+    }
+    free(ev);
+}
+
+static void smf_refusals(void **state)
+{
+    (void)state;
+    uint8_t b[sizeof SMF];
+    smf_event *ev = (smf_event *)1;
+    int n = -1;
+    struct {
+        size_t at;
+        uint8_t v;
+        int code;
+        const char *says;
+    } cases[] = {
+        {9, 2, OSCINE_E_UNSUPPORTED, "format 2"},
+        {12, 0xE7, OSCINE_E_UNSUPPORTED, "SMPTE"},
+        {56, 0x3C, OSCINE_E_FORMAT, "data byte without a status"}, /* first status of track 2 */
+        {56, 0xF3, OSCINE_E_FORMAT, "status 0xF3"},
+        {14, 'X', OSCINE_E_FORMAT, "track 1 missing"},
+        {21, 200, OSCINE_E_FORMAT, "track 1 runs past the end"},
+        {7, 5, OSCINE_E_FORMAT, "header"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        memcpy(b, SMF, sizeof b);
+        b[cases[k].at] = cases[k].v;
+        int e = smf_parse(b, sizeof b, "midi 'x.mid'", &ev, &n);
+        if (e != cases[k].code || !strstr(oscine_last_error(), cases[k].says) ||
+            strncmp(oscine_last_error(), "midi 'x.mid'", 12))
+            fail_msg("case %zu: %d '%s'", k, e, oscine_last_error());
+        assert_null(ev);
+        assert_int_equal(n, 0);
+    }
+    /* every truncation is refused (the lengths no longer add up) */
+    for (size_t len = 0; len < sizeof SMF; len++) {
+        assert_true(smf_parse(SMF, len, "m", &ev, &n) < 0);
+        assert_null(ev);
+    }
+}
+
+/* Random corruption: refused, or read within bounds (under ASan: no
+ * out-of-bounds access anywhere). */
+static void smf_corruption(void **state)
+{
+    (void)state;
+    uint64_t r = 12345;
+    uint8_t b[sizeof SMF];
+    int ok = 0;
+    for (int it = 0; it < 20000; it++) {
+        memcpy(b, SMF, sizeof b);
+        int flips = 1 + (int)((urand(&r) + 1.0f) * 2.0f);
+        for (int f = 0; f < flips; f++) {
+            size_t at = (size_t)((urand(&r) + 1.0f) * 0.5f * (float)(sizeof b - 1));
+            b[at] = (uint8_t)((urand(&r) + 1.0f) * 128.0f);
+        }
+        size_t len = it % 5 ? sizeof b : (size_t)((urand(&r) + 1.0f) * 0.5f * sizeof b);
+        smf_event *ev;
+        int n;
+        if (smf_parse(b, len, "m", &ev, &n) < 0)
+            continue;
+        ok++;
+        for (int i = 0; i < n; i++) {
+            assert_true(ev[i].t >= 0 && ev[i].t <= 86400 && (i == 0 || ev[i].t >= ev[i - 1].t));
+            assert_true(ev[i].status >= 0x80 && ev[i].status < 0xF0);
+            assert_true(ev[i].d1 < 0x80 && ev[i].d2 < 0x80);
+        }
+        free(ev);
+    }
+    print_message("%d of 20000 corrupted files still read\n", ok);
+    assert_true(ok > 100); /* the corruption is not all caught by one check */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +269,9 @@ int main(void)
         cmocka_unit_test(sustain_pedal),
         cmocka_unit_test(controllers),
         cmocka_unit_test(any_bytes),
+        cmocka_unit_test(smf_events),
+        cmocka_unit_test(smf_refusals),
+        cmocka_unit_test(smf_corruption),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,8 +19,10 @@
 #include "engine/midi.h"
 #include "engine/stage.h"
 #include "io/audiofile.h"
+#include "io/smf.h"
 #include "oscine.h"
 
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -167,46 +169,6 @@ static int read_score(const char *path, score_ev **out, int *n)
 
 #define MIDI_MAX_BYTES (16 << 20)
 
-typedef struct midi_raw {
-    uint32_t tick;
-    int track, seq;
-    uint8_t st, d1, d2; /* st 0xFF: tempo, d1..: unused (tempo in us) */
-    uint32_t tempo;
-} midi_raw;
-
-static int by_tick(const void *a, const void *b)
-{
-    const midi_raw *x = a, *y = b;
-    if (x->tick != y->tick)
-        return x->tick < y->tick ? -1 : 1;
-    /* tempo changes first at a tick; then track order, then file order */
-    if ((x->st == 0xFF) != (y->st == 0xFF))
-        return x->st == 0xFF ? -1 : 1;
-    if (x->track != y->track)
-        return x->track - y->track;
-    return x->seq - y->seq;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* A variable-length quantity at b[*i], at most 4 bytes, within len. */
-static int vlq(const uint8_t *b, size_t len, size_t *i, uint32_t *v)
-{
-    *v = 0;
-    for (int k = 0; k < 4; k++) {
-        if (*i >= len)
-            return -1;
-        uint8_t c = b[(*i)++];
-        *v = *v << 7 | (c & 0x7F);
-        if (!(c & 0x80))
-            return 0;
-    }
-    return -1;
-}
-
 static int midi_add(score_ev **ev, int *n, int *cap, double t, const char *addr, int is_event,
                     int nargs, float a0, float a1)
 {
@@ -262,127 +224,36 @@ static void midi_to_score(void *user, const midi_action *a)
         c->err = midi_add(c->ev, c->n, c->cap, c->t, addr[a->kind], is_event, nargs, a0, a1);
 }
 
-/* A Standard MIDI File (format 0 or 1) as score events, every channel into
- * the one synth, through the MIDI translator (engine/midi.h): notes, pitch
- * bend (+-2 semitones), CC 1 (vibrato depth 0..50 cents), CC 7 and 11
+/* A Standard MIDI File (io/smf.h) as score events, every channel into the
+ * one synth, through the MIDI translator (engine/midi.h): notes, pitch bend
+ * (+-2 semitones), CC 1 (vibrato depth 0..50 cents), CC 7 and 11
  * (loudness), CC 64 (sustain pedal), CC 120/123 (all notes off); tempo
  * changes from any track. */
 static int read_midi(const char *path, const uint8_t *b, size_t len, score_ev **out, int *n)
 {
-#define BAD(...) (free(raw), free(ev), cli_fail(EXIT_USAGE, __VA_ARGS__))
-    midi_raw *raw = NULL;
-    score_ev *ev = NULL;
-    if (len < 14 || be32(b + 4) < 6)
-        return BAD("midi '%s': header too short", path);
-    int format = b[8] << 8 | b[9], ntrk = b[10] << 8 | b[11], div = b[12] << 8 | b[13];
-    if (format > 1)
-        return BAD("midi '%s': format %d (only 0 and 1 are supported)", path, format);
-    if (div & 0x8000 || div == 0)
-        return BAD("midi '%s': SMPTE or zero time division is not supported", path);
-    size_t i = 8 + be32(b + 4);
-    int nraw = 0, rcap = 256;
-    raw = malloc(sizeof *raw * (size_t)rcap);
-    if (!raw)
-        return BAD("out of memory");
-    for (int tr = 0; tr < ntrk; tr++) {
-        if (i + 8 > len || memcmp(b + i, "MTrk", 4))
-            return BAD("midi '%s': track %d missing or not 'MTrk' at byte %zu", path, tr + 1, i);
-        size_t end = i + 8 + be32(b + i + 4);
-        if (end > len || end < i)
-            return BAD("midi '%s': track %d runs past the end of the file", path, tr + 1);
-        i += 8;
-        uint32_t tick = 0;
-        uint8_t run = 0;
-        while (i < end) {
-            uint32_t dt;
-            if (vlq(b, end, &i, &dt) || i >= end)
-                return BAD("midi '%s': track %d: bad delta time at byte %zu", path, tr + 1, i);
-            tick += dt;
-            uint8_t st = b[i];
-            if (st & 0x80)
-                i++;
-            else if (run)
-                st = run;
-            else
-                return BAD("midi '%s': track %d: data byte without a status at byte %zu", path,
-                           tr + 1, i);
-            uint32_t l;
-            if (st == 0xFF) {
-                if (i >= end)
-                    return BAD("midi '%s': track %d: truncated meta event", path, tr + 1);
-                uint8_t type = b[i++];
-                if (vlq(b, end, &i, &l) || l > end - i)
-                    return BAD("midi '%s': track %d: bad meta event length", path, tr + 1);
-                if (type == 0x51 && l == 3) {
-                    if (nraw == rcap) {
-                        midi_raw *g = realloc(raw, sizeof *raw * (size_t)(rcap *= 2));
-                        if (!g)
-                            return BAD("out of memory");
-                        raw = g;
-                    }
-                    raw[nraw] = (midi_raw){tick, tr, nraw, 0xFF, 0, 0,
-                                           (uint32_t)b[i] << 16 | b[i + 1] << 8 | b[i + 2]};
-                    nraw++;
-                }
-                i += l;
-                if (type == 0x2F)
-                    break;
-                continue;
-            }
-            if (st == 0xF0 || st == 0xF7) {
-                if (vlq(b, end, &i, &l) || l > end - i)
-                    return BAD("midi '%s': track %d: bad sysex length", path, tr + 1);
-                i += l;
-                continue;
-            }
-            if (st >= 0xF0)
-                return BAD("midi '%s': track %d: status 0x%02X in a file", path, tr + 1, st);
-            run = st;
-            int nd = midi_data_bytes(st);
-            if (i + (size_t)nd > end || (b[i] & 0x80) || (nd == 2 && (b[i + 1] & 0x80)))
-                return BAD("midi '%s': track %d: bad data bytes at byte %zu", path, tr + 1, i);
-            if (nraw == rcap) {
-                midi_raw *g = realloc(raw, sizeof *raw * (size_t)(rcap *= 2));
-                if (!g)
-                    return BAD("out of memory");
-                raw = g;
-            }
-            raw[nraw] = (midi_raw){tick, tr, nraw, st, b[i], nd == 2 ? b[i + 1] : 0, 0};
-            nraw++;
-            i += (size_t)nd;
-        }
-        i = end;
-    }
-    qsort(raw, (size_t)nraw, sizeof *raw, by_tick);
+    char what[PATH_MAX + 16];
+    snprintf(what, sizeof what, "midi '%s'", path);
+    smf_event *in = NULL;
+    int nin = 0, e = smf_parse(b, len, what, &in, &nin);
+    if (e)
+        return cli_fail(e == OSCINE_E_NOMEM ? EXIT_RUNTIME : EXIT_USAGE, "%s", oscine_last_error());
     int cap = 64, cnt = 0;
-    ev = malloc(sizeof *ev * (size_t)cap);
-    if (!ev)
-        return BAD("out of memory");
-    double t = 0, us_per_tick = 500000.0 / div; /* 120 bpm until a tempo says */
-    uint32_t last = 0;
+    score_ev *ev = malloc(sizeof *ev * (size_t)cap);
     midi_state mid;
     midi_reset(&mid);
-    midi_sink_ctx sink = {&ev, &cnt, &cap, 0, 0};
-    for (int k = 0; k < nraw && !sink.err; k++) {
-        const midi_raw *m = &raw[k];
-        t += (m->tick - last) * us_per_tick * 1e-6;
-        last = m->tick;
-        if (t > 86400)
-            return BAD("midi '%s': longer than a day", path);
-        if (m->st == 0xFF) {
-            us_per_tick = (double)(m->tempo ? m->tempo : 500000) / div;
-            continue;
-        }
-        sink.t = t;
-        midi_message(&mid, m->st, m->d1, m->d2, midi_to_score, &sink);
+    midi_sink_ctx sink = {&ev, &cnt, &cap, 0, !ev};
+    for (int k = 0; k < nin && !sink.err; k++) {
+        sink.t = in[k].t;
+        midi_message(&mid, in[k].status, in[k].d1, in[k].d2, midi_to_score, &sink);
     }
-    if (sink.err)
-        return BAD("out of memory");
-    free(raw);
+    free(in);
+    if (sink.err) {
+        free(ev);
+        return cli_fail(EXIT_RUNTIME, "out of memory");
+    }
     *out = ev;
     *n = cnt;
     return EXIT_OK;
-#undef BAD
 }
 
 /* A score file or a MIDI file (by its first bytes, "MThd"). */

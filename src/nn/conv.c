@@ -189,20 +189,24 @@ static int conv_make(nn_conv **out, const nn_conv_config *cfg, int planes, const
                         dst[pi * kin + k] = sign * src[k];
                 }
             }
-    if (c.bias) {
-        for (int o = 0; o < c.out_ch; o++) {
-            if (planes == 1) {
-                l->b[o] = b_re[o];
-            } else {
-                l->b[o] = b_re[o] - b_im[o];
-                l->b[c.out_ch + o] = b_re[o] + b_im[o];
-            }
-        }
-    }
+    if (c.bias)
+        nn_fold_bias(l->b, c.out_ch, planes, b_re, b_im);
     nn_blas_init();
     nn_conv_reset(l);
     *out = l;
     return 0;
+}
+
+void nn_fold_bias(float *b, int out_ch, int planes, const float *b_re, const float *b_im)
+{
+    for (int o = 0; o < out_ch; o++) {
+        if (planes == 1) {
+            b[o] = b_re[o];
+        } else {
+            b[o] = b_re[o] - b_im[o];
+            b[out_ch + o] = b_re[o] + b_im[o];
+        }
+    }
 }
 
 int nn_conv_create(nn_conv **out, const nn_conv_config *cfg, const float *weight,

@@ -146,14 +146,7 @@ static int convt_make(nn_convt **out, const nn_convt_config *cfg, int planes,
                 }
             }
     if (c.bias)
-        for (int o = 0; o < c.out_ch; o++) {
-            if (planes == 1) {
-                l->b[o] = b_re[o];
-            } else {
-                l->b[o] = b_re[o] - b_im[o];
-                l->b[c.out_ch + o] = b_re[o] + b_im[o];
-            }
-        }
+        nn_fold_bias(l->b, c.out_ch, planes, b_re, b_im);
     nn_blas_init();
     nn_convt_reset(l);
     *out = l;

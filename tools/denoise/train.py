@@ -40,9 +40,51 @@ def compressed(X, c=0.3):
     return X.real * g, X.imag * g, mag.pow(c)
 
 
+_BANDS = {}
+
+
+def third_octave_bands(device, dtype):
+    """(15, 161) 0/1 matrix: STOI's one-third-octave bands (centres 150 Hz * 2^(k/3),
+    edges at 2^(+-1/6)) on this STFT's bins; a band narrower than a bin takes the
+    nearest bin."""
+    key = (str(device), dtype)
+    if key not in _BANDS:
+        f = torch.arange(S.N_BINS, dtype=torch.float64) * S.SR / S.N_FFT
+        m = torch.zeros(15, S.N_BINS, dtype=torch.float64)
+        for b in range(15):
+            cf = 150.0 * 2 ** (b / 3)
+            sel = (f >= cf * 2 ** (-1 / 6)) & (f < cf * 2 ** (1 / 6))
+            if not sel.any():
+                sel[int(torch.argmin((f - cf).abs()))] = True
+            m[b, sel] = 1
+        _BANDS[key] = m.to(device=device, dtype=dtype)
+    return _BANDS[key]
+
+
+def stoi_loss(Y, Sc, seg=30, step=5):
+    """1 - a differentiable short-time objective intelligibility (after Taal et al.
+    2011, on this STFT grid: 10 ms frames): per one-third-octave band, the
+    enhanced envelope over 300 ms segments is scaled to the clean one's energy,
+    clipped at -15 dB signal-to-distortion, and correlated with it; segments
+    more than 40 dB below the loudest clean one are left out. Y, Sc: (B, T, 161)."""
+    M = third_octave_bands(Y.device, Sc.real.dtype)
+    ex = torch.sqrt(torch.matmul(Sc.real ** 2 + Sc.imag ** 2, M.t()) + 1e-10)   # (B, T, 15)
+    ey = torch.sqrt(torch.matmul(Y.real ** 2 + Y.imag ** 2, M.t()) + 1e-10)
+    x = ex.unfold(1, seg, step)                                                 # (B, n, 15, seg)
+    y = ey.unfold(1, seg, step)
+    y = y * (x.pow(2).sum(-1, keepdim=True) / y.pow(2).sum(-1, keepdim=True)).sqrt()
+    y = torch.minimum(y, x * (1 + 10 ** (15 / 20)))
+    xc, yc = x - x.mean(-1, keepdim=True), y - y.mean(-1, keepdim=True)
+    d = (xc * yc).sum(-1) / (xc.norm(dim=-1) * yc.norm(dim=-1) + 1e-8)          # (B, n, 15)
+    e = x.pow(2).sum((-1, -2))                                                  # (B, n)
+    keep = (e > e.amax(1, keepdim=True) * 1e-4).to(d.dtype)
+    return 1 - (d.mean(-1) * keep).sum() / keep.sum()
+
+
 def loss_fn(model, noisy, clean, args):
     """-SI-SNR (in bels, i.e. dB/10) * w_sisnr + w_spec * (30 (MSE re + MSE im) + 70 MSE mag)
-    on the power-0.3 compressed spectra, signals scaled to noisy RMS 0.05 for the spectral term."""
+    on the power-0.3 compressed spectra, signals scaled to noisy RMS 0.05 for the spectral term,
+    + w_stoi * stoi_loss."""
     n = noisy.shape[-1]
     X = S.stft(torch.nn.functional.pad(noisy, (0, S.WIN)))
     Y, _ = model(X)
@@ -58,6 +100,9 @@ def loss_fn(model, noisy, clean, args):
         loss = loss + args.w_spec * spec
     else:
         spec = torch.zeros(())
+    if args.w_stoi > 0:
+        Sc = S.stft(torch.nn.functional.pad(clean, (0, S.WIN)))
+        loss = loss + args.w_stoi * stoi_loss(Y, Sc)
     return loss, snr.mean().item(), float(spec)
 
 
@@ -86,6 +131,8 @@ def main():
     ap.add_argument("--clip", type=float, default=5.0)
     ap.add_argument("--w-sisnr", type=float, default=1.0)
     ap.add_argument("--w-spec", type=float, default=1.0)
+    ap.add_argument("--w-stoi", type=float, default=0.0,
+                    help="weight of 1 - short-time envelope correlation (a differentiable STOI)")
     args = ap.parse_args()
 
     dev = trainlib.device(args)

@@ -64,6 +64,31 @@ class Ema:
         self.model.load_state_dict(sd)
 
 
+def add_weights_arg(ap):
+    ap.add_argument("--weights", choices=("model", "ema"), default="model",
+                    help="which weights of the checkpoint: 'model' (in best.pt: what the dev "
+                         "evaluation scored, the moving average when the run kept one) or 'ema' "
+                         "(the moving average stored beside the raw weights in last.pt)")
+
+
+def weights(ck, which):
+    """The state dict an export writes (see add_weights_arg)."""
+    if which == "ema":
+        if ck.get("ema") is None:
+            raise SystemExit("export: this checkpoint has no moving average ('ema')")
+        return ck["ema"]
+    return ck["model"]
+
+
+def weights_note(ck, which):
+    """What the exported weights are, for the .osw metadata."""
+    if which == "ema":
+        return f"moving average of the weights (decay {ck.get('ema_decay')})"
+    if ck.get("ema") is not None and ck.get("metrics") is not None:
+        return f"as evaluated: moving average (decay {ck.get('ema_decay')})"
+    return "the optimiser's weights at the saved step"
+
+
 def tools_dirty():
     """True when tracked files under tools/ differ from the commit."""
     try:

@@ -125,10 +125,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", default="/work/ckpt/denoise/best.pt")
     ap.add_argument("--out", default="models/denoise.osw")
+    runinfo.add_weights_arg(ap)
     a = ap.parse_args()
     ck = torch.load(a.ckpt, map_location="cpu")
     model = M.build(ck["model_cfg"])
-    model.load_state_dict(ck["model"])
+    model.load_state_dict(runinfo.weights(ck, a.weights))
     model.eval()
     tensors = export_tensors(model)
     err = check(model, tensors)
@@ -154,6 +155,7 @@ def main():
         "training_commit": runinfo.describe(ck),
         "export_commit": commit,
         "training_step": str(ck["step"]),
+        "weights": runinfo.weights_note(ck, a.weights),
         "training_audio_hours": f"{ck['audio_s']/3600:.2f}",
         "metrics": mtxt or "none recorded",
         "params": str(model.n_params()),

@@ -92,10 +92,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", default="/work/ckpt/vocoder/best.pt")
     ap.add_argument("--out", default="models/vocoder-16k.osw")
+    runinfo.add_weights_arg(ap)
     a = ap.parse_args()
     ck = torch.load(a.ckpt, map_location="cpu")
     model = M.build(ck["model_cfg"])
-    model.load_state_dict(ck["model"])
+    model.load_state_dict(runinfo.weights(ck, a.weights))
     model.eval()
     tensors = export_tensors(model)
     folded = load_folded(model, tensors)
@@ -113,6 +114,7 @@ def main():
         "training_data": TRAIN_SETS,
         "training_command": ck.get("command", ""),
         "training_steps": str(ck.get("step", 0)),
+        "weights": runinfo.weights_note(ck, a.weights),
         "training_audio_h": f"{ck.get('audio_s', 0) / 3600:.2f}",
         "commit": runinfo.describe(ck),
         "export_commit": runinfo.git_commit(short=True),

@@ -118,11 +118,9 @@ static int parse_line(const char *path, int lineno, char *text, score_ev *ev)
     return 1;
 }
 
-static int read_score(const char *path, score_ev **out, int *n)
+/* The score text in f (open, at its start; closed here). */
+static int read_score(const char *path, FILE *f, score_ev **out, int *n)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return cli_fail(EXIT_RUNTIME, "score '%s': cannot open", path);
     int cap = 64, cnt = 0, lineno = 0, code = EXIT_OK;
     score_ev *ev = malloc(sizeof *ev * (size_t)cap);
     char line[MAX_LINE];
@@ -265,8 +263,8 @@ static int read_input(const char *path, score_ev **out, int *n)
     char magic[4] = {0};
     size_t got = fread(magic, 1, 4, f);
     if (got < 4 || memcmp(magic, "MThd", 4)) {
-        fclose(f);
-        return read_score(path, out, n);
+        rewind(f);
+        return read_score(path, f, out, n);
     }
     fseek(f, 0, SEEK_END);
     long len = ftell(f);

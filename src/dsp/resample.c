@@ -283,61 +283,48 @@ int resampler_create(resampler **out, double in_rate, double out_rate, int low_l
     }
     const long g = gcd_l(r->in_rate, r->out_rate);
     const long up = r->out_rate / g, down = r->in_rate / g;
+    /* The lag bound: feed one sample at a time, the slowest delivery, long
+     * enough to pass the filter's length (the FIR's pattern then repeats
+     * every `down` inputs) or several of libsoxr's internal blocks. */
+    double lag = 0;
+    float zero = 0, sink[FIR_MAX_FACTOR + 1];
     if (low_latency && up <= FIR_MAX_FACTOR && down <= FIR_MAX_FACTOR && up != down) {
-        fir *probe = fir_new((int)up, (int)down, 1);
         r->f = fir_new((int)up, (int)down, max_in);
-        if (!probe || !r->f) {
-            fir_free(probe);
+        if (!r->f) {
             resampler_destroy(r);
             return err_set(OSCINE_E_NOMEM, "resampler: out of memory");
         }
-        /* the lag bound, as for libsoxr below (the pattern repeats every
-         * `down` inputs once past the filter's length) */
-        double lag = 0;
-        float zero = 0, sink[FIR_MAX_FACTOR + 1];
-        for (long i = 0, done_out = 0; i < 4L * probe->plen + 4 * down; i++) {
-            done_out += fir_process(probe, &zero, 1, sink, FIR_MAX_FACTOR + 1);
-            double l = (double)(i + 1) * r->ratio - (double)done_out;
-            if (l > lag)
-                lag = l;
+        for (long i = 0, done_out = 0; i < 4L * r->f->plen + 4 * down; i++) {
+            done_out += fir_process(r->f, &zero, 1, sink, FIR_MAX_FACTOR + 1);
+            lag = fmax(lag, (double)(i + 1) * r->ratio - (double)done_out);
         }
-        fir_free(probe);
-        r->lag = lag;
-        r->max_out = (int)ceil(max_in * r->ratio + lag) + 16;
-        *out = r;
-        return 0;
+        fir_reset(r->f); /* as new: the FIR needs no warm-up */
+    } else {
+        const char *why = NULL;
+        r->sx = make(in_rate, out_rate, low_latency, &why);
+        soxr_t probe = r->sx ? make(in_rate, out_rate, low_latency, &why) : NULL;
+        if (!r->sx || !probe) {
+            if (probe)
+                soxr_delete(probe);
+            resampler_destroy(r);
+            return err_set(OSCINE_E_RESAMPLE, "resampler %g -> %g Hz: %s", in_rate, out_rate,
+                           why ? why : "cannot create");
+        }
+        int n = (int)(in_rate * 0.5) + 8192;
+        size_t done_in = 0, done_out = 0;
+        for (int i = 0; i < n; i++) {
+            size_t idone = 0, odone = 0;
+            soxr_process(probe, &zero, 1, &idone, sink, 64, &odone);
+            done_in += idone;
+            done_out += odone;
+            lag = fmax(lag, (double)done_in * r->ratio - (double)done_out);
+        }
+        soxr_delete(probe);
     }
-    const char *why = NULL;
-    r->sx = make(in_rate, out_rate, low_latency, &why);
-    soxr_t probe = r->sx ? make(in_rate, out_rate, low_latency, &why) : NULL;
-    if (!r->sx || !probe) {
-        if (probe)
-            soxr_delete(probe);
-        resampler_destroy(r);
-        return err_set(OSCINE_E_RESAMPLE, "resampler %g -> %g Hz: %s", in_rate, out_rate,
-                       why ? why : "cannot create");
-    }
-
-    /* Measure the lag: one sample at a time is the slowest delivery. Run long
-     * enough to pass several of libsoxr's internal blocks. */
-    int n = (int)(in_rate * 0.5) + 8192;
-    double lag = 0;
-    size_t done_in = 0, done_out = 0;
-    float zero = 0, sink[64];
-    for (int i = 0; i < n; i++) {
-        size_t idone = 0, odone = 0;
-        soxr_process(probe, &zero, 1, &idone, sink, 64, &odone);
-        done_in += idone;
-        done_out += odone;
-        double l = (double)done_in * r->ratio - (double)done_out;
-        if (l > lag)
-            lag = l;
-    }
-    soxr_delete(probe);
     r->lag = lag;
     /* Enough room for a call's worth plus anything held back. */
     r->max_out = (int)ceil(max_in * r->ratio + lag) + 16;
-    if (warm_up(r)) {
+    if (r->sx && warm_up(r)) {
         resampler_destroy(r);
         return err_set(OSCINE_E_RESAMPLE, "resampler %g -> %g Hz: warm-up failed", in_rate,
                        out_rate);

@@ -9,7 +9,8 @@ the wrong code when commits land while a run goes on.
     runinfo.describe(ck)                   # in export: "steps 0-682 at 61db5f77a1b2; ..."
 
 Also the pieces every training and export script needs: git_commit(),
-atomic_save() and Ema (an exponential moving average of the weights).
+atomic_save(), and for export the choice of weights (add_weights_arg,
+weights, weights_note).
 """
 import os
 import subprocess
@@ -33,35 +34,6 @@ def atomic_save(obj, path):
     tmp = path + ".tmp"
     torch.save(obj, tmp)
     os.replace(tmp, path)
-
-
-class Ema:
-    """Exponential moving average of a model's weights, updated after each
-    optimiser step: w_ema = decay * w_ema + (1 - decay) * w. Evaluating and
-    exporting the average instead of the last step's weights smooths out the
-    step-to-step noise of small-batch training (about 1 / (1 - decay) steps
-    are averaged). Buffers are copied as they are."""
-
-    def __init__(self, model, decay):
-        import copy
-        self.decay = decay
-        self.model = copy.deepcopy(model).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    def update(self, model):
-        import torch
-        with torch.no_grad():
-            for pe, p in zip(self.model.parameters(), model.parameters()):
-                pe.mul_(self.decay).add_(p.detach(), alpha=1.0 - self.decay)
-            for be, b in zip(self.model.buffers(), model.buffers()):
-                be.copy_(b)
-
-    def state_dict(self):
-        return self.model.state_dict()
-
-    def load_state_dict(self, sd):
-        self.model.load_state_dict(sd)
 
 
 def add_weights_arg(ap):

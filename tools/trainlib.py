@@ -1,7 +1,7 @@
 """The scaffolding the three training scripts (tools/denoise, tools/vocoder,
 tools/ddsp train.py) share: the run arguments, the device, stopping cleanly on
-SIGTERM/SIGINT, loading the checkpoint to resume, the dev-score CSV and the
-time/step limit. Each script keeps its model, data, losses and evaluation.
+SIGTERM/SIGINT, loading the checkpoint to resume, the moving average of the
+weights, the dev-score CSV and the time/step limit. Each script keeps its model, data, losses and evaluation.
 
     ap = argparse.ArgumentParser(...)
     trainlib.add_run_args(ap, data=D.default_data_dir(), cache=D.DEFAULT_CACHE,
@@ -17,6 +17,46 @@ import csv
 import os
 import signal
 import time
+
+
+class Ema:
+    """Exponential moving average of a model's weights, updated after each
+    optimiser step: w_ema = decay * w_ema + (1 - decay) * w. Evaluating and
+    exporting the average instead of the last step's weights smooths out the
+    step-to-step noise of small-batch training (about 1 / (1 - decay) steps
+    are averaged). Buffers are copied as they are."""
+
+    def __init__(self, model, decay):
+        import copy
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    def update(self, model):
+        import torch
+        with torch.no_grad():
+            for pe, p in zip(self.model.parameters(), model.parameters()):
+                pe.mul_(self.decay).add_(p.detach(), alpha=1.0 - self.decay)
+            for be, b in zip(self.model.buffers(), model.buffers()):
+                be.copy_(b)
+
+    def state_dict(self):
+        return self.model.state_dict()
+
+    def load_state_dict(self, sd):
+        self.model.load_state_dict(sd)
+
+
+def make_ema(model, args, ck):
+    """The run's moving average (None with --ema 0), resumed from ck when it has one.
+    Evaluations score ema.model and best.pt keeps it."""
+    if args.ema <= 0:
+        return None
+    ema = Ema(model, args.ema)
+    if ck is not None and ck.get("ema") is not None:
+        ema.load_state_dict(ck["ema"])
+    return ema
 
 
 def add_run_args(ap, data, cache, ckpt_dir, eval_every, log_every, ema=False,

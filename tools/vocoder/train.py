@@ -165,9 +165,7 @@ def main():
         torch.set_rng_state(ck["torch_rng"])
         history = ck.get("history", [])
         print(f"[train] resumed {last_path}: step {step}, {audio_s/3600:.2f} h audio, best {best:.4f}", flush=True)
-    ema = runinfo.Ema(model, args.ema) if args.ema > 0 else None
-    if ema is not None and ck is not None and ck.get("ema") is not None:
-        ema.load_state_dict(ck["ema"])
+    ema = trainlib.make_ema(model, args, ck)
     net_eval = ema.model if ema is not None else model  # what evaluations score and best.pt keeps
     runs = runinfo.start(ck, step)
     trainlib.announce(dev, args, runs)

@@ -30,7 +30,6 @@
 static char build_dir[PATH_MAX]; /* absolute: build/ or build-asan/ */
 static char repo_dir[PATH_MAX];
 static char tmp[256];
-static char host_env[PATH_MAX + 64];
 
 enum { P_IN, P_OUT, P_MIX, P_LIMIT, P_LATENCY, P_VAD, P_COUNT };
 
@@ -174,39 +173,14 @@ static int gen(const char *name, int rate, const char *bits)
                       "--seconds", "3", "--rate", r, "--bits", bits, "--quiet", NULL);
 }
 
-static void find_asan_runtime(void)
-{
-    host_env[0] = 0;
-#if defined(__SANITIZE_ADDRESS__)
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[PATH_MAX + 128];
-    while (f && fgets(line, sizeof line, f)) {
-        char *p = strchr(line, '/');
-        if (p && strstr(p, "/libasan.so")) {
-            p[strcspn(p, "\n")] = 0;
-            snprintf(host_env, sizeof host_env, "LD_PRELOAD=%s ASAN_OPTIONS=detect_leaks=0 ", p);
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-#endif
-}
-
 static int setup(void **state)
 {
-    if (build_repo_dirs(build_dir, repo_dir))
+    if (host_test_setup(build_dir, repo_dir, tmp, sizeof tmp))
         return -1;
-    const char *t = tmpdir_make();
-    if (!t)
-        return -1;
-    snprintf(tmp, sizeof tmp, "%s", t);
-    sh_dir_set(tmp);
     if (sh("mkdir %s/weights %s/empty && ln -s %s/%s %s/weights/denoise-16k.osw", tmp, tmp,
            repo_dir, MODEL, tmp))
         return -1;
     setenv("OSCINE_MODEL_PATH", tpath("weights"), 1);
-    find_asan_runtime();
     if (gen("in16.wav", 16000, "16") || gen("in48.wav", 48000, "16"))
         return -1;
     return 0;

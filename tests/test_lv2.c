@@ -41,7 +41,6 @@
 static char build_dir[PATH_MAX]; /* absolute: build/ or build-asan/ */
 static char repo_dir[PATH_MAX];
 static char tmp[256];             /* LV2_PATH is tmp/lv2; files in tmp/ */
-static char host_env[PATH_MAX + 64]; /* prefix for external hosts' commands */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -248,36 +247,10 @@ static int gen(const char *name, int rate, int channels, const char *bits)
                       "3", "--rate", r, "--channels", c, "--bits", bits, "--quiet", NULL);
 }
 
-/* The sanitizer runtime, preloaded into external hosts that load an
- * instrumented plugin (it must come first in the library list). */
-static void find_asan_runtime(void)
-{
-    host_env[0] = 0;
-#if defined(__SANITIZE_ADDRESS__)
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[PATH_MAX + 128];
-    while (f && fgets(line, sizeof line, f)) {
-        char *p = strchr(line, '/');
-        if (p && strstr(p, "/libasan.so")) {
-            p[strcspn(p, "\n")] = 0;
-            snprintf(host_env, sizeof host_env, "LD_PRELOAD=%s ASAN_OPTIONS=detect_leaks=0 ", p);
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-#endif
-}
-
 static int setup(void **state)
 {
-    if (build_repo_dirs(build_dir, repo_dir))
+    if (host_test_setup(build_dir, repo_dir, tmp, sizeof tmp))
         return -1;
-    const char *t = tmpdir_make();
-    if (!t)
-        return -1;
-    snprintf(tmp, sizeof tmp, "%s", t);
-    sh_dir_set(tmp);
     char d[300];
     snprintf(d, sizeof d, "%s/lv2", tmp);
     make_bundle(d, "denoise-16k.osw");
@@ -285,7 +258,6 @@ static int setup(void **state)
     assert_int_equal(sh("ln -s %s/%s %s/oscine.lv2/other.osw", repo_dir, MODEL, d), 0);
     snprintf(d, sizeof d, "%s/lv2-nomodel", tmp);
     make_bundle(d, NULL);
-    find_asan_runtime();
     unsetenv("OSCINE_MODEL_PATH");
     if (gen("in16.wav", 16000, 1, "float") || gen("in48.wav", 48000, 1, "float") ||
         gen("in44s.wav", 44100, 2, "float"))

@@ -246,14 +246,9 @@ static double midi_hz(double note) { return 440.0 * exp2((note - 69.0) / 12.0); 
 
 static int setup(void **state)
 {
-    if (build_repo_dirs(build_dir, repo_dir))
+    if (host_test_setup(build_dir, repo_dir, tmp, sizeof tmp))
         return -1;
-    const char *t = tmpdir_make();
-    if (!t)
-        return -1;
-    snprintf(tmp, sizeof tmp, "%s", t);
     snprintf(lv2, sizeof lv2, "%s/lv2", tmp);
-    sh_dir_set(tmp);
     if (sh("set -e; d=%s/oscine.lv2; mkdir -p $d; "
            "for f in oscine.so manifest.ttl oscine.ttl presets.ttl; do "
            "ln -s %s/oscine.lv2/$f $d/$f; done; "

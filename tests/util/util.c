@@ -187,6 +187,34 @@ int build_repo_dirs(char *build_dir, char *repo_dir)
 /* ------------------------------------------------------ shell commands */
 
 static char sh_dir[300] = "/tmp";
+char host_env[PATH_MAX + 64];
+
+int host_test_setup(char *build_dir, char *repo_dir, char *tmp, size_t cap)
+{
+    if (build_repo_dirs(build_dir, repo_dir))
+        return -1;
+    const char *t = tmpdir_make();
+    if (!t)
+        return -1;
+    snprintf(tmp, cap, "%s", t);
+    sh_dir_set(tmp);
+    host_env[0] = 0;
+#if defined(__SANITIZE_ADDRESS__)
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[PATH_MAX + 128];
+    while (f && fgets(line, sizeof line, f)) {
+        char *p = strchr(line, '/');
+        if (p && strstr(p, "/libasan.so")) {
+            p[strcspn(p, "\n")] = 0;
+            snprintf(host_env, sizeof host_env, "LD_PRELOAD=%s ASAN_OPTIONS=detect_leaks=0 ", p);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+#endif
+    return 0;
+}
 char sh_out[65536];
 
 void sh_dir_set(const char *dir) { snprintf(sh_dir, sizeof sh_dir, "%s", dir); }

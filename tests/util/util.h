@@ -48,6 +48,18 @@ const float *fixture_tensor(const struct osw_file *w, const char *name, int64_t 
 
 /* ---- shell commands, for the tests that drive outside programs (hosts) */
 
+/* Setup of a test that drives outside programs: the build and repository
+ * folders (build_repo_dirs, PATH_MAX bytes each), a fresh tmpdir_make()
+ * folder copied into tmp (cap bytes) and made sh_dir_set()'s, and
+ * host_env. 0, or -1 if a folder is missing. */
+int host_test_setup(char *build_dir, char *repo_dir, char *tmp, size_t cap);
+
+/* Prefix for outside hosts' commands: under AddressSanitizer,
+ * "LD_PRELOAD=<this process's libasan> ASAN_OPTIONS=detect_leaks=0 " (a host
+ * that loads an instrumented plugin needs the runtime first); else "". Set
+ * by host_test_setup. */
+extern char host_env[];
+
 /* The folder that holds sh()'s log and tpath()'s files: call it in setup
  * with the test's tmpdir_make() folder. */
 void sh_dir_set(const char *dir);

@@ -28,6 +28,8 @@ import json
 import math
 import sys
 
+import numpy as np
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -40,6 +42,7 @@ DEFAULT_CFG = dict(
     k_in=9, k_dw=7, lookahead=4,
     ln_eps=1e-6, in_offset=-math.log(A.LOG_FLOOR), in_scale=0.2,
     logamp_max=8.0,
+    phase="atan2", tol_db=50.0,
 )
 
 
@@ -89,20 +92,52 @@ class Vocoder(nn.Module):
         c.update(cfg or {})
         self.cfg = c
         self.amp = Predictor(c, c["amp_blocks"], 1)
-        self.pha = Predictor(c, c["pha_blocks"], 2)
+        assert c["phase"] in ("atan2", "diff"), c["phase"]
+        self.diff = c["phase"] == "diff"
+        self.pha = Predictor(c, c["pha_blocks"], 4 if self.diff else 2)
         with torch.no_grad():  # speech's mean log-amplitude: training starts near it
             self.amp.heads[0].bias.fill_(-5.0)
+        if self.diff:
+            self.init_diff_heads()
+
+    def init_diff_heads(self):
+        """Differences start at the phase vocoder's: each bin advances by its
+        centre frequency, neighbours differ by pi (no deviation)."""
+        with torch.no_grad():
+            for j, h in enumerate(self.pha.heads):
+                nn.init.normal_(h.weight, std=0.02)
+                h.bias.fill_(1.0 if j % 2 == 0 else 0.0)
 
     def features(self, mel):
         """mel [B, T, 80] (natural-log mel) -> [B, 80, T] network input."""
         return ((mel + self.cfg["in_offset"]) * self.cfg["in_scale"]).transpose(1, 2)
 
     def forward(self, mel):
-        """mel [B, T, 80] -> logamp [B, T, 161], phase [B, T, 161], (R, I)."""
+        """mel [B, T, 80] -> logamp [B, T, 161], phase [B, T, 161], aux.
+        atan2: aux = (R, I). diff: aux = (dt, df), the phase's differences
+        (differentiable), and phase is their integration (integrate_phase; no
+        gradient)."""
         x = self.features(mel)
         (logamp,) = self.amp(x)
+        if self.diff:
+            dt, df = self.diffs(x)
+            ph = integrate_phase(logamp.detach().double().cpu().numpy(), dt.detach().double().cpu().numpy(),
+                                 df.detach().double().cpu().numpy(), self.cfg["tol_db"])
+            return logamp, torch.from_numpy(ph).to(logamp), (dt, df)
         r, i = self.pha(x)
         return logamp, torch.atan2(i, r), (r, i)
+
+    def diffs(self, x):
+        """x [B, 80, T] (features) -> dt, df [B, T, 161]: the phase's advance
+        from frame t-1 to t in each bin, and from bin k to k+1 in frame t,
+        each the nominal value plus atan2 of two outputs:
+          dt = pi k / 2 + atan2(I_t, R_t)   (a bin-centre sinusoid advances
+               2 pi k / 320 rad per sample, 80 samples per hop)
+          df = pi + atan2(I_f, R_f)         (the window sits at the frame's
+               start: a partial's neighbouring bins differ by pi)."""
+        rt, it, rf, i_f = self.pha(x)
+        k = torch.arange(rt.shape[-1], device=rt.device, dtype=rt.dtype)
+        return 0.5 * math.pi * k + torch.atan2(it, rt), math.pi + torch.atan2(i_f, rf)
 
     def spectrum(self, logamp, phase):
         """Complex spectrum for synthesis (log-amplitude clamped as in C)."""
@@ -118,6 +153,63 @@ class Vocoder(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+def wrap(p):
+    """Angles to [-pi, pi)."""
+    return p - 2 * math.pi * np.floor((p + math.pi) / (2 * math.pi))
+
+
+def integrate_phase(logamp, dt, df, tol_db):
+    """Phase [B, T, K] from its predicted differences (numpy, float64), frame by
+    frame as the C code does (src/models/vocoder.c, phase_integrate), in the
+    order of RTPGHI (Prusa and Holighaus 2017): a max-heap of coefficients by
+    log-amplitude, seeded with the previous frame's significant ones; popping
+    one of the previous frame carries its phase forward in time (+dt) to the
+    same bin of this frame, popping one of this frame carries it along
+    frequency (+-df) to its neighbours. Significant: within tol_db of the
+    frame's maximum. A significant coefficient the heap cannot reach starts
+    again from the previous frame (or 0 in the first frame); the others just
+    advance by dt. Ties go to the lower bin, then to the previous frame."""
+    import heapq
+    B, T, K = logamp.shape
+    thr = tol_db * math.log(10.0) / 20.0
+    out = np.zeros((B, T, K))
+    for b in range(B):
+        prev = np.zeros(K)
+        prev_big = np.zeros(K, dtype=bool)
+        prev_s = np.zeros(K)
+        for t in range(T):
+            s = logamp[b, t]
+            big = s >= s.max() - thr
+            cur = wrap(prev + dt[b, t]) if t > 0 else np.zeros(K)
+            done = ~big
+            heap = [(-prev_s[k], k, 0) for k in range(K) if prev_big[k]] if t > 0 else []
+            heapq.heapify(heap)
+            while True:
+                while heap:
+                    _, k, fr = heapq.heappop(heap)
+                    if fr == 0:
+                        if not done[k]:
+                            done[k] = True  # cur[k] already holds prev + dt
+                            heapq.heappush(heap, (-s[k], k, 1))
+                        continue
+                    if k + 1 < K and not done[k + 1]:
+                        cur[k + 1] = wrap(cur[k] + df[b, t, k])
+                        done[k + 1] = True
+                        heapq.heappush(heap, (-s[k + 1], k + 1, 1))
+                    if k > 0 and not done[k - 1]:
+                        cur[k - 1] = wrap(cur[k] - df[b, t, k - 1])
+                        done[k - 1] = True
+                        heapq.heappush(heap, (-s[k - 1], k - 1, 1))
+                if done.all():
+                    break
+                k0 = int(np.argmax(np.where(done, -np.inf, s)))  # lowest bin of the largest left
+                done[k0] = True
+                heapq.heappush(heap, (-s[k0], k0, 1))
+            out[b, t] = cur
+            prev, prev_big, prev_s = cur, big, s
+    return out
+
+
 def build(cfg=None):
     return Vocoder(cfg)
 
@@ -126,7 +218,8 @@ def layer_table(model):
     """[(name, in, out, params, MACs per frame)] for the exported (folded) network."""
     c = model.cfg
     rows = []
-    for pname, pred, heads in (("amp", model.amp, ["log|X|"]), ("pha", model.pha, ["R", "I"])):
+    ph_heads = ["R_t", "I_t", "R_f", "I_f"] if model.diff else ["R", "I"]
+    for pname, pred, heads in (("amp", model.amp, ["log|X|"]), ("pha", model.pha, ph_heads)):
         C, H = c["dim"], c["hidden"]
         rows.append((f"{pname}.in_conv Conv1d k{c['k_in']} (L={c['lookahead']})", c["n_mels"], C,
                      c["n_mels"] * C * c["k_in"] + C, c["n_mels"] * C * c["k_in"]))

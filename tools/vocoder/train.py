@@ -59,9 +59,35 @@ def phase_losses(p_g, p_r):
 EDGE = A.WIN // A.HOP - 1  # frames at each end of a crop that overlap-add does not cover fully
 
 
+def diff_losses(model, mel, wav, ctx):
+    """Phase-difference model (cfg phase "diff"): 45 x L_A as above plus
+    100 x L_D, the anti-wrapped errors of the predicted time and frequency
+    differences, each weighted by the geometric mean magnitude of the two
+    coefficients it joins (where the phase matters), plus 0.1 x their
+    unweighted means (so quiet bins are not left to chance)."""
+    la = model.cfg["lookahead"]
+    x = model.features(mel)
+    (logamp,) = model.amp(x)
+    dt, df = model.diffs(x)
+    X = A.frames_of(wav, A.N_FFT)
+    ph, mag = torch.angle(X), X.abs()
+    sl = slice(ctx, mel.shape[1] - la)
+    L_A = torch.mean((logamp[:, sl] - torch.log(mag[:, sl] + 1e-5)) ** 2)
+    e_t = anti_wrap(dt[:, 1:] - (ph[:, 1:] - ph[:, :-1]))[:, ctx - 1:mel.shape[1] - la - 1]
+    w_t = torch.sqrt(mag[:, 1:] * mag[:, :-1])[:, ctx - 1:mel.shape[1] - la - 1]
+    e_f = anti_wrap(df[..., :-1] - (ph[..., 1:] - ph[..., :-1]))[:, sl]
+    w_f = torch.sqrt(mag[..., 1:] * mag[..., :-1])[:, sl]
+    L_T = (e_t * w_t).sum() / (w_t.sum() + 1e-9) + 0.1 * e_t.mean()
+    L_F = (e_f * w_f).sum() / (w_f.sum() + 1e-9) + 0.1 * e_f.mean()
+    total = 45 * L_A + 100 * (L_T + L_F)
+    return total, dict(A=L_A.item(), T=L_T.item(), F=L_F.item())
+
+
 def losses(model, mel, wav, ctx, w_ip=1.0):
     """mel [B, F, 80], wav [B, (F-1)*80+320] (frame t = wav[t*80 : t*80+320]);
     w_ip scales the instantaneous-phase term within L_P."""
+    if model.diff:
+        return diff_losses(model, mel, wav, ctx)
     la = model.cfg["lookahead"]
     logamp, phase, _ = model(mel)
     X = A.frames_of(wav, A.N_FFT)                     # true spectrum [B, F, 161]
@@ -138,6 +164,11 @@ def main():
     ap.add_argument("--w-ip", type=float, default=1.0,
                     help="weight of the instantaneous-phase loss within L_P (APNet: 1)")
     ap.add_argument("--dev-utts", type=int, default=24, help="dev utterances per evaluation")
+    ap.add_argument("--init", default="",
+                    help="new runs: start from this checkpoint's weights (its evaluated ones); with "
+                         "--model-cfg '{\"phase\": \"diff\"}' over an atan2 model, everything but the phase "
+                         "heads is taken")
+    ap.add_argument("--freeze-amp", action="store_true", help="train the phase predictor only")
     args = ap.parse_args()
 
     dev = trainlib.device(args)
@@ -147,10 +178,28 @@ def main():
     csv_path = os.path.join(args.ckpt_dir, "dev.csv")
 
     ck = trainlib.resume_checkpoint(args, last_path)
-    model_cfg = ck["model_cfg"] if ck is not None else M.build(json.loads(args.model_cfg)).cfg
+    init = torch.load(args.init, map_location="cpu") if ck is None and args.init else None
+    if ck is not None:
+        model_cfg = ck["model_cfg"]
+    else:
+        model_cfg = dict(init["model_cfg"]) if init is not None else {}
+        model_cfg.update(json.loads(args.model_cfg))
+        model_cfg = M.build(model_cfg).cfg
     torch.manual_seed(args.seed)
     model = M.build(model_cfg).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
+    if init is not None:
+        sd = {k: v for k, v in init["model"].items()
+              if not (k.startswith("pha.heads.") and model.diff and not M.build(init["model_cfg"]).diff)}
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+        if unexpected or any(not k.startswith("pha.heads.") for k in missing):
+            raise SystemExit(f"--init {args.init}: does not fit (missing {missing}, unexpected {unexpected})")
+        print(f"[train] initialised from {args.init} (step {init.get('step')}); new: {missing or 'none'}",
+              flush=True)
+    if args.freeze_amp:
+        for p in model.amp.parameters():
+            p.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, betas=(0.8, 0.99),
+                            weight_decay=0.01)
     corpus = D.Corpus(args.data, args.cache)
     crops = D.Crops(corpus, args.frames, seed=args.seed)
     dev_ids = corpus.split(dev=True)
@@ -225,7 +274,7 @@ def main():
         loss, parts = losses(model, mel, wav, args.context, args.w_ip)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        gn = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], args.clip)
         if torch.isfinite(gn) and torch.isfinite(loss):
             opt.step()
             if ema is not None:

@@ -3,9 +3,12 @@
  * streaming equal to whole-sequence, the waveform; the resynth stage through
  * the chain with random block sizes (alone, at 48 kHz, after denoise), its
  * controls; the .npy reader on corrupt input; the mel/vocode/resynth commands
- * and their errors. */
+ * and their errors. The phase-difference variant (fixture small-diff.osw):
+ * the integration (dsp/phaseint) against model.integrate_phase, the whole
+ * network + integration + iSTFT against PyTorch, streaming against whole. */
 #include "util/util.h"
 
+#include "dsp/phaseint.h"
 #include "dsp/stft.h"
 #include "io/npy.h"
 #include "models/vocoder.h"
@@ -21,6 +24,7 @@
 
 #define FIXTURE "tests/fixtures/vocoder/small.osw"
 #define DN_FIXTURE "tests/fixtures/denoise/small.osw"
+#define DIFF_FIXTURE "tests/fixtures/vocoder/small-diff.osw"
 #define FR (2 * VOC_BINS)
 
 #include "util/count_alloc.h"
@@ -162,6 +166,136 @@ static void test_front_end_and_waveform(void **state)
     osw_close(w);
 }
 
+static double wrapped_diff(double a, double b)
+{
+    double d = fmod(fabs(a - b), 2 * M_PI);
+    return fmin(d, 2 * M_PI - d);
+}
+
+static void test_phaseint_matches_python(void **state)
+{
+    osw_file *w;
+    assert_int_equal(osw_open(&w, DIFF_FIXTURE), 0);
+    int64_t nl, nt, nf, np_;
+    const float *la = fixture_tensor(w, "out.logamp", &nl);
+    const float *dt = fixture_tensor(w, "out.dt", &nt), *df = fixture_tensor(w, "out.df", &nf);
+    const float *ref = fixture_tensor(w, "out.phase", &np_);
+    assert_true(nl == nt && nt == nf && nf == np_ && nl % VOC_BINS == 0);
+    const int T = (int)(nl / VOC_BINS);
+    float tol;
+    assert_int_equal(osw_meta_float(w, "phase_tol_db", NULL, &tol), 0);
+    phaseint *pi;
+    assert_int_equal(phaseint_create(&pi, VOC_BINS, tol), 0);
+    float *ph = malloc(sizeof(float) * (size_t)nl), *again = malloc(sizeof(float) * (size_t)nl);
+    double worst = 0;
+    int quiet = 0;
+    for (int pass = 0; pass < 2; pass++) { /* after a reset: the same */
+        phaseint_reset(pi);
+        for (int t = 0; t < T; t++) {
+            const size_t o = (size_t)t * VOC_BINS;
+            phaseint_frame(pi, la + o, dt + o, df + o, (pass ? again : ph) + o);
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        float top = -1e30f;
+        for (int k = 0; k < VOC_BINS; k++)
+            top = fmaxf(top, la[(size_t)t * VOC_BINS + k]);
+        for (int k = 0; k < VOC_BINS; k++) {
+            const size_t i = (size_t)t * VOC_BINS + k;
+            worst = fmax(worst, wrapped_diff(ph[i], ref[i]));
+            assert_true(ph[i] >= -M_PI - 1e-6 && ph[i] <= M_PI + 1e-6);
+            quiet += la[i] < top - tol * logf(10) / 20;
+        }
+    }
+    print_message("phase integration vs model.integrate_phase: %d frames (%d of %d coefficients below "
+                  "the tolerance), largest difference %.3g rad\n", T, quiet, (int)nl, worst);
+    assert_true(worst < 1e-5);
+    assert_true(quiet > 0 && quiet < nl / 2); /* both kinds of coefficient are exercised */
+    assert_memory_equal(ph, again, sizeof(float) * (size_t)nl);
+    /* NaN in, no hang and finite phase out (the bins just advance) */
+    float bad[VOC_BINS], out[VOC_BINS];
+    memcpy(bad, la, sizeof bad);
+    bad[3] = bad[70] = NAN;
+    for (int t = 0; t < 3; t++) {
+        phaseint_frame(pi, bad, dt, df, out);
+        for (int k = 0; k < VOC_BINS; k++)
+            assert_true(isfinite(out[k]));
+    }
+    phaseint_destroy(pi);
+    assert_int_not_equal(phaseint_create(&pi, 1, 40), 0);
+    assert_int_not_equal(phaseint_create(&pi, VOC_BINS, 0), 0);
+    assert_int_not_equal(phaseint_create(&pi, VOC_BINS, NAN), 0);
+    free(ph);
+    free(again);
+    osw_close(w);
+}
+
+/* The phase-difference network through C (network, integration, iSTFT) vs
+ * PyTorch's float64 answer for the stored weights, frame by frame and in
+ * chunks, and streaming against whole-sequence. */
+static void test_diff_net_matches_pytorch(void **state)
+{
+    osw_file *w;
+    assert_int_equal(osw_open(&w, DIFF_FIXTURE), 0);
+    int64_t nm, nl, ny;
+    const float *mel = fixture_tensor(w, "input.mel", &nm);
+    const float *la = fixture_tensor(w, "out.logamp", &nl);
+    const float *y_ref = fixture_tensor(w, "out.wav", &ny);
+    const int T = (int)(nm / VOC_MELS);
+    assert_int_equal(nl, (int64_t)T * VOC_BINS);
+    vocoder_net *v1, *vT;
+    if (vocoder_net_create(&v1, w, 1) || vocoder_net_create(&vT, w, T))
+        fail_msg("%s", oscine_last_error());
+    float *fr = malloc(sizeof(float) * (size_t)T * FR), *whole = malloc(sizeof(float) * (size_t)T * FR);
+    float *got_la = malloc(sizeof(float) * (size_t)T * VOC_BINS), spec[FR];
+    float *y = malloc(sizeof(float) * (size_t)T * VOC_HOP);
+    stft *syn;
+    stft_config sc = {VOC_NFFT, VOC_WIN, VOC_HOP, STFT_WIN_HANN};
+    assert_int_equal(stft_create(&syn, &sc), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        run_net(pass ? vT : v1, mel, T, pass ? 13 : 1, pass ? 5 : 0, fr);
+        stft_reset(syn);
+        for (int t = 0; t < T; t++) {
+            memcpy(got_la + (size_t)t * VOC_BINS, fr + (size_t)t * FR, sizeof(float) * VOC_BINS);
+            vocoder_net_spectrum(v1, fr + (size_t)t * FR, spec);
+            stft_synthesize(syn, spec, y + (size_t)t * VOC_HOP);
+        }
+        double ea = nmse(la, got_la, (size_t)T * VOC_BINS);
+        double ey = nmse(y_ref, y + VOC_STFT_LATENCY, (size_t)ny);
+        print_message("phase-difference network, %s: log-amplitude NMSE %.3g, waveform NMSE %.3g\n",
+                      pass ? "random chunks" : "frame by frame", ea, ey);
+        assert_true(ea < 1e-8);
+        assert_true(ey < 1e-8);
+    }
+    nn_kernel_mode mode = nn_kernel_get();
+    nn_kernel_set(NN_KERNEL_OWN);
+    run_net(v1, mel, T, 1, 0, fr);
+    run_net(vT, mel, T, T, 0, whole);
+    assert_memory_equal(fr, whole, sizeof(float) * (size_t)T * FR);
+    nn_kernel_set(mode);
+    stft_destroy(syn);
+    vocoder_net_destroy(v1);
+    vocoder_net_destroy(vT);
+    free(fr);
+    free(whole);
+    free(got_la);
+    free(y);
+    osw_close(w);
+}
+
+static uint8_t *read_file_bytes(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    rewind(f);
+    uint8_t *b = malloc(*len);
+    assert_int_equal(fread(b, 1, *len, f), *len);
+    fclose(f);
+    return b;
+}
+
 static void test_bad_weights(void **state)
 {
     osw_file *w;
@@ -171,6 +305,28 @@ static void test_bad_weights(void **state)
     assert_non_null(strstr(oscine_last_error(), "small.osw"));
     assert_non_null(strstr(oscine_last_error(), "kind"));
     osw_close(w);
+    /* the phase-difference fixture with its mode or tolerance spoiled */
+    size_t len;
+    uint8_t *b = read_file_bytes(DIFF_FIXTURE, &len);
+    static const struct { const char *from, *to, *msg; } bad[] = {
+        {"diff", "dift", "phase \"dift\" unknown"}, {"40.0", "-4.0", "phase_tol_db -4 out of range"}, {"40.0", "4x.0", "phase_tol_db"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint8_t *c = malloc(len);
+        memcpy(c, b, len);
+        uint8_t *at = memmem(c, len, bad[i].from, 4);
+        assert_non_null(at);
+        memcpy(at, bad[i].to, 4);
+        uint32_t crc = osw_crc32(0, c, len - 4); /* a consistent file with a bad value */
+        for (int j = 0; j < 4; j++)
+            c[len - 4 + j] = (uint8_t)(crc >> (8 * j));
+        assert_int_equal(osw_open_memory(&w, c, len, "spoilt.osw"), 0);
+        assert_int_not_equal(vocoder_net_create(&v, w, 1), 0);
+        print_message("spoilt %s -> %s: %s\n", bad[i].from, bad[i].to, oscine_last_error());
+        assert_non_null(strstr(oscine_last_error(), bad[i].msg));
+        osw_close(w);
+        free(c);
+    }
+    free(b);
     oscine_model_path mp = {"resynth", "tests/fixtures/vocoder/nope.osw"};
     oscine_chain_config cfg = {.stages = "resynth", .sample_rate = 16000, .channels = 1,
                                .models = &mp, .nmodels = 1};
@@ -813,6 +969,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_net_matches_pytorch),
         cmocka_unit_test(test_front_end_and_waveform),
+        cmocka_unit_test(test_phaseint_matches_python),
+        cmocka_unit_test(test_diff_net_matches_pytorch),
         cmocka_unit_test(test_bad_weights),
         cmocka_unit_test(test_stage_matches_pytorch),
         cmocka_unit_test(test_stage_controls),

@@ -4,6 +4,7 @@
 
 #include "base/error.h"
 #include "dsp/mel.h"
+#include "dsp/phaseint.h"
 #include "dsp/stft.h"
 #include "nn/nn.h"
 
@@ -104,7 +105,7 @@ typedef struct predictor {
     nn_conv *in_conv;
     nn_layernorm *in_norm, *out_norm;
     block blk[MAX_BLOCKS];
-    nn_linear *head[2];
+    nn_linear *head[4];
 } predictor;
 
 struct vocoder_net {
@@ -115,8 +116,11 @@ struct vocoder_net {
     float *h;     /* (rows, dim) residual stream */
     float *t;     /* (rows, dim) block branch */
     float *u;     /* (rows, hidden) */
-    float *o[3];  /* (rows, bins) log|X|, R, I */
+    float *o[5];  /* (rows, bins) log|X|, then R, I or R_t, I_t, R_f, I_f */
     long params, macs;
+    int diff;     /* phase "diff": heads predict the phase's differences */
+    phaseint *pint;
+    float dt[VOC_BINS], df[VOC_BINS];
 };
 
 
@@ -190,7 +194,7 @@ static void free_predictor(predictor *p)
         nn_linear_destroy(p->blk[i].pw1);
         nn_linear_destroy(p->blk[i].pw2);
     }
-    for (int j = 0; j < 2; j++)
+    for (int j = 0; j < 4; j++)
         nn_linear_destroy(p->head[j]);
 }
 
@@ -234,10 +238,24 @@ int vocoder_net_create(vocoder_net **out, const osw_file *w, int max_frames)
         e = osw_meta_float(w, "in_scale", NULL, &v->in_scale);
     if (!e)
         e = osw_meta_float(w, "logamp_max", NULL, &v->logamp_max);
+    const char *mode = osw_meta(w, "phase");
+    if (!e && mode && strcmp(mode, "atan2") && strcmp(mode, "diff"))
+        e = err_set(OSCINE_E_W_MODEL, "weights '%s': phase \"%s\" unknown (atan2 or diff)", osw_path(w),
+                    mode);
+    v->diff = mode && !strcmp(mode, "diff");
+    float tol_db = 0;
+    if (!e && v->diff && !(e = osw_meta_float(w, "phase_tol_db", NULL, &tol_db))) {
+        if (!(tol_db > 0 && tol_db <= 200))
+            e = err_set(OSCINE_E_W_MODEL, "weights '%s': phase_tol_db %g out of range (0, 200]",
+                        osw_path(w), (double)tol_db);
+        else
+            e = phaseint_create(&v->pint, VOC_BINS, tol_db);
+    }
     if (!e && v->lookahead > v->k_in - 1)
         e = err_set(OSCINE_E_W_MODEL, "weights '%s': lookahead %d needs kernel_in > %d",
                     osw_path(w), v->lookahead, v->lookahead);
     if (e) {
+        phaseint_destroy(v->pint);
         free(v);
         return e;
     }
@@ -248,14 +266,15 @@ int vocoder_net_create(vocoder_net **out, const osw_file *w, int max_frames)
     v->h = calloc(R * v->dim, sizeof(float));
     v->t = calloc(R * v->dim, sizeof(float));
     v->u = calloc(R * v->hidden, sizeof(float));
-    for (int j = 0; j < 3; j++)
+    const int nout = v->diff ? 5 : 3;
+    for (int j = 0; j < nout; j++)
         v->o[j] = calloc(R * VOC_BINS, sizeof(float));
-    if (!v->x || !v->h || !v->t || !v->u || !v->o[0] || !v->o[1] || !v->o[2])
+    if (!v->x || !v->h || !v->t || !v->u || !v->o[0] || !v->o[1] || !v->o[2] || (v->diff && (!v->o[3] || !v->o[4])))
         e = err_set(OSCINE_E_NOMEM, "vocoder: out of memory");
     if (!e)
         e = load_predictor(v, &v->amp, w, "amp", nb_amp, 1);
     if (!e)
-        e = load_predictor(v, &v->pha, w, "pha", nb_pha, 2);
+        e = load_predictor(v, &v->pha, w, "pha", nb_pha, nout - 1);
     if (e) {
         vocoder_net_destroy(v);
         return e;
@@ -274,8 +293,9 @@ void vocoder_net_destroy(vocoder_net *v)
     free(v->h);
     free(v->t);
     free(v->u);
-    for (int j = 0; j < 3; j++)
+    for (int j = 0; j < 5; j++)
         free(v->o[j]);
+    phaseint_destroy(v->pint);
     free(v);
 }
 
@@ -287,6 +307,8 @@ void vocoder_net_reset(vocoder_net *v)
         for (int i = 0; i < ps[q]->nblocks; i++)
             nn_conv_reset(ps[q]->blk[i].dw);
     }
+    if (v->pint)
+        phaseint_reset(v->pint);
 }
 
 int vocoder_net_lookahead(const vocoder_net *v) { return v->lookahead; }
@@ -314,16 +336,28 @@ static void run_rest(vocoder_net *v, predictor *p, int r, int first)
         nn_linear_process(p->head[j], h, r, v->o[first + j]);
 }
 
-/* o[] -> out frames [logamp | phase]. */
-static void emit(const vocoder_net *v, int r, float *out)
+/* o[] -> out frames [logamp | phase]. In phase "diff" mode the heads give
+ * dt = pi (k mod 4) / 2 + atan2(I_t, R_t) and df = pi + atan2(I_f, R_f)
+ * (tools/vocoder/model.py, Vocoder.diffs), integrated frame by frame. */
+static void emit(vocoder_net *v, int r, float *out)
 {
     for (int f = 0; f < r; f++) {
-        const float *la = v->o[0] + (size_t)f * VOC_BINS;
-        const float *re = v->o[1] + (size_t)f * VOC_BINS, *im = v->o[2] + (size_t)f * VOC_BINS;
+        const size_t o = (size_t)f * VOC_BINS;
+        const float *la = v->o[0] + o;
+        const float *re = v->o[1] + o, *im = v->o[2] + o;
         float *y = out + (size_t)f * 2 * VOC_BINS;
         memcpy(y, la, sizeof(float) * VOC_BINS);
-        for (int k = 0; k < VOC_BINS; k++)
-            y[VOC_BINS + k] = atan2f(im[k], re[k]);
+        if (!v->diff) {
+            for (int k = 0; k < VOC_BINS; k++)
+                y[VOC_BINS + k] = atan2f(im[k], re[k]);
+            continue;
+        }
+        const float *rf = v->o[3] + o, *imf = v->o[4] + o;
+        for (int k = 0; k < VOC_BINS; k++) {
+            v->dt[k] = (float)(0.5 * M_PI * (k % 4)) + atan2f(im[k], re[k]); /* pi k / 2, mod 2 pi */
+            v->df[k] = (float)M_PI + atan2f(imf[k], rf[k]);
+        }
+        phaseint_frame(v->pint, la, v->dt, v->df, y + VOC_BINS);
     }
 }
 

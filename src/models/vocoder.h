@@ -79,7 +79,9 @@ int vocoder_net_create(vocoder_net **out, const osw_file *w, int max_frames);
 void vocoder_net_destroy(vocoder_net *v);
 
 /* mel: n frames [n][VOC_MELS], 1 <= n <= max_frames. out: room for n frames
- * of [2 * VOC_BINS]: log-amplitude (161), then phase in (-pi, pi] (161).
+ * of [2 * VOC_BINS]: log-amplitude (161), then phase in [-pi, pi] (161):
+ * atan2 of the phase heads, or (metadata phase "diff") the integration of
+ * the predicted differences (dsp/phaseint.h), which carries state across calls.
  * Returns the frames written (n, fewer while the lookahead fills).
  * Thread: audio. */
 int vocoder_net_process(vocoder_net *v, const float *mel, int n, float *out);

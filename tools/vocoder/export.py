@@ -19,7 +19,10 @@ Tensors (float32; P = "amp" or "pha"; C = dim, H = hidden, K = 161 bins):
   P.blocks.{i}.pw2.weight (C, H), .bias (C)   Linear (gamma folded in); x += result
   P.out_norm.weight/.bias (C)                 LayerNorm
   amp.heads.0.weight (K, C), .bias (K)        log-amplitude
-  pha.heads.0 (R), pha.heads.1 (I)            phase = atan2(I, R)
+  pha.heads.0 (R), pha.heads.1 (I)            phase = atan2(I, R)   (metadata phase "atan2")
+  or pha.heads.0..3 (R_t, I_t, R_f, I_f)      phase "diff": the phase's differences
+      dt = pi k / 2 + atan2(I_t, R_t), df = pi + atan2(I_f, R_f), integrated frame
+      by frame (model.integrate_phase; src/dsp/phaseint.c) with tolerance phase_tol_db
 Input x = (mel + in_offset) * in_scale; output spectrum exp(min(logamp,
 logamp_max)) e^{j phase}, synthesised with the iSTFT of tools/vocoder/audio.py.
 """
@@ -69,7 +72,10 @@ def meta_for(model, extra=None):
         "lookahead": str(c["lookahead"]), "ln_eps": repr(float(c["ln_eps"])),
         "in_offset": repr(float(c["in_offset"])), "in_scale": repr(float(c["in_scale"])),
         "logamp_max": repr(float(c["logamp_max"])),
+        "phase": c["phase"],
     }
+    if c["phase"] == "diff":
+        m["phase_tol_db"] = repr(float(c["tol_db"]))
     if extra:
         m.update(extra)
     return m
@@ -92,10 +98,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", default="/work/ckpt/vocoder/best.pt")
     ap.add_argument("--out", default="models/vocoder-16k.osw")
+    ap.add_argument("--tol-db", type=float, default=0,
+                    help="phase \"diff\" models: the integration's tolerance (dB below each frame's "
+                         "maximum; default: the checkpoint's)")
     runinfo.add_weights_arg(ap)
     a = ap.parse_args()
     ck = torch.load(a.ckpt, map_location="cpu")
-    model = M.build(ck["model_cfg"])
+    cfg = dict(ck["model_cfg"])
+    if a.tol_db > 0:
+        cfg["tol_db"] = a.tol_db
+    model = M.build(cfg)
     model.load_state_dict(runinfo.weights(ck, a.weights))
     model.eval()
     tensors = export_tensors(model)
@@ -103,8 +115,12 @@ def main():
     torch.manual_seed(0)
     mel = torch.randn(1, 200, A.N_MELS) * 2 - 6
     with torch.no_grad():
-        la0, ph0, _ = model(mel)
-        la1, ph1, _ = folded(mel)
+        la0, ph0, aux0 = model(mel)
+        la1, ph1, aux1 = folded(mel)
+    if model.diff:  # the integration may order near-ties differently: compare what it reads
+        s0 = torch.cat([la0, torch.cos(aux0[0]), torch.sin(aux0[0]), torch.cos(aux0[1]), torch.sin(aux0[1])], -1)
+        s1 = torch.cat([la1, torch.cos(aux1[0]), torch.sin(aux1[0]), torch.cos(aux1[1]), torch.sin(aux1[1])], -1)
+    else:
         s0, s1 = model.spectrum(la0, ph0), folded.spectrum(la1, ph1)
     err = float((s0 - s1).abs().pow(2).sum() / s0.abs().pow(2).sum())
     if err > 1e-10:

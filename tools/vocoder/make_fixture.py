@@ -2,7 +2,11 @@
 random-weight network of the shipped architecture, exported exactly as
 export.py does, plus an input and PyTorch's answers.
 
-    /usr/bin/python3 tools/vocoder/make_fixture.py [--out tests/fixtures/vocoder/small.osw]
+    /usr/bin/python3 tools/vocoder/make_fixture.py [--phase atan2|diff] [--out PATH]
+
+(--phase diff: tests/fixtures/vocoder/small-diff.osw, the phase-difference
+heads; it has no out.re/out.im but out.dt, out.df (float32, what the integration reads) and
+out.phase, model.integrate_phase of exactly those values.)
 
 Tensors besides the network's:
   input.wav     (N)         0.4 s of a voice-like test signal, 16 kHz
@@ -51,10 +55,13 @@ def test_signal(n, seed=7):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="tests/fixtures/vocoder/small.osw")
+    ap.add_argument("--out", default="")
+    ap.add_argument("--phase", default="atan2", choices=["atan2", "diff"])
     a = ap.parse_args()
+    if not a.out:
+        a.out = "tests/fixtures/vocoder/small.osw" if a.phase == "atan2" else "tests/fixtures/vocoder/small-diff.osw"
     torch.manual_seed(1234)
-    m = M.build(CFG)
+    m = M.build(dict(CFG, phase=a.phase, tol_db=40.0))
     with torch.no_grad():
         for name, p in m.named_parameters():
             if name.endswith(".gamma"):
@@ -69,7 +76,7 @@ def main():
     wav = test_signal(n)
     with torch.no_grad():
         mel = A.logmel(torch.from_numpy(wav).double()[None]).float()  # the C front end's job
-        logamp, phase, _ = folded(mel.double())
+        logamp, phase, aux = folded(mel.double())
         X = folded.spectrum(logamp, phase)
         y = A.istft(X)
     T = mel.shape[1]
@@ -82,6 +89,12 @@ def main():
     tensors["out.re"] = X.real[0].numpy().astype(np.float32)
     tensors["out.im"] = X.imag[0].numpy().astype(np.float32)
     tensors["out.wav"] = y[0].numpy().astype(np.float32)
+    if m.diff:  # the integration alone, on float32 inputs (C's phaseint gets exactly these)
+        f32 = [v[0].numpy().astype(np.float32) for v in (logamp, aux[0], aux[1])]
+        tensors["out.dt"], tensors["out.df"] = f32[1], f32[2]
+        ph = M.integrate_phase(*(v[None].astype(np.float64) for v in f32), m.cfg["tol_db"])
+        tensors["out.phase"] = ph[0].astype(np.float32)
+        del tensors["out.re"], tensors["out.im"]  # size: out.wav checks the spectrum
     meta = E.meta_for(m, {"training_data": "none: random weights (golden-test fixture)",
                           "training_command": "tools/vocoder/make_fixture.py",
                           "torch": torch.__version__})

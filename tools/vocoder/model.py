@@ -18,6 +18,9 @@ log floor, i.e. digital silence, is 0 and zero padding means silence):
   out_norm  LayerNorm(C)
   heads     amplitude: Linear(C -> 161) = log|X|
             phase:     Linear(C -> 161) = R, Linear(C -> 161) = I, phase = atan2(I, R)
+            or (cfg phase "diff") four: R_t, I_t, R_f, I_f, the phase's time and
+            frequency differences as atan2 around their nominal values (diffs),
+            integrated frame by frame (integrate_phase; tolerance tol_db)
 Lookahead: L frames (4 = 20 ms by default), all in in_conv; every other layer is
 causal, so streaming inference returns frame t after mel frame t + L.
 
@@ -132,12 +135,13 @@ class Vocoder(nn.Module):
         from frame t-1 to t in each bin, and from bin k to k+1 in frame t,
         each the nominal value plus atan2 of two outputs:
           dt = pi k / 2 + atan2(I_t, R_t)   (a bin-centre sinusoid advances
-               2 pi k / 320 rad per sample, 80 samples per hop)
+               2 pi k / 320 rad per sample, 80 samples per hop; taken as
+               pi (k mod 4) / 2, the same angle, to keep float precision)
           df = pi + atan2(I_f, R_f)         (the window sits at the frame's
                start: a partial's neighbouring bins differ by pi)."""
         rt, it, rf, i_f = self.pha(x)
-        k = torch.arange(rt.shape[-1], device=rt.device, dtype=rt.dtype)
-        return 0.5 * math.pi * k + torch.atan2(it, rt), math.pi + torch.atan2(i_f, rf)
+        k = torch.arange(rt.shape[-1], device=rt.device) % 4
+        return 0.5 * math.pi * k.to(rt.dtype) + torch.atan2(it, rt), math.pi + torch.atan2(i_f, rf)
 
     def spectrum(self, logamp, phase):
         """Complex spectrum for synthesis (log-amplitude clamped as in C)."""

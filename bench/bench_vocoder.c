@@ -211,7 +211,8 @@ static double time_front_end(void)
     return best;
 }
 
-/* Network + spectrum + iSTFT over all frames, chunk frames per call. */
+/* Network + synthesis (iSTFT, with the model's RTISI-LA) over all frames,
+ * chunk frames per call, and the synthesis' flush. */
 static double time_vocoder(const osw_file *w, int chunk, float *y)
 {
     vocoder_net *v;
@@ -219,16 +220,14 @@ static double time_vocoder(const osw_file *w, int chunk, float *y)
         fprintf(stderr, "bench: %s\n", oscine_last_error());
         exit(1);
     }
-    stft *syn;
-    stft_config sc = {VOC_NFFT, VOC_WIN, VOC_HOP, STFT_WIN_HANN};
-    if (stft_create(&syn, &sc))
+    vocoder_syn *syn;
+    if (vocoder_syn_create(&syn, v))
         exit(1);
     float *fr = malloc(sizeof(float) * (size_t)(chunk + VOC_MAX_LOOKAHEAD) * 2 * VOC_BINS);
-    float spec[2 * VOC_BINS];
     double best = 1e9;
     for (int r = 0; r < ROUNDS; r++) {
         vocoder_net_reset(v);
-        stft_reset(syn);
+        vocoder_syn_reset(syn);
         size_t out = 0;
         double t0 = now();
         for (size_t f = 0;; f += (size_t)chunk) {
@@ -236,17 +235,17 @@ static double time_vocoder(const osw_file *w, int chunk, float *y)
             int k = last ? vocoder_net_drain(v, fr)
                          : vocoder_net_process(v, mel + f * VOC_MELS,
                                                (int)(frames - f < (size_t)chunk ? frames - f : (size_t)chunk), fr);
-            for (int j = 0; j < k; j++, out++) {
-                vocoder_net_spectrum(v, fr + (size_t)j * 2 * VOC_BINS, spec);
-                stft_synthesize(syn, spec, y + out * VOC_HOP);
-            }
+            for (int j = 0; j < k; j++, out++)
+                vocoder_syn_frame(syn, fr + (size_t)j * 2 * VOC_BINS, y + out * VOC_HOP);
             if (last)
                 break;
         }
+        for (int j = 0; j < vocoder_syn_lookahead(syn); j++, out++)
+            vocoder_syn_frame(syn, NULL, y + out * VOC_HOP);
         best = fmin(best, now() - t0);
     }
     free(fr);
-    stft_destroy(syn);
+    vocoder_syn_destroy(syn);
     vocoder_net_destroy(v);
     return best;
 }
@@ -394,7 +393,7 @@ static const char *find_trained(char *buf, size_t cap)
 int main(void)
 {
     x = malloc(sizeof(float) * N);
-    float *y = malloc(sizeof(float) * (N + 4096));
+    float *y = malloc(sizeof(float) * (N + 4096)); /* room for the look-aheads' hops */
     for (size_t i = 0; i < N; i++) { /* a voice-like tone: 120-220 Hz glide, harmonics, breath */
         double t = (double)i / VOC_RATE, f0 = 170 + 50 * sin(2 * M_PI * 0.3 * t);
         static double ph;

@@ -1,16 +1,21 @@
 /* test_stft.c - STFT round trips (every window, several sizes, hop by hop
- * and whole buffer) and the Slaney mel filterbank. */
+ * and whole buffer), the Slaney mel filterbank, and RTISI-LA (dsp/rtisi):
+ * plain overlap-add without refinement, consistency gained with it, its delay,
+ * no allocation. (Against its Python reference: test_vocoder.) */
 #include "util/util.h"
 
 #include "oscine.h"
 
 #include "dsp/mel.h"
+#include "dsp/rtisi.h"
 #include "dsp/stft.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/count_alloc.h"
 
 static const struct { int n_fft, win, hop; } sizes[] = {
     {320, 320, 160}, {512, 512, 128}, {1024, 320, 80}, {640, 640, 320},
@@ -183,6 +188,123 @@ static void test_mel_filters(void **state)
     assert_int_equal(mel_create(&m, 16000, 1024, 80, 0, 9000), OSCINE_E_ARG);
 }
 
+/* A voiced-like test signal: harmonics of a gliding pitch, noise, onsets. */
+static void voice(float *x, size_t n, uint64_t seed)
+{
+    double ph = 0;
+    for (size_t i = 0; i < n; i++) {
+        double t = i / 16000.0, f0 = 130 + 40 * sin(2 * M_PI * 1.5 * t);
+        ph += 2 * M_PI * f0 / 16000;
+        double y = 0;
+        for (int h = 1; h * f0 < 7000; h++)
+            y += sin(h * ph + 0.3 * h * h) / h;
+        double env = fmod(t, 0.25) < 0.18 ? 1.0 : 0.05;
+        x[i] = (float)(0.2 * env * y + 0.01 * urand(&seed));
+    }
+}
+
+/* Mean over frames of the spectral convergence || |STFT y| - M || / || M ||, dB. */
+static double inconsistency_db(stft *an, const float *y, const float *mag, size_t frames, int bins)
+{
+    float spec[2 * 257];
+    double num = 0, den = 0;
+    stft_reset(an);
+    for (size_t f = 0; f < frames; f++) {
+        stft_analyze(an, y + f * 80, spec);
+        for (int k = 0; k < bins; k++) {
+            double a = hypot(spec[2 * k], spec[2 * k + 1]), m = mag[f * bins + k];
+            num += (a - m) * (a - m);
+            den += m * m;
+        }
+    }
+    return 10 * log10(num / den);
+}
+
+static void test_rtisi(void **state)
+{
+    rtisi *r;
+    const rtisi_config bad[] = {{320, 70, 1, 1}, {320, 320, 1, 1}, {321, 80, 1, 1}, {320, 80, -1, 1},
+                                {320, 80, 17, 1}, {320, 80, 1, 17}, {8, 4, 1, 1}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(rtisi_create(&r, &bad[i]), OSCINE_E_ARG);
+
+    /* lookahead 0, no passes: stft_synthesize, bit for bit */
+    const int N = 320, H = 80, B = N / 2 + 1;
+    const size_t frames = 400, n = frames * H;
+    stft *st, *an;
+    stft_config sc = {N, N, H, STFT_WIN_HANN};
+    assert_int_equal(stft_create(&st, &sc), 0);
+    assert_int_equal(stft_create(&an, &sc), 0);
+    rtisi_config plain = {N, H, 0, 0};
+    assert_int_equal(rtisi_create(&r, &plain), 0);
+    float *x = malloc(sizeof(float) * n), *spec = malloc(sizeof(float) * frames * 2 * B);
+    float *mag = malloc(sizeof(float) * frames * B), *ph0 = malloc(sizeof(float) * frames * 2 * B);
+    float *y0 = malloc(sizeof(float) * (n + 8 * H)), *y1 = malloc(sizeof(float) * (n + 8 * H));
+    voice(x, n, 3);
+    stft_analyze_buffer(an, x, n - (size_t)stft_latency(an), spec); /* frames of x */
+    for (size_t f = 0; f < frames; f++) {
+        stft_synthesize(st, spec + f * 2 * B, y0 + f * H);
+        rtisi_frame(r, spec + f * 2 * B, y1 + f * H);
+    }
+    assert_memory_equal(y0, y1, sizeof(float) * n);
+    rtisi_destroy(r);
+
+    /* Magnitudes with a random phase: the refinement makes the spectrogram
+     * consistent (and the true phase stays put). */
+    uint64_t seed = 11;
+    for (size_t f = 0; f < frames; f++)
+        for (int k = 0; k < B; k++) {
+            const size_t i = f * B + k;
+            mag[i] = hypotf(spec[2 * i], spec[2 * i + 1]);
+            float p = (float)M_PI * urand(&seed);
+            ph0[2 * i] = mag[i] * cosf(p);
+            ph0[2 * i + 1] = mag[i] * sinf(p);
+        }
+    stft_reset(st);
+    for (size_t f = 0; f < frames; f++)
+        stft_synthesize(st, ph0 + f * 2 * B, y0 + f * H);
+    const double plain_db = inconsistency_db(an, y0 + N - H, mag, frames - 8, B);
+    static const int la[] = {1, 3}, passes[] = {2, 4};
+    double prev = plain_db;
+    for (int c = 0; c < 2; c++) {
+        rtisi_config rc = {N, H, la[c], passes[c]};
+        assert_int_equal(rtisi_create(&r, &rc), 0);
+        assert_int_equal(rtisi_lookahead(r), la[c]);
+        for (int pass = 0; pass < 2; pass++) { /* the second after a reset: the same */
+            rtisi_reset(r);
+            counting = 1;
+            for (size_t f = 0; f < frames + (size_t)la[c]; f++)
+                rtisi_frame(r, f < frames ? ph0 + f * 2 * B : NULL, (pass ? y1 : y0) + f * H);
+            counting = 0;
+        }
+        assert_memory_equal(y0, y1, sizeof(float) * (n + (size_t)la[c] * H));
+        /* the output lags by la hops: frame f's hop comes out la frames later */
+        const double db = inconsistency_db(an, y0 + N - H + la[c] * H, mag, frames - 8, B);
+        print_message("RTISI-LA look-ahead %d, %d passes: spectrogram inconsistency %.1f dB "
+                      "(random phase, plain overlap-add: %.1f dB)\n", la[c], passes[c], db, plain_db);
+        assert_true(db < prev - 3.0);
+        prev = db;
+        /* started from the true phase, it keeps the signal */
+        rtisi_reset(r);
+        for (size_t f = 0; f < frames + (size_t)la[c]; f++)
+            rtisi_frame(r, f < frames ? spec + f * 2 * B : NULL, y1 + f * H);
+        double e = err_db(x + 400, y1 + N - H + la[c] * H + 400, n - 2000);
+        print_message("  from the true phase: output vs input %.1f dB\n", e);
+        assert_true(e < -40);
+        rtisi_destroy(r);
+    }
+    if (COUNT_MALLOC)
+        assert_int_equal(allocations, 0);
+    stft_destroy(st);
+    stft_destroy(an);
+    free(x);
+    free(spec);
+    free(mag);
+    free(ph0);
+    free(y0);
+    free(y1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_mel_scale),
         cmocka_unit_test(test_mel_filters),
+        cmocka_unit_test(test_rtisi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

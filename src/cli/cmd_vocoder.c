@@ -9,7 +9,6 @@
 
 #include "base/error.h"
 #include "dsp/resample.h"
-#include "dsp/stft.h"
 #include "io/audiofile.h"
 #include "io/npy.h"
 #include "models/vocoder.h"
@@ -280,8 +279,8 @@ int cmd_vocode(int argc, char **argv)
     char mpath[4096];
     osw_file *w = NULL;
     vocoder_net *net = NULL;
-    stft *syn = NULL;
-    float *mel = NULL, *fr = NULL, *spec = NULL, *wav = NULL;
+    vocoder_syn *syn = NULL;
+    float *mel = NULL, *fr = NULL, *wav = NULL;
     out_file of = {0};
     int opened = 0;
     if (a.ndim != 2) {
@@ -350,19 +349,19 @@ int cmd_vocode(int argc, char **argv)
         cli_fail_lib(EXIT_RUNTIME, e, NULL);
         goto done;
     }
-    stft_config sc = {VOC_NFFT, VOC_WIN, VOC_HOP, STFT_WIN_HANN};
-    if ((e = stft_create(&syn, &sc))) {
+    if ((e = vocoder_syn_create(&syn, net))) {
         cli_fail_lib(EXIT_RUNTIME, e, NULL);
         goto done;
     }
-    /* Every frame's spectrum through the iSTFT; the first 240 samples
-     * (before the first frame's hop) are dropped: frames*80 - 240 samples. */
-    const size_t L = VOC_STFT_LATENCY;
-    const size_t nout = (size_t)frames * VOC_HOP - L;
+    /* Every frame through the synthesis, then its look-ahead flushed with
+     * silent frames; the first 240 samples (before the first frame's hop)
+     * and the synthesis' look-ahead are dropped: frames*80 - 240 samples. */
+    const int sla = vocoder_syn_lookahead(syn);
+    const size_t L = VOC_STFT_LATENCY + (size_t)sla * VOC_HOP;
+    const size_t nout = (size_t)frames * VOC_HOP - VOC_STFT_LATENCY;
     fr = malloc(sizeof(float) * (CHUNK + VOC_MAX_LOOKAHEAD) * 2 * VOC_BINS);
-    spec = malloc(sizeof(float) * 2 * VOC_BINS);
-    wav = malloc(sizeof(float) * ((size_t)frames * VOC_HOP));
-    if (!fr || !spec || !wav) {
+    wav = malloc(sizeof(float) * ((size_t)(frames + sla) * VOC_HOP));
+    if (!fr || !wav) {
         cli_fail(EXIT_RUNTIME, "input '%s': out of memory", in_path);
         goto done;
     }
@@ -375,13 +374,13 @@ int cmd_vocode(int argc, char **argv)
         } else {
             k = vocoder_net_drain(net, fr);
         }
-        for (int j = 0; j < k; j++, done_frames++) {
-            vocoder_net_spectrum(net, fr + (size_t)j * 2 * VOC_BINS, spec);
-            stft_synthesize(syn, spec, wav + done_frames * VOC_HOP);
-        }
+        for (int j = 0; j < k; j++, done_frames++)
+            vocoder_syn_frame(syn, fr + (size_t)j * 2 * VOC_BINS, wav + done_frames * VOC_HOP);
         if (last)
             break;
     }
+    for (int j = 0; j < sla; j++)
+        vocoder_syn_frame(syn, NULL, wav + (done_frames + (size_t)j) * VOC_HOP);
     if (done_frames != (size_t)frames) {
         cli_fail(EXIT_RUNTIME, "vocode: %zu of %lld frames came out (a bug)", done_frames, frames);
         goto done;
@@ -412,13 +411,12 @@ int cmd_vocode(int argc, char **argv)
 done:
     if (opened)
         out_close(&of, 0);
-    stft_destroy(syn);
+    vocoder_syn_destroy(syn);
     vocoder_net_destroy(net);
     osw_close(w);
     npy_free(&a);
     free(mel);
     free(fr);
-    free(spec);
     free(wav);
     return code;
 }

@@ -1,11 +1,11 @@
 /* stage_resynth.c - voice resynthesis: the vocoder's mel front end, mel-domain
  * transforms (frequency warp, spectral tilt, three band gains), the vocoder
- * network (models/vocoder), inverse STFT; freeze holds the spectrum, mix
+ * network (models/vocoder), its synthesis (vocoder_syn); freeze holds the spectrum, mix
  * blends with the delayed input. 16 kHz, hops of 80 samples (5 ms).
  *
  * Latency: the window (320 samples, of which 240 before the hop) plus the
- * network's lookahead (4 frames = 320 samples for the shipped model):
- * 560 samples = 35 ms.
+ * network's lookahead and the synthesis' RTISI-LA look-ahead, both read from
+ * the model (see oscine help stages for the shipped model's total).
  *
  * Transforms act on the natural-log mel frame before the network:
  *   warp w (0.5..2): band b takes the mel value found at frequency f_b / w
@@ -24,7 +24,6 @@
 #include "base/error.h"
 #include "dsp/mel.h"
 #include "dsp/ring.h"
-#include "dsp/stft.h"
 #include "models/vocoder.h"
 
 #include <math.h>
@@ -51,7 +50,7 @@ static const stage_param rs_params[] = {
 typedef struct rs_state {
     vocoder_mel *fe;
     vocoder_net *net;
-    stft *syn;
+    vocoder_syn *syn;
     ring dry;
     int latency;
     float target[P_COUNT];  /* as set */
@@ -67,7 +66,6 @@ typedef struct rs_state {
     float last[2 * NB];     /* the frame being played (held when frozen) */
     float dphi[NB];         /* last phase step per bin */
     int have_last;
-    float spec[2 * NB];
     float wet[VOC_HOP], dryb[VOC_HOP];
 } rs_state;
 
@@ -78,7 +76,7 @@ static void rs_destroy(void *state)
         return;
     vocoder_mel_destroy(s->fe);
     vocoder_net_destroy(s->net);
-    stft_destroy(s->syn);
+    vocoder_syn_destroy(s->syn);
     ring_free(&s->dry);
     free(s);
 }
@@ -93,18 +91,18 @@ static int rs_create(void **state, const stage_env *env)
     rs_state *s = calloc(1, sizeof *s);
     if (!s)
         return err_set(OSCINE_E_NOMEM, "out of memory");
-    stft_config sc = {VOC_NFFT, VOC_WIN, VOC_HOP, STFT_WIN_HANN};
-    int e = stft_create(&s->syn, &sc);
-    if (!e)
-        e = vocoder_mel_create(&s->fe);
+    int e = vocoder_mel_create(&s->fe);
     osw_file *w = NULL;
     if (!e)
         e = osw_open(&w, env->model);
     if (!e)
         e = vocoder_net_create(&s->net, w, 1);
     osw_close(w);
+    if (!e)
+        e = vocoder_syn_create(&s->syn, s->net);
     if (!e) {
-        s->latency = vocoder_net_lookahead(s->net) * VOC_HOP + VOC_STFT_LATENCY;
+        s->latency = (vocoder_net_lookahead(s->net) + vocoder_syn_lookahead(s->syn)) * VOC_HOP +
+                     VOC_STFT_LATENCY;
         if (ring_init(&s->dry, s->latency + VOC_HOP))
             e = err_set(OSCINE_E_NOMEM, "out of memory");
     }
@@ -240,8 +238,7 @@ static void rs_process(void *state, float *buf, int n)
             memcpy(s->last, s->frame, sizeof s->last);
             s->have_last = 1;
         }
-        vocoder_net_spectrum(s->net, s->last, s->spec);
-        stft_synthesize(s->syn, s->spec, s->wet);
+        vocoder_syn_frame(s->syn, s->last, s->wet);
     } else {
         memset(s->wet, 0, sizeof s->wet); /* the lookahead is filling */
     }
@@ -259,7 +256,7 @@ static void rs_reset(void *state)
     rs_state *s = state;
     vocoder_mel_reset(s->fe);
     vocoder_net_reset(s->net);
-    stft_reset(s->syn);
+    vocoder_syn_reset(s->syn);
     ring_clear(&s->dry);
     ring_write_zeros(&s->dry, s->latency);
     memcpy(s->cur, s->target, sizeof s->cur);

@@ -5,6 +5,7 @@
 #include "base/error.h"
 #include "dsp/mel.h"
 #include "dsp/phaseint.h"
+#include "dsp/rtisi.h"
 #include "dsp/stft.h"
 #include "nn/nn.h"
 
@@ -119,6 +120,7 @@ struct vocoder_net {
     float *o[5];  /* (rows, bins) log|X|, then R, I or R_t, I_t, R_f, I_f */
     long params, macs;
     int diff;     /* phase "diff": heads predict the phase's differences */
+    int syn_lookahead, syn_iters; /* RTISI-LA of the synthesis (0, 0: plain iSTFT) */
     phaseint *pint;
     float dt[VOC_BINS], df[VOC_BINS];
 };
@@ -238,6 +240,14 @@ int vocoder_net_create(vocoder_net **out, const osw_file *w, int max_frames)
         e = osw_meta_float(w, "in_scale", NULL, &v->in_scale);
     if (!e)
         e = osw_meta_float(w, "logamp_max", NULL, &v->logamp_max);
+    v->syn_lookahead = v->syn_iters = 0;
+    if (!e && osw_meta(w, "rtisi_lookahead"))
+        e = osw_meta_int(w, "rtisi_lookahead", 0, VOC_MAX_LOOKAHEAD, &v->syn_lookahead);
+    if (!e && osw_meta(w, "rtisi_iters"))
+        e = osw_meta_int(w, "rtisi_iters", 0, 16, &v->syn_iters);
+    if (!e && v->lookahead + v->syn_lookahead > VOC_MAX_LOOKAHEAD)
+        e = err_set(OSCINE_E_W_MODEL, "weights '%s': lookahead %d + rtisi_lookahead %d frames exceed %d (40 ms)",
+                    osw_path(w), v->lookahead, v->syn_lookahead, VOC_MAX_LOOKAHEAD);
     const char *mode = osw_meta(w, "phase");
     if (!e && mode && strcmp(mode, "atan2") && strcmp(mode, "diff"))
         e = err_set(OSCINE_E_W_MODEL, "weights '%s': phase \"%s\" unknown (atan2 or diff)", osw_path(w),
@@ -390,12 +400,61 @@ int vocoder_net_drain(vocoder_net *v, float *out)
     return r;
 }
 
-void vocoder_net_spectrum(const vocoder_net *v, const float *frame, float *spec)
+static void frame_spectrum(float logamp_max, const float *frame, float *spec)
 {
     for (int k = 0; k < VOC_BINS; k++) {
-        float a = expf(fminf(frame[k], v->logamp_max));
+        float a = expf(fminf(frame[k], logamp_max));
         float ph = frame[VOC_BINS + k];
         spec[2 * k] = a * cosf(ph);
         spec[2 * k + 1] = a * sinf(ph);
     }
+}
+
+void vocoder_net_spectrum(const vocoder_net *v, const float *frame, float *spec)
+{
+    frame_spectrum(v->logamp_max, frame, spec);
+}
+
+/* ------------------------------------------------------------- synthesis */
+
+struct vocoder_syn {
+    rtisi *r;
+    float logamp_max;
+    float spec[2 * VOC_BINS];
+};
+
+int vocoder_syn_create(vocoder_syn **out, const vocoder_net *v)
+{
+    *out = NULL;
+    vocoder_syn *s = calloc(1, sizeof *s);
+    if (!s)
+        return err_set(OSCINE_E_NOMEM, "vocoder: out of memory");
+    rtisi_config rc = {VOC_NFFT, VOC_HOP, v->syn_lookahead, v->syn_iters};
+    int e = rtisi_create(&s->r, &rc);
+    if (e) {
+        free(s);
+        return e;
+    }
+    s->logamp_max = v->logamp_max;
+    *out = s;
+    return 0;
+}
+
+void vocoder_syn_destroy(vocoder_syn *s)
+{
+    if (!s)
+        return;
+    rtisi_destroy(s->r);
+    free(s);
+}
+
+void vocoder_syn_reset(vocoder_syn *s) { rtisi_reset(s->r); }
+
+int vocoder_syn_lookahead(const vocoder_syn *s) { return rtisi_lookahead(s->r); }
+
+void vocoder_syn_frame(vocoder_syn *s, const float *frame, float *out)
+{
+    if (frame)
+        frame_spectrum(s->logamp_max, frame, s->spec);
+    rtisi_frame(s->r, frame ? s->spec : NULL, out);
 }

@@ -97,6 +97,26 @@ void vocoder_net_reset(vocoder_net *v);
  * pairs) exp(min(logamp, logamp_max)) e^{j phase}. Thread: audio. */
 void vocoder_net_spectrum(const vocoder_net *v, const float *frame, float *spec);
 
+/* ------------------------------------------------------------- synthesis */
+
+/* Frames of vocoder_net_process -> waveform: the inverse STFT (dual window,
+ * hop 80), with the RTISI-LA phase refinement the model's metadata asks for
+ * (rtisi_lookahead frames, rtisi_iters passes; dsp/rtisi.h; none when absent,
+ * which is plain overlap-add). */
+typedef struct vocoder_syn vocoder_syn;
+
+/* Thread: control. */
+int vocoder_syn_create(vocoder_syn **out, const vocoder_net *v);
+void vocoder_syn_destroy(vocoder_syn *s);
+
+/* One frame [logamp | phase] (NULL: a silent frame, to flush the look-ahead
+ * at the end) -> VOC_HOP samples: those of the frame vocoder_syn_lookahead()
+ * frames earlier, so the output lags a plain iSTFT by that many hops.
+ * Thread: audio. */
+void vocoder_syn_frame(vocoder_syn *s, const float *frame, float *out);
+void vocoder_syn_reset(vocoder_syn *s); /* Thread: audio. */
+int vocoder_syn_lookahead(const vocoder_syn *s); /* frames */
+
 int vocoder_net_lookahead(const vocoder_net *v); /* frames */
 long vocoder_net_params(const vocoder_net *v);
 long vocoder_net_macs(const vocoder_net *v);     /* multiply-adds per frame */

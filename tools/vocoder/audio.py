@@ -170,6 +170,62 @@ def ola(X):
     return y.reshape(*lead, out_len)
 
 
+def rtisi_la(X, lookahead, iters):
+    """RTISI-LA (src/dsp/rtisi.c, the reference for its test): (T, 161) complex
+    numpy -> the refined (T, 161) spectra, whose istft() is what the C code
+    streams (delayed there by `lookahead` hops). Frame t is pushed with its
+    phase as the first estimate; frames t-lookahead..t stay open and `iters`
+    times each (oldest first) takes the spectrum of what all frames overlap-add
+    to in its span (divided by the sum of analysis x synthesis windows present,
+    where later frames are still missing), with its own magnitude; then frame
+    t-lookahead is final.
+    Silent frames precede the stream and `lookahead` of them flush it, as in
+    C. float64."""
+    X = np.asarray(X, dtype=np.complex128)
+    T, K = X.shape
+    wa, ws = hann().astype(np.float64), dual_window().astype(np.float64)
+    ww = (wa * ws).astype(np.float32).astype(np.float64)
+    L = lookahead
+    P = WIN // HOP - 1 + L  # silence before the stream: silent frames, open or finished
+    Xs = np.concatenate([np.zeros((P, K), np.complex128), X, np.zeros((L, K), np.complex128)])
+    mag = np.abs(Xs)
+    cur = Xs.copy()
+    T = P + T
+    done = np.zeros((T + L) * HOP + WIN)
+    wdone = np.zeros_like(done)
+    fr = {}
+
+    def synth(j):
+        fr[j] = np.fft.irfft(cur[j], n=N_FFT)[:WIN] * ws
+
+    for t in range(T + L):
+        synth(t)
+        opened = list(range(max(0, t - L), t + 1))
+        for _ in range(iters):
+            for j in opened:
+                seg = done[j * HOP:j * HOP + WIN].copy()
+                wsum = wdone[j * HOP:j * HOP + WIN].copy()
+                for i in opened:
+                    d = (i - j) * HOP
+                    if 0 <= d < WIN:
+                        seg[d:] += fr[i][:WIN - d]
+                        wsum[d:] += ww[:WIN - d]
+                    elif -WIN < d < 0:
+                        seg[:WIN + d] += fr[i][-d:]
+                        wsum[:WIN + d] += ww[-d:]
+                seg = np.where(wsum > 1e-3, seg / np.maximum(wsum, 1e-3), 0.0)
+                F = np.fft.rfft(seg * wa, n=N_FFT)
+                a = np.abs(F)
+                ok = a > 1e-30
+                cur[j, ok] = mag[j, ok] * F[ok] / a[ok]
+                synth(j)
+        if t - L >= 0:
+            j = t - L
+            done[j * HOP:j * HOP + WIN] += fr.pop(j)
+            wdone[j * HOP:j * HOP + WIN] += ww
+    return cur[P:T]
+
+
 def _self_check():
     torch.manual_seed(0)
     w = hann().astype(np.float64)

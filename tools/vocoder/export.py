@@ -24,7 +24,9 @@ Tensors (float32; P = "amp" or "pha"; C = dim, H = hidden, K = 161 bins):
       dt = pi k / 2 + atan2(I_t, R_t), df = pi + atan2(I_f, R_f), integrated frame
       by frame (model.integrate_phase; src/dsp/phaseint.c) with tolerance phase_tol_db
 Input x = (mel + in_offset) * in_scale; output spectrum exp(min(logamp,
-logamp_max)) e^{j phase}, synthesised with the iSTFT of tools/vocoder/audio.py.
+logamp_max)) e^{j phase}, synthesised with the iSTFT of tools/vocoder/audio.py,
+after RTISI-LA (audio.rtisi_la) when the metadata has rtisi_lookahead and
+rtisi_iters.
 """
 import argparse
 import os
@@ -76,6 +78,9 @@ def meta_for(model, extra=None):
     }
     if c["phase"] == "diff":
         m["phase_tol_db"] = repr(float(c["tol_db"]))
+    if c["rtisi_lookahead"] or c["rtisi_iters"]:
+        m["rtisi_lookahead"] = str(c["rtisi_lookahead"])
+        m["rtisi_iters"] = str(c["rtisi_iters"])
     if extra:
         m.update(extra)
     return m
@@ -101,12 +106,17 @@ def main():
     ap.add_argument("--tol-db", type=float, default=0,
                     help="phase \"diff\" models: the integration's tolerance (dB below each frame's "
                          "maximum; default: the checkpoint's)")
+    ap.add_argument("--rtisi", default="",
+                    help="L,N: the synthesis refines the phase by RTISI-LA with L frames of look-ahead "
+                         "and N passes (src/dsp/rtisi.h; default: the checkpoint's, else none)")
     runinfo.add_weights_arg(ap)
     a = ap.parse_args()
     ck = torch.load(a.ckpt, map_location="cpu")
     cfg = dict(ck["model_cfg"])
     if a.tol_db > 0:
         cfg["tol_db"] = a.tol_db
+    if a.rtisi:
+        cfg["rtisi_lookahead"], cfg["rtisi_iters"] = (int(v) for v in a.rtisi.split(","))
     model = M.build(cfg)
     model.load_state_dict(runinfo.weights(ck, a.weights))
     model.eval()

@@ -5,7 +5,8 @@ export.py does, plus an input and PyTorch's answers.
     /usr/bin/python3 tools/vocoder/make_fixture.py [--phase atan2|diff] [--out PATH]
 
 (--phase diff: tests/fixtures/vocoder/small-diff.osw, the phase-difference
-heads; it has no out.re/out.im but out.dt, out.df (float32, what the integration reads) and
+heads, and RTISI-LA (look-ahead 2, 2 passes) in the synthesis, so out.wav is
+model.synth's; it has no out.re/out.im but out.dt, out.df (float32, what the integration reads) and
 out.phase, model.integrate_phase of exactly those values.)
 
 Tensors besides the network's:
@@ -61,7 +62,8 @@ def main():
     if not a.out:
         a.out = "tests/fixtures/vocoder/small.osw" if a.phase == "atan2" else "tests/fixtures/vocoder/small-diff.osw"
     torch.manual_seed(1234)
-    m = M.build(dict(CFG, phase=a.phase, tol_db=40.0))
+    diff = a.phase == "diff"  # and RTISI-LA in the synthesis
+    m = M.build(dict(CFG, phase=a.phase, tol_db=40.0, rtisi_lookahead=2 if diff else 0, rtisi_iters=2 if diff else 0))
     with torch.no_grad():
         for name, p in m.named_parameters():
             if name.endswith(".gamma"):
@@ -78,7 +80,7 @@ def main():
         mel = A.logmel(torch.from_numpy(wav).double()[None]).float()  # the C front end's job
         logamp, phase, aux = folded(mel.double())
         X = folded.spectrum(logamp, phase)
-        y = A.istft(X)
+        y = folded.synth(logamp, phase)
     T = mel.shape[1]
     assert T == A.n_frames(n) and y.shape[-1] == T * A.HOP - A.LATENCY
     print(f"logamp range {logamp.min().item():.2f} .. {logamp.max().item():.2f} "

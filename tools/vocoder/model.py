@@ -46,6 +46,7 @@ DEFAULT_CFG = dict(
     ln_eps=1e-6, in_offset=-math.log(A.LOG_FLOOR), in_scale=0.2,
     logamp_max=8.0,
     phase="atan2", tol_db=50.0,
+    rtisi_lookahead=0, rtisi_iters=0,
 )
 
 
@@ -148,10 +149,20 @@ class Vocoder(nn.Module):
         amp = torch.exp(torch.clamp(logamp, max=self.cfg["logamp_max"]))
         return torch.polar(amp, phase) if amp.dtype != torch.float16 else None
 
+    def synth(self, logamp, phase):
+        """The waveform as C synthesises it (vocoder_syn): audio.istft, after
+        the RTISI-LA refinement when the configuration asks for it (numpy,
+        float64; no gradient)."""
+        X = self.spectrum(logamp, phase)
+        L, n = self.cfg["rtisi_lookahead"], self.cfg["rtisi_iters"]
+        if L or n:
+            X = torch.stack([torch.from_numpy(A.rtisi_la(x.detach().cpu().numpy(), L, n)) for x in X]).to(X.device)
+        return A.istft(X)
+
     def vocode(self, mel):
-        """mel [B, T, 80] -> waveform [B, T*80 - 240] (audio.istft)."""
+        """mel [B, T, 80] -> waveform [B, T*80 - 240] (synth)."""
         logamp, phase, _ = self(mel)
-        return A.istft(self.spectrum(logamp, phase))
+        return self.synth(logamp, phase)
 
     def n_params(self):
         return sum(p.numel() for p in self.parameters())

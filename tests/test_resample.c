@@ -178,6 +178,39 @@ static void fir_no_allocation(void **state)
     resampler_destroy(up);
 }
 
+/* Resamplers of one ratio share its filter table; the last one frees it. */
+static void fir_shared_tables(void **state)
+{
+    (void)state;
+    size_t bytes;
+    assert_int_equal(resampler_fir_tables(NULL), 0);
+    resampler *r[8];
+    for (int i = 0; i < 8; i++) /* 4 channels, both ways, at 44.1 kHz */
+        assert_int_equal(resampler_create(&r[i], i % 2 ? 16000 : 44100, i % 2 ? 44100 : 16000, 1, 441), 0);
+    assert_int_equal(resampler_fir_tables(&bytes), 2);
+    print_message("8 resamplers 44.1 <-> 16 kHz: 2 filter tables, %zu bytes\n", bytes);
+    assert_true(bytes > 100000 && bytes < 300000);
+    /* a shared table gives what a table of its own gives */
+    static float x[441], y0[2048], y1[2048];
+    uint64_t s = 4;
+    for (int i = 0; i < 441; i++)
+        x[i] = urand(&s);
+    int k0 = resampler_process(r[0], x, 441, y0);
+    for (int i = 0; i < 7; i++)
+        resampler_destroy(r[i + 1]);
+    assert_int_equal(resampler_fir_tables(NULL), 1);
+    resampler *alone;
+    assert_int_equal(resampler_create(&alone, 44100, 16000, 1, 441), 0);
+    assert_int_equal(resampler_fir_tables(NULL), 1);
+    resampler_destroy(r[0]);
+    assert_int_equal(resampler_fir_tables(NULL), 1); /* alone still holds it */
+    int k1 = resampler_process(alone, x, 441, y1);
+    assert_int_equal(k0, k1);
+    assert_memory_equal(y0, y1, sizeof(float) * (size_t)k0);
+    resampler_destroy(alone);
+    assert_int_equal(resampler_fir_tables(NULL), 0);
+}
+
 /* Ratios the FIR does not take (terms over 1000: 44101 / 16000) and the
  * high-quality mode stay with libsoxr, with their own (longer) lag bound. */
 static void soxr_paths(void **state)
@@ -200,6 +233,7 @@ int main(void)
         cmocka_unit_test(fir_rates),
         cmocka_unit_test(fir_flush),
         cmocka_unit_test(fir_no_allocation),
+        cmocka_unit_test(fir_shared_tables),
         cmocka_unit_test(soxr_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

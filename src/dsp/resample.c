@@ -6,6 +6,7 @@
 #include "base/error.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <soxr.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +24,28 @@
 #define FIR_ATTEN_DB 90.0
 #define FIR_MAX_FACTOR 1000
 
-typedef struct fir {
+/* The filter of one ratio, shared by every resampler of that ratio (the
+ * 44.1 kHz <-> 16 kHz tables are 100 KB each; a stereo plugin has four
+ * resamplers, an 8-channel chain 16): built on first use, freed with the
+ * last user, on control threads under a lock. */
+typedef struct fir_table {
     int up, down;     /* out/in = up / down, in lowest terms */
-    int taps, centre; /* taps = 2 centre + 1, at the virtual rate */
-    float *h;         /* (taps) symmetric, so output j is aligned with input j / ratio */
+    int taps, centre; /* taps = 2 centre + 1, at the virtual rate; the filter h is
+                         symmetric, so output j is aligned with input j / ratio */
+    int plen;         /* taps per phase: ceil(taps / up) */
     float *hp;        /* (up, plen) phase p's taps h[p + i up], reversed: in the
                          order of the inputs they meet, oldest first */
-    int plen;         /* taps per phase: ceil(taps / up) */
+    int refs;
+    struct fir_table *next;
+} fir_table;
+
+static fir_table *tables;
+static pthread_mutex_t tables_lock = PTHREAD_MUTEX_INITIALIZER;
+
+typedef struct fir {
+    int up, down, centre, plen; /* the table's */
+    const float *hp;
+    const fir_table *t;
     float *buf;       /* (cap) inputs base .. base + len - 1 (zeros before index 0) */
     int cap, len;
     long base, n_in, n_out;
@@ -76,22 +92,24 @@ static void fir_reset(fir *f)
     f->n_in = f->n_out = 0;
 }
 
-static void fir_free(fir *f)
+/* The table for up/down (lowest terms, not 1/1), built if no resampler has
+ * it yet; NULL when out of memory. Thread: control. */
+static const fir_table *table_get(int up, int down)
 {
+    pthread_mutex_lock(&tables_lock);
+    fir_table *f = tables;
+    while (f && !(f->up == up && f->down == down))
+        f = f->next;
     if (f) {
-        free(f->h);
-        free(f->hp);
-        free(f->buf);
-        free(f);
+        f->refs++;
+        pthread_mutex_unlock(&tables_lock);
+        return f;
     }
-}
-
-/* out/in = up/down in lowest terms, not 1/1. Thread: control. */
-static fir *fir_new(int up, int down, int max_in)
-{
-    fir *f = calloc(1, sizeof *f);
-    if (!f)
+    f = calloc(1, sizeof *f);
+    if (!f) {
+        pthread_mutex_unlock(&tables_lock);
         return NULL;
+    }
     f->up = up;
     f->down = down;
     const int r = up > down ? up : down;
@@ -103,17 +121,13 @@ static fir *fir_new(int up, int down, int max_in)
     f->centre = (int)ceil((FIR_ATTEN_DB - 7.95) / (14.36 * df) / 2);
     f->taps = 2 * f->centre + 1;
     f->plen = (f->taps + up - 1) / up;
-    f->cap = 2 * f->plen + max_in + 2;
-    f->h = malloc(sizeof(float) * (size_t)f->taps);
     f->hp = calloc((size_t)up * (size_t)f->plen, sizeof(float));
-    f->buf = malloc(sizeof(float) * (size_t)f->cap);
-    if (!f->h || !f->hp || !f->buf) {
-        fir_free(f);
-        return NULL;
-    }
     double sum = 0, *h = malloc(sizeof(double) * (size_t)f->taps);
-    if (!h) {
-        fir_free(f);
+    if (!f->hp || !h) {
+        free(f->hp);
+        free(f);
+        free(h);
+        pthread_mutex_unlock(&tables_lock);
         return NULL;
     }
     for (int k = 0; k < f->taps; k++) {
@@ -122,15 +136,83 @@ static fir *fir_new(int up, int down, int max_in)
         h[k] = sinc * bessel_i0(beta * sqrt(fmax(0.0, 1 - u * u))) / bessel_i0(beta);
         sum += h[k];
     }
-    for (int k = 0; k < f->taps; k++) /* unity gain at DC at the output rate */
-        f->h[k] = (float)(h[k] / sum * up);
-    free(h);
-    /* Output j is sum_k h[k] xu[j down + centre - k], xu = the input with
-     * up - 1 zeros after each sample: only the k of one phase p = (j down +
-     * centre) mod up meet input samples. */
+    /* Unity gain at DC at the output rate. Output j is sum_k h[k] xu[j down +
+     * centre - k], xu = the input with up - 1 zeros after each sample: only
+     * the k of one phase p = (j down + centre) mod up meet input samples. */
     for (int p = 0; p < up; p++)
         for (int i = 0; p + i * up < f->taps; i++)
-            f->hp[(size_t)p * (size_t)f->plen + (size_t)(f->plen - 1 - i)] = f->h[p + i * up];
+            f->hp[(size_t)p * (size_t)f->plen + (size_t)(f->plen - 1 - i)] =
+                (float)(h[p + i * up] / sum * up);
+    free(h);
+    f->refs = 1;
+    f->next = tables;
+    tables = f;
+    pthread_mutex_unlock(&tables_lock);
+    return f;
+}
+
+static void table_put(const fir_table *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&tables_lock);
+    for (fir_table **pp = &tables; *pp; pp = &(*pp)->next)
+        if (*pp == t) {
+            if (--(*pp)->refs == 0) {
+                fir_table *dead = *pp;
+                *pp = dead->next;
+                free(dead->hp);
+                free(dead);
+            }
+            break;
+        }
+    pthread_mutex_unlock(&tables_lock);
+}
+
+int resampler_fir_tables(size_t *bytes)
+{
+    int n = 0;
+    size_t b = 0;
+    pthread_mutex_lock(&tables_lock);
+    for (const fir_table *t = tables; t; t = t->next, n++)
+        b += sizeof *t + sizeof(float) * (size_t)t->up * (size_t)t->plen;
+    pthread_mutex_unlock(&tables_lock);
+    if (bytes)
+        *bytes = b;
+    return n;
+}
+
+static void fir_free(fir *f)
+{
+    if (f) {
+        table_put(f->t);
+        free(f->buf);
+        free(f);
+    }
+}
+
+/* out/in = up/down in lowest terms, not 1/1. Thread: control. */
+static fir *fir_new(int up, int down, int max_in)
+{
+    fir *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->t = table_get(up, down);
+    if (!f->t) {
+        free(f);
+        return NULL;
+    }
+    f->up = up;
+    f->down = down;
+    f->centre = f->t->centre;
+    f->plen = f->t->plen;
+    f->hp = f->t->hp;
+    f->cap = 2 * f->plen + max_in + 2;
+    f->buf = malloc(sizeof(float) * (size_t)f->cap);
+    if (!f->buf) {
+        fir_free(f);
+        return NULL;
+    }
     fir_reset(f);
     return f;
 }

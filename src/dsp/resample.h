@@ -14,6 +14,8 @@
 #ifndef OSCINE_DSP_RESAMPLE_H
 #define OSCINE_DSP_RESAMPLE_H
 
+#include <stddef.h>
+
 typedef struct resampler resampler;
 
 /* low_latency: 0 = high quality (libsoxr HQ), 1 = low latency (the FIR at
@@ -36,6 +38,11 @@ double resampler_lag(const resampler *r);
  * returns 0). Thread: audio: create warms libsoxr up so that its buffers
  * are at full size and it never allocates here (test_live_rt checks). */
 int resampler_process(resampler *r, const float *in, int n, float *out);
+
+/* Diagnostics: the low-latency filters' tables alive now (one per ratio and
+ * direction, shared by all resamplers that use it) and their bytes. Thread:
+ * control. */
+int resampler_fir_tables(size_t *bytes);
 
 /* Forget all history, as if newly created (and warm up again).
  * Thread: control (libsoxr reallocates; the FIR only clears, any thread). */

@@ -345,10 +345,12 @@ typedef struct setting {
 } setting;
 
 /* Mono x through a chain in random blocks; output aligned by the latency. */
+static const char *resynth_model = FIXTURE; /* the weights run_chain gives resynth */
+
 static float *run_chain(const char *stages, int rate, const float *x, size_t n, uint64_t seed,
                         const setting *set, int nset, int *latency)
 {
-    oscine_model_path mp[2] = {{"resynth", FIXTURE}, {"denoise", DN_FIXTURE}};
+    oscine_model_path mp[2] = {{"resynth", resynth_model}, {"denoise", DN_FIXTURE}};
     oscine_chain_config cfg = {.stages = stages, .sample_rate = rate, .channels = 1,
                                .models = mp, .nmodels = strstr(stages, "denoise") ? 2 : 1};
     oscine_chain *c;
@@ -410,6 +412,48 @@ static void test_stage_matches_pytorch(void **state)
     print_message("mix 0: output vs input %.1f dB (after the 0.1 s glide)\n", db);
     assert_true(db < -120);
     free(d);
+    free(y);
+    osw_close(w);
+    /* Phase differences + RTISI-LA: 2 more hops of look-ahead; the stage
+     * equals the file path (vocoder_net + vocoder_syn on the same mel) and
+     * PyTorch. */
+    assert_int_equal(osw_open(&w, DIFF_FIXTURE), 0);
+    x = fixture_tensor(w, "input.wav", &n);
+    ref = fixture_tensor(w, "out.wav", &ny);
+    resynth_model = DIFF_FIXTURE;
+    y = run_chain("resynth", 16000, x, (size_t)n, 3, NULL, 0, &L);
+    resynth_model = FIXTURE;
+    assert_int_equal(L, 79 + 240 + (3 + 2) * 80);
+    vocoder_mel *fe;
+    vocoder_net *v;
+    vocoder_syn *syn;
+    assert_int_equal(vocoder_mel_create(&fe), 0);
+    assert_int_equal(vocoder_net_create(&v, w, 1), 0);
+    assert_int_equal(vocoder_syn_create(&syn, v), 0);
+    const size_t T = vocoder_mel_frames_for((size_t)n), S = (size_t)vocoder_syn_lookahead(syn);
+    float *mel = malloc(sizeof(float) * T * VOC_MELS), *fr = malloc(sizeof(float) * T * FR);
+    float *yc = malloc(sizeof(float) * (T + S) * VOC_HOP);
+    vocoder_mel_buffer(fe, x, (size_t)n, mel);
+    run_net(v, mel, (int)T, 1, 0, fr);
+    for (size_t t = 0; t < T + S; t++)
+        vocoder_syn_frame(syn, t < T ? fr + t * FR : NULL, yc + t * VOC_HOP);
+    /* The last S hops differ a little, by design: the file path flushes the
+     * look-ahead with silent frames, the stage with what the network makes of
+     * the silence that follows (not zero). */
+    const float *ya = yc + VOC_STFT_LATENCY + S * VOC_HOP;
+    const size_t m = (size_t)n - S * VOC_HOP;
+    e = nmse(ya, y, m);
+    double ep = nmse(ref, y, m);
+    print_message("resynth stage, phase differences + RTISI-LA: NMSE %.3g against the C path on the "
+                  "C front end's mel, %.3g against PyTorch; chain latency %d samples\n", e, ep, L);
+    assert_true(e < 1e-10);
+    assert_true(ep < 1e-8);
+    vocoder_syn_destroy(syn);
+    vocoder_net_destroy(v);
+    vocoder_mel_destroy(fe);
+    free(mel);
+    free(fr);
+    free(yc);
     free(y);
     osw_close(w);
 }
@@ -786,6 +830,28 @@ static void test_commands(void **state)
     assert_memory_equal(y, yb, sizeof(float) * nb);
     free(yb);
     free(y);
+    /* a phase-difference model with RTISI-LA: the look-ahead is flushed and
+     * dropped, so the file has the same length and alignment */
+    {
+        osw_file *wd;
+        assert_int_equal(osw_open(&wd, DIFF_FIXTURE), 0);
+        int64_t nmd, nyd;
+        const float *mel_d = fixture_tensor(wd, "input.mel", &nmd);
+        const float *y_d = fixture_tensor(wd, "out.wav", &nyd);
+        int64_t shd[2] = {nmd / VOC_MELS, VOC_MELS};
+        assert_int_equal(npy_write_f32(npy, mel_d, 2, shd), 0);
+        RUN(rc, "vocode", npy, outw, "--model", DIFF_FIXTURE, "--bits", "float", "--quiet");
+        expect_fail(rc, 0, err, "");
+        size_t nd;
+        float *yd = read_wav(outw, &nd, &rate);
+        assert_int_equal((int64_t)nd, nyd);
+        double ed = nmse(y_d, yd, nd);
+        print_message("oscine vocode, phase differences + RTISI-LA, vs PyTorch: NMSE %.3g over %zu samples\n",
+                      ed, nd);
+        assert_true(ed < 1e-8);
+        free(yd);
+        osw_close(wd);
+    }
     /* 16-bit by default */
     RUN(rc, "vocode", npy, outw, "--model", FIXTURE, "--quiet");
     expect_fail(rc, 0, err, "");
@@ -913,18 +979,16 @@ static void test_shipped_model(void **state)
     assert_int_equal(vocoder_mel_create(&fe), 0);
     const size_t T = vocoder_mel_frames_for(n);
     float *mel = malloc(sizeof(float) * T * VOC_MELS), *mel2 = malloc(sizeof(float) * T * VOC_MELS);
-    float *fr = malloc(sizeof(float) * T * FR), spec[FR];
-    float *y = malloc(sizeof(float) * T * VOC_HOP);
+    float *fr = malloc(sizeof(float) * T * FR);
     vocoder_mel_buffer(fe, x, n, mel);
     run_net(v, mel, (int)T, 64, 0, fr);
-    stft *syn;
-    stft_config sc = {VOC_NFFT, VOC_WIN, VOC_HOP, STFT_WIN_HANN};
-    assert_int_equal(stft_create(&syn, &sc), 0);
-    for (size_t t = 0; t < T; t++) {
-        vocoder_net_spectrum(v, fr + t * FR, spec);
-        stft_synthesize(syn, spec, y + t * VOC_HOP);
-    }
-    const float *yo = y + VOC_STFT_LATENCY; /* aligned with x */
+    vocoder_syn *syn; /* the synthesis that ships with it */
+    assert_int_equal(vocoder_syn_create(&syn, v), 0);
+    const int sla = vocoder_syn_lookahead(syn);
+    float *y = malloc(sizeof(float) * (T + (size_t)sla) * VOC_HOP);
+    for (size_t t = 0; t < T + (size_t)sla; t++)
+        vocoder_syn_frame(syn, t < T ? fr + t * FR : NULL, y + t * VOC_HOP);
+    const float *yo = y + VOC_STFT_LATENCY + sla * VOC_HOP; /* aligned with x */
     vocoder_mel_buffer(fe, yo, n, mel2);
     /* frames within 30 dB of the loudest (the syllable, not its fades) */
     double l1 = 0, ex = 0, ey = 0;
@@ -954,7 +1018,7 @@ static void test_shipped_model(void **state)
     assert_true(cnt > 150);
     assert_true(l1 < 0.4);
     assert_true(fabs(level) < 4.0);
-    stft_destroy(syn);
+    vocoder_syn_destroy(syn);
     vocoder_net_destroy(v);
     vocoder_mel_destroy(fe);
     osw_close(w);

@@ -4,7 +4,8 @@
  * Real-time factor (RTF) = CPU time / audio time; lower is faster.
  *   - mel front end (oscine mel)
  *   - vocoder streaming: one 5 ms mel frame at a time through the network,
- *     exp/cos/sin and the inverse STFT (what the live stage does per hop)
+ *     the phase integration, exp/cos/sin and the synthesis (RTISI-LA with
+ *     look-ahead 3, 2 passes) - what the live stage does per hop
  *   - vocoder batched: 64 frames per network call (oscine vocode)
  *   - the resynth stage in a chain at 16 kHz, host blocks of 256
  *   - baseline: Griffin-Lim from the same mel: magnitude by the mel bank's
@@ -12,8 +13,9 @@
  *     Griffin-Lim (momentum 0.99, as librosa's default) on the mel's STFT grid
  *     (n_fft 512, window 320, hop 80), random initial phase.
  *
- * The network has the shipped architecture (tools/vocoder/model.py defaults)
- * with random weights built here, so the benchmark needs no trained file;
+ * The network has the shipped architecture and synthesis (phase-difference
+ * heads, RTISI-LA 3 x 2) with random weights built here, so the benchmark
+ * needs no trained file;
  * when models/vocoder-16k.osw (or one in $OSCINE_MODEL_PATH) exists it is
  * timed as well. Speed does not depend on the weights' values. */
 #include "oscine.h"
@@ -140,7 +142,8 @@ static unsigned char *build_osw(size_t *len)
         {"log_floor", "1e-05"}, {"dim", "160"}, {"hidden", "480"}, {"amp_blocks", "3"},
         {"pha_blocks", "4"}, {"kernel_in", "9"}, {"kernel_dw", "7"}, {"lookahead", "4"},
         {"ln_eps", "1e-06"}, {"in_offset", "11.512925464970229"}, {"in_scale", "0.2"},
-        {"logamp_max", "8.0"},
+        {"logamp_max", "8.0"}, {"phase", "diff"}, {"phase_tol_db", "50.0"},
+        {"rtisi_lookahead", "3"}, {"rtisi_iters", "2"}, /* as models/vocoder-16k.osw */
     };
     const int nm = sizeof meta / sizeof meta[0];
     size_t head = 64, data = 0;
@@ -407,7 +410,7 @@ int main(void)
     mel = malloc(sizeof(float) * frames * VOC_MELS);
 
     add_predictor("amp", 3, 1);
-    add_predictor("pha", 4, 2);
+    add_predictor("pha", 4, 4);
     size_t len;
     unsigned char *bytes = build_osw(&len);
     char tmp[] = "/tmp/bench-vocoder-XXXXXX";
@@ -428,7 +431,7 @@ int main(void)
     printf("vocoder: %d s of speech-like audio at 16 kHz, one thread, best of %d "
            "(RTF = CPU time / audio time)\n", SECONDS, ROUNDS);
     printf("network: %ld parameters, %.2f M MAC/frame = %.0f M MAC/s (200 frames/s), "
-           "lookahead 4 frames (20 ms)\n", params, macs / 1e6, macs * 200 / 1e6);
+           "lookahead 4 frames (20 ms) + synthesis 3 frames (15 ms)\n", params, macs / 1e6, macs * 200 / 1e6);
     double tfe = time_front_end();
     double tgl = time_griffin_lim(mel_pinv(), y);
     double ts = time_vocoder(w, 1, y);
@@ -441,7 +444,7 @@ int main(void)
     printf("%-52s RTF %.5f   %7.2f x faster than Griffin-Lim\n",
            "vocoder batched, 64 frames per call (oscine vocode)", tb / SECONDS, tgl / tb);
     printf("%-52s RTF %.5f   %7.2f x faster than Griffin-Lim\n",
-           "resynth stage (front end + net + iSTFT, chain)", tst / SECONDS, tgl / tst);
+           "resynth stage (front end + net + synthesis, chain)", tst / SECONDS, tgl / tst);
     printf("%-52s RTF %.5f   (baseline)\n", "Griffin-Lim, mel pseudo-inverse + 100 iterations",
            tgl / SECONDS);
     char buf[4096];

@@ -285,7 +285,7 @@ static float rs_band_gain(const void *state)
 const stage_class stage_resynth = {
     .name = "resynth",
     .help = "voice resynthesis through the APNet-style vocoder, with mel-domain warp, tilt, "
-            "band gains and freeze (16 kHz, 35 ms latency)",
+            "band gains and freeze (16 kHz; 50 ms latency with the shipped model)",
     .rate = VOC_RATE,
     .hop = VOC_HOP,
     .params = rs_params,

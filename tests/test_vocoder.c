@@ -9,6 +9,7 @@
 #include "util/util.h"
 
 #include "dsp/phaseint.h"
+#include "dsp/pitch.h"
 #include "dsp/stft.h"
 #include "io/npy.h"
 #include "models/vocoder.h"
@@ -1018,6 +1019,32 @@ static void test_shipped_model(void **state)
     assert_true(cnt > 150);
     assert_true(l1 < 0.4);
     assert_true(fabs(level) < 4.0);
+    /* Its pitch: YIN on input and output, frames where the input is clearly
+     * voiced (the glide 120 -> 180 Hz, away from the fades). */
+    pitch *pa, *pb;
+    pitch_config pc = {.sample_rate = 16000, .hop = 160};
+    assert_int_equal(pitch_create(&pa, &pc), 0);
+    assert_int_equal(pitch_create(&pb, &pc), 0);
+    int voiced = 0, close = 0;
+    double worst = 0;
+    for (size_t i = 0; i + 160 <= n; i += 160) {
+        pitch_frame a, b;
+        pitch_process(pa, x + i, &a);
+        pitch_process(pb, yo + i, &b);
+        const double t = (double)(i + 160 - (size_t)pitch_latency(pa)) / n; /* frame centre, 0..1 */
+        if (a.confidence < 0.8f || t < 0.15 || t > 0.85)
+            continue;
+        voiced++;
+        double cents = b.f0_hz > 0 ? fabs(1200 * log2(b.f0_hz / a.f0_hz)) : 1200;
+        close += cents < 50;
+        worst = fmax(worst, cents);
+    }
+    print_message("  pitch: %d of %d voiced frames within 50 cents of the input's (worst %.0f cents)\n",
+                  close, voiced, worst);
+    assert_true(voiced > 60);
+    assert_true(close >= 0.9 * voiced);
+    pitch_destroy(pa);
+    pitch_destroy(pb);
     vocoder_syn_destroy(syn);
     vocoder_net_destroy(v);
     vocoder_mel_destroy(fe);

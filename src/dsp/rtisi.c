@@ -60,9 +60,7 @@ int rtisi_create(rtisi **out, const rtisi_config *c)
     }
     stft_make_window(STFT_WIN_HANN, r->N, r->wa);
     for (int n = 0; n < r->N; n++) { /* as stft.c: the round trip is exact */
-        double d = 0;
-        for (int m = n % r->H; m < r->N; m += r->H)
-            d += (double)r->wa[m] * r->wa[m];
+        const double d = stft_overlap_power(r->wa, r->N, r->H, n);
         r->ws[n] = (float)(r->wa[n] / d / r->N);
         r->ww[n] = (float)((double)r->wa[n] * r->wa[n] / d);
     }

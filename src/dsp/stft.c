@@ -73,9 +73,7 @@ int stft_create(stft **out, const stft_config *cfg)
      * it; dividing by the sum of wa^2 over those frames makes the round trip
      * exact for any window and hop <= win_len. */
     for (int n = 0; n < s->win_len; n++) {
-        double d = 0;
-        for (int m = n % s->hop; m < s->win_len; m += s->hop)
-            d += (double)s->wa[m] * s->wa[m];
+        const double d = stft_overlap_power(s->wa, s->win_len, s->hop, n);
         if (d < 1e-9) {
             stft_destroy(s);
             return err_set(OSCINE_E_ARG,
@@ -153,6 +151,14 @@ void stft_synthesize(stft *s, const float *spec, float *out)
     memcpy(out, s->ola, sizeof(float) * (size_t)H);
     memmove(s->ola, s->ola + H, sizeof(float) * (size_t)(W - H));
     memset(s->ola + W - H, 0, sizeof(float) * (size_t)H);
+}
+
+double stft_overlap_power(const float *wa, int win, int hop, int n)
+{
+    double d = 0;
+    for (int m = n % hop; m < win; m += hop)
+        d += (double)wa[m] * wa[m];
+    return d;
 }
 
 size_t stft_frames_for(const stft *s, size_t n)

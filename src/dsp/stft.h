@@ -60,4 +60,9 @@ void stft_synthesize_buffer(stft *s, const float *spec, size_t n, float *y);
 /* Window values, periodic, length n. */
 void stft_make_window(stft_window w, int n, float *out);
 
+/* sum_k wa[m]^2 over the taps m = n mod hop, n mod hop + hop, ... < win: the
+ * power of the analysis windows that overlap sample n of a frame. The dual
+ * (synthesis) window is wa[n] / that. Thread: any. */
+double stft_overlap_power(const float *wa, int win, int hop, int n);
+
 #endif

@@ -43,9 +43,7 @@ static fir_table *tables;
 static pthread_mutex_t tables_lock = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct fir {
-    int up, down, centre, plen; /* the table's */
-    const float *hp;
-    const fir_table *t;
+    const fir_table *t; /* the ratio, the filter */
     float *buf;       /* (cap) inputs base .. base + len - 1 (zeros before index 0) */
     int cap, len;
     long base, n_in, n_out;
@@ -87,8 +85,8 @@ static double bessel_i0(double x)
 static void fir_reset(fir *f)
 {
     memset(f->buf, 0, sizeof(float) * (size_t)f->cap);
-    f->len = f->plen; /* the history before index 0: silence */
-    f->base = -f->plen;
+    f->len = f->t->plen; /* the history before index 0: silence */
+    f->base = -f->t->plen;
     f->n_in = f->n_out = 0;
 }
 
@@ -202,12 +200,7 @@ static fir *fir_new(int up, int down, int max_in)
         free(f);
         return NULL;
     }
-    f->up = up;
-    f->down = down;
-    f->centre = f->t->centre;
-    f->plen = f->t->plen;
-    f->hp = f->t->hp;
-    f->cap = 2 * f->plen + max_in + 2;
+    f->cap = 2 * f->t->plen + max_in + 2;
     f->buf = malloc(sizeof(float) * (size_t)f->cap);
     if (!f->buf) {
         fir_free(f);
@@ -243,24 +236,25 @@ static float dot(const float *a, const float *b, int n)
  * the inputs past it are zeros). */
 static int fir_run(fir *f, int flush, float *out, int cap)
 {
+    const fir_table *t = f->t;
     int n = 0;
-    const long end = flush ? (f->n_in * f->up + f->down - 1) / f->down : -1;
+    const long end = flush ? (f->n_in * t->up + t->down - 1) / t->down : -1;
     while (n < cap) {
         long j = f->n_out;
         /* the newest input output j needs */
-        long last = (j * f->down + f->centre) / f->up;
+        long last = (j * t->down + t->centre) / t->up;
         if (flush ? j >= end : last >= f->n_in)
             break;
-        const long v = j * f->down + f->centre; /* at the virtual rate */
-        const int p = (int)(v - last * f->up);
-        const float *hp = f->hp + (size_t)p * (size_t)f->plen;
-        const long first = last - (f->plen - 1);
+        const long v = j * t->down + t->centre; /* at the virtual rate */
+        const int p = (int)(v - last * t->up);
+        const float *hp = t->hp + (size_t)p * (size_t)t->plen;
+        const long first = last - (t->plen - 1);
         float y;
         if (last < f->n_in) {
-            y = dot(hp, f->buf + (first - f->base), f->plen);
+            y = dot(hp, f->buf + (first - f->base), t->plen);
         } else {
             y = 0;
-            for (int k = 0; k < f->plen; k++)
+            for (int k = 0; k < t->plen; k++)
                 y += hp[k] * fir_x(f, first + k);
         }
         out[n++] = y;
@@ -271,10 +265,11 @@ static int fir_run(fir *f, int flush, float *out, int cap)
 
 static int fir_process(fir *f, const float *in, int n, float *out, int cap)
 {
+    const fir_table *t = f->t;
     if (!in)
         return fir_run(f, 1, out, cap);
     /* drop what no later output needs, then append */
-    long need = (f->n_out * f->down + f->centre) / f->up - (f->plen - 1);
+    long need = (f->n_out * t->down + t->centre) / t->up - (t->plen - 1);
     long drop = need - f->base;
     if (drop > f->len)
         drop = f->len;
@@ -376,7 +371,7 @@ int resampler_create(resampler **out, double in_rate, double out_rate, int low_l
             resampler_destroy(r);
             return err_set(OSCINE_E_NOMEM, "resampler: out of memory");
         }
-        for (long i = 0, done_out = 0; i < 4L * r->f->plen + 4 * down; i++) {
+        for (long i = 0, done_out = 0; i < 4L * r->f->t->plen + 4 * down; i++) {
             done_out += fir_process(r->f, &zero, 1, sink, FIR_MAX_FACTOR + 1);
             lag = fmax(lag, (double)(i + 1) * r->ratio - (double)done_out);
         }

@@ -285,19 +285,6 @@ static void test_diff_net_matches_pytorch(void **state)
     osw_close(w);
 }
 
-static uint8_t *read_file_bytes(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    rewind(f);
-    uint8_t *b = malloc(*len);
-    assert_int_equal(fread(b, 1, *len, f), *len);
-    fclose(f);
-    return b;
-}
-
 static void test_bad_weights(void **state)
 {
     osw_file *w;

@@ -44,17 +44,8 @@ static void wr64(uint8_t *p, uint64_t v)
 
 static int setup(void **state)
 {
-    FILE *f = fopen(FIXTURE, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    assert_true(n > 64);
-    fixture = malloc((size_t)n);
-    assert_non_null(fixture);
-    assert_int_equal(fread(fixture, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    fixture_len = (size_t)n;
+    fixture = read_file_bytes(FIXTURE, &fixture_len);
+    assert_true(fixture_len > 64);
     return 0;
 }
 

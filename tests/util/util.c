@@ -158,6 +158,23 @@ double nmse(const float *ref, const float *got, size_t n)
     return r > 0 ? e / r : e;
 }
 
+uint8_t *read_file_bytes(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open '%s'", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    assert_true(n >= 0);
+    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
 const float *fixture_tensor(const struct osw_file *w, const char *name, int64_t *len)
 {
     int i = osw_tensor_find(w, name);

@@ -46,6 +46,10 @@ double nmse(const float *ref, const float *got, size_t n);
 struct osw_file;
 const float *fixture_tensor(const struct osw_file *w, const char *name, int64_t *len);
 
+/* A whole file's bytes (malloc'd; the caller frees), its size in *len; fails
+ * the test when it cannot be read. */
+uint8_t *read_file_bytes(const char *path, size_t *len);
+
 /* ---- shell commands, for the tests that drive outside programs (hosts) */
 
 /* Setup of a test that drives outside programs: the build and repository

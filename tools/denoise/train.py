@@ -133,7 +133,15 @@ def main():
     ap.add_argument("--w-spec", type=float, default=1.0)
     ap.add_argument("--w-stoi", type=float, default=0.0,
                     help="weight of 1 - short-time envelope correlation (a differentiable STOI)")
+    ap.add_argument("--level-db", default="%g,%g" % D.LEVEL_DB,
+                    help="range of the training mixtures' RMS level, dBFS: LO,HI")
     args = ap.parse_args()
+    try:
+        args.level_db = tuple(float(v) for v in args.level_db.split(","))
+        if len(args.level_db) != 2 or not -120 <= args.level_db[0] <= args.level_db[1] <= 0:
+            raise ValueError
+    except ValueError:
+        ap.error(f"--level-db: want LO,HI in dBFS with -120 <= LO <= HI <= 0, got {args.level_db!r}")
 
     dev = trainlib.device(args)
     os.makedirs(args.ckpt_dir, exist_ok=True)
@@ -147,7 +155,7 @@ def main():
     model = M.build(model_cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     corpus = D.Corpus(args.data, args.cache)
-    mixer = D.Mixer(corpus, seg_s=args.seg, seed=args.seed)
+    mixer = D.Mixer(corpus, seg_s=args.seg, seed=args.seed, level_db=args.level_db)
     step, audio_s, best, train_s = 0, 0.0, -1e9, 0.0
     history = []
     if ck is not None:

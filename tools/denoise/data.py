@@ -133,11 +133,12 @@ class Mixer:
     """On-the-fly training mixtures. All randomness comes from self.rng (numpy Generator),
     whose state is saved in checkpoints so a resumed run continues the same stream."""
 
-    def __init__(self, corpus, seg_s=3.0, seed=0, p_reverb=0.3, p_babble=0.15, p_bandlimit=0.2,
+    def __init__(self, corpus, seg_s=3.0, seed=0, p_reverb=0.3, p_babble=0.15, p_bandlimit=0.2, p_narrowband=0.1,
                  p_two_noises=0.2, snr_range=(-5.0, 20.0), level_db=LEVEL_DB):
         self.seg = int(seg_s * SR)
         self.rng = np.random.default_rng(seed)
         self.p_reverb, self.p_babble, self.p_bandlimit = p_reverb, p_babble, p_bandlimit
+        self.p_narrowband = p_narrowband
         self.p_two_noises, self.snr_range, self.level_db = p_two_noises, snr_range, level_db
         sp = corpus.select("speech", dev=False)
         self.noise = [it[3] for it in corpus.select("noise", dev=False)]
@@ -219,10 +220,16 @@ class Mixer:
         snr = r.uniform(*self.snr_range)
         gn = rms(s_in) / rms(noise) * 10 ** (-snr / 20)
         mix = s_in + gn * noise
-        if r.random() < self.p_bandlimit:
+        u = r.random()
+        if u < self.p_bandlimit:
             fc = int(r.choice(list(self.sos)))
             mix = signal.sosfilt(self.sos[fc], mix).astype(np.float32)
             target = signal.sosfilt(self.sos[fc], target).astype(np.float32)
+        elif u < self.p_bandlimit + self.p_narrowband:
+            # 8 kHz origin (telephone, VoIP, old recordings): through 8 kHz and back, a
+            # steep anti-alias filter at 4 kHz as resamplers make, not a gentle low-pass
+            mix = signal.resample_poly(signal.resample_poly(mix, 1, 2), 2, 1)[:n].astype(np.float32)
+            target = signal.resample_poly(signal.resample_poly(target, 1, 2), 2, 1)[:n].astype(np.float32)
         g = 10 ** (r.uniform(*self.level_db) / 20) / rms(mix)
         peak = max(np.abs(mix).max(), np.abs(target).max()) * g
         if peak > 0.99:

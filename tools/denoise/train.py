@@ -81,10 +81,32 @@ def stoi_loss(Y, Sc, seg=30, step=5):
     return 1 - (d.mean(-1) * keep).sum() / keep.sum()
 
 
+MRSTFT = ((256, 64), (512, 128), (1024, 256))   # (n_fft, hop) at 16 kHz: 16, 32, 64 ms
+_HANN = {}
+
+
+def mrstft_loss(est, ref):
+    """Multi-resolution STFT magnitude loss (Yamamoto et al. 2020, Parallel WaveGAN): mean
+    over MRSTFT of spectral convergence ||S| - |E||_F / ||S||_F plus the mean absolute
+    difference of log magnitudes. est, ref: (B, n), already at a common level."""
+    total = 0.0
+    for n_fft, hop in MRSTFT:
+        key = (n_fft, str(est.device), est.dtype)
+        if key not in _HANN:
+            _HANN[key] = torch.hann_window(n_fft, device=est.device, dtype=est.dtype)
+        w = _HANN[key]
+        E = torch.stft(est, n_fft, hop, window=w, return_complex=True).abs()
+        R = torch.stft(ref, n_fft, hop, window=w, return_complex=True).abs()
+        sc = torch.linalg.norm(R - E, dim=(-2, -1)) / (torch.linalg.norm(R, dim=(-2, -1)) + 1e-7)
+        lm = (torch.log(R + 1e-5) - torch.log(E + 1e-5)).abs().mean(dim=(-2, -1))
+        total = total + (sc + lm).mean()
+    return total / len(MRSTFT)
+
+
 def loss_fn(model, noisy, clean, args):
     """-SI-SNR (in bels, i.e. dB/10) * w_sisnr + w_spec * (30 (MSE re + MSE im) + 70 MSE mag)
     on the power-0.3 compressed spectra, signals scaled to noisy RMS 0.05 for the spectral term,
-    + w_stoi * stoi_loss."""
+    + w_stoi * stoi_loss + w_mrstft * mrstft_loss (at the same scale)."""
     n = noisy.shape[-1]
     X = S.stft(torch.nn.functional.pad(noisy, (0, S.WIN)))
     Y, _ = model(X)
@@ -103,6 +125,9 @@ def loss_fn(model, noisy, clean, args):
     if args.w_stoi > 0:
         Sc = S.stft(torch.nn.functional.pad(clean, (0, S.WIN)))
         loss = loss + args.w_stoi * stoi_loss(Y, Sc)
+    if args.w_mrstft > 0:   # at the spectral term's level (noisy RMS 0.05): level-independent
+        g = 0.05 / (noisy.pow(2).mean(-1, keepdim=True).sqrt() + 1e-6)
+        loss = loss + args.w_mrstft * mrstft_loss(est * g, clean * g)
     return loss, snr.mean().item(), float(spec)
 
 
@@ -133,6 +158,8 @@ def main():
     ap.add_argument("--w-spec", type=float, default=1.0)
     ap.add_argument("--w-stoi", type=float, default=0.0,
                     help="weight of 1 - short-time envelope correlation (a differentiable STOI)")
+    ap.add_argument("--w-mrstft", type=float, default=0.0,
+                    help="weight of a multi-resolution STFT magnitude loss (16/32/64 ms)")
     ap.add_argument("--level-db", default="%g,%g" % D.LEVEL_DB,
                     help="range of the training mixtures' RMS level, dBFS: LO,HI")
     args = ap.parse_args()

@@ -161,14 +161,15 @@ def main():
     ap.add_argument("--w-mrstft", type=float, default=0.0,
                     help="weight of a multi-resolution STFT magnitude loss (16/32/64 ms)")
     ap.add_argument("--level-db", default="%g,%g" % D.LEVEL_DB,
-                    help="range of the training mixtures' RMS level, dBFS: LO,HI")
+                    help="range of the training mixtures' RMS level, dBFS: --level-db=LO,HI (with =, the values are negative)")
     args = ap.parse_args()
+    raw = args.level_db
     try:
-        args.level_db = tuple(float(v) for v in args.level_db.split(","))
+        args.level_db = tuple(float(v) for v in raw.split(","))
         if len(args.level_db) != 2 or not -120 <= args.level_db[0] <= args.level_db[1] <= 0:
             raise ValueError
     except ValueError:
-        ap.error(f"--level-db: want LO,HI in dBFS with -120 <= LO <= HI <= 0, got {args.level_db!r}")
+        ap.error(f"--level-db: want LO,HI in dBFS with -120 <= LO <= HI <= 0, got '{raw}'")
 
     dev = trainlib.device(args)
     os.makedirs(args.ckpt_dir, exist_ok=True)

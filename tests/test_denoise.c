@@ -10,15 +10,12 @@
 #include "oscine.h"
 
 #include <math.h>
-#include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define FIXTURE "tests/fixtures/denoise/small.osw"
 #define SHIPPED "models/denoise-16k.osw"
-
-static const char *chain_model = FIXTURE; /* the weights run_chain loads */
 
 static void test_mask_matches_pytorch(void **state)
 {
@@ -58,12 +55,13 @@ static void test_mask_matches_pytorch(void **state)
     osw_close(w);
 }
 
-/* Run mono x through a chain in random blocks; return output aligned by the
- * chain's latency (n samples). */
-static float *run_chain(const char *stages, int rate, const float *x, size_t n, float mix,
-                        float limit, uint64_t seed, int *latency, float *vad)
+/* Run mono x through a chain with the denoiser weights `model` in random
+ * blocks; return output aligned by the chain's latency (n samples). */
+static float *run_chain(const char *model, const char *stages, int rate, const float *x,
+                        size_t n, float mix, float limit, uint64_t seed, int *latency,
+                        float *vad)
 {
-    oscine_model_path mp = {"denoise", chain_model};
+    oscine_model_path mp = {"denoise", model};
     oscine_chain_config cfg = {.stages = stages, .sample_rate = rate, .channels = 1,
                                .models = &mp, .nmodels = 1};
     oscine_chain *c;
@@ -106,23 +104,23 @@ static void test_stage_matches_pytorch(void **state)
     assert_int_equal(n, ne);
     int L;
     float vad;
-    float *y = run_chain("denoise", 16000, x, (size_t)n, 1.0f, 100.0f, 1, &L, &vad);
+    float *y = run_chain(FIXTURE, "denoise", 16000, x, (size_t)n, 1.0f, 100.0f, 1, &L, &vad);
     double e = nmse(ref, y, (size_t)n);
     print_message("stage at 16 kHz vs PyTorch enhance(): NMSE %.3g, latency %d samples\n", e, L);
     assert_true(e < 1e-8);
     assert_true(vad >= 0.0f && vad <= 1.0f);
     /* Different block sizes, the same samples, bit for bit. */
-    float *y2 = run_chain("denoise", 16000, x, (size_t)n, 1.0f, 100.0f, 99, &L, NULL);
+    float *y2 = run_chain(FIXTURE, "denoise", 16000, x, (size_t)n, 1.0f, 100.0f, 99, &L, NULL);
     assert_memory_equal(y, y2, sizeof(float) * (size_t)n);
     free(y2);
     /* mix 0: the input, through the STFT round trip. */
-    float *dry = run_chain("denoise", 16000, x, (size_t)n, 0.0f, 100.0f, 5, &L, NULL);
+    float *dry = run_chain(FIXTURE, "denoise", 16000, x, (size_t)n, 0.0f, 100.0f, 5, &L, NULL);
     double db = err_db(x, dry, (size_t)n);
     print_message("mix 0: output vs input %.1f dB\n", db);
     assert_true(db < -100);
     free(dry);
     /* limit_db 0: no bin is attenuated at all. */
-    float *lim = run_chain("denoise", 16000, x, (size_t)n, 1.0f, 0.0f, 5, &L, NULL);
+    float *lim = run_chain(FIXTURE, "denoise", 16000, x, (size_t)n, 1.0f, 0.0f, 5, &L, NULL);
     double ex = 0, ey = 0, ew = 0;
     for (int64_t i = 0; i < n; i++) {
         ex += (double)x[i] * x[i];
@@ -147,7 +145,7 @@ static void test_upper_band_kept(void **state)
         x[i] = (float)(0.2 * sin(2 * M_PI * 440 * i / 48000.0) +
                        0.1 * sin(2 * M_PI * 12000 * i / 48000.0)) + 0.01f * urand(&seed);
     int L;
-    float *y = run_chain("denoise", 48000, x, n, 0.0f, 100.0f, 8, &L, NULL);
+    float *y = run_chain(FIXTURE, "denoise", 48000, x, n, 0.0f, 100.0f, 8, &L, NULL);
     double db = err_db(x + 4800, y + 4800, n - 9600);
     print_message("48 kHz, mix 0: output vs input %.1f dB (latency %d samples, %.1f ms)\n", db,
                   L, L / 48.0);
@@ -164,18 +162,13 @@ static void test_upper_band_kept(void **state)
     free(x);
 }
 
-/* Mono float samples of a WAV file (16 kHz expected). */
+/* A mono 16 kHz WAV file's samples. */
 static float *read_wav(const char *path, size_t *n)
 {
-    SF_INFO info = {0};
-    SNDFILE *f = sf_open(path, SFM_READ, &info);
-    if (!f)
-        fail_msg("%s: %s", path, sf_strerror(NULL));
+    SF_INFO info;
+    float *x = sound_read(path, &info);
     assert_int_equal(info.channels, 1);
     assert_int_equal(info.samplerate, 16000);
-    float *x = malloc(sizeof(float) * (size_t)info.frames);
-    assert_int_equal(sf_readf_float(f, x, info.frames), info.frames);
-    sf_close(f);
     *n = (size_t)info.frames;
     return x;
 }
@@ -221,17 +214,15 @@ static void test_shipped_quiet_speech(void **state)
     double rms_db = 10 * log10(e / (double)n), in_db = si_sdr(s, x, n), got[2];
     const double level[2] = {-25, -50};
     float *xs = malloc(sizeof(float) * n);
-    chain_model = SHIPPED;
     for (int k = 0; k < 2; k++) {
         float g = (float)pow(10, (level[k] - rms_db) / 20);
         for (size_t i = 0; i < n; i++)
             xs[i] = g * x[i];
         int L;
-        float *y = run_chain("denoise", 16000, xs, n, 1.0f, 100.0f, 7 + k, &L, NULL);
+        float *y = run_chain(SHIPPED, "denoise", 16000, xs, n, 1.0f, 100.0f, 7 + k, &L, NULL);
         got[k] = si_sdr(s, y, n);
         free(y);
     }
-    chain_model = FIXTURE;
     print_message("shipped denoiser, demo clip (input %.2f dB SI-SDR): at -25 dBFS %.2f dB, "
                   "at -50 dBFS %.2f dB\n", in_db, got[0], got[1]);
     assert_true(got[0] > in_db + 4);

@@ -44,17 +44,12 @@ typedef struct audio {
 
 static audio wav_read(const char *path)
 {
-    SF_INFO info = {0};
-    SNDFILE *sf = sf_open(path, SFM_READ, &info);
-    if (!sf)
-        fail_msg("cannot read %s: %s", path, sf_strerror(NULL));
+    SF_INFO info;
+    float *x = sound_read(path, &info);
     assert_int_equal(info.channels, 1);
-    audio a = {malloc(sizeof(float) * (size_t)info.frames), (long)info.frames, info.samplerate,
-               ""};
+    audio a = {x, (long)info.frames, info.samplerate, ""};
     snprintf(a.samples, sizeof a.samples, "%s",
              (info.format & SF_FORMAT_SUBMASK) == SF_FORMAT_FLOAT ? "float" : "integer");
-    assert_int_equal(sf_readf_float(sf, a.x, info.frames), info.frames);
-    sf_close(sf);
     return a;
 }
 

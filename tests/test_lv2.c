@@ -52,15 +52,9 @@ typedef struct audio {
 
 static audio wav_read(const char *path)
 {
-    SF_INFO info = {0};
-    SNDFILE *sf = sf_open(path, SFM_READ, &info);
-    if (!sf)
-        fail_msg("cannot read %s: %s", path, sf_strerror(NULL));
-    audio a = {malloc(sizeof(float) * (size_t)(info.frames * info.channels)), (long)info.frames,
-               info.channels, info.samplerate};
-    assert_int_equal(sf_readf_float(sf, a.x, info.frames), info.frames);
-    sf_close(sf);
-    return a;
+    SF_INFO info;
+    float *x = sound_read(path, &info);
+    return (audio){x, (long)info.frames, info.channels, info.samplerate};
 }
 
 /* RMS of got[i + shift] - ref[i] over the frames both have. */

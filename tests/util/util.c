@@ -158,6 +158,20 @@ double nmse(const float *ref, const float *got, size_t n)
     return r > 0 ? e / r : e;
 }
 
+float *sound_read(const char *path, SF_INFO *info)
+{
+    *info = (SF_INFO){0};
+    SNDFILE *sf = sf_open(path, SFM_READ, info);
+    if (!sf)
+        fail_msg("cannot read %s: %s", path, sf_strerror(NULL));
+    size_t n = (size_t)(info->frames * info->channels);
+    float *x = malloc(sizeof(float) * (n ? n : 1));
+    assert_non_null(x);
+    assert_int_equal(sf_readf_float(sf, x, info->frames), info->frames);
+    sf_close(sf);
+    return x;
+}
+
 uint8_t *read_file_bytes(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sndfile.h>
 
 /* Run build/oscine (path from $OSCINE_BIN, default build/oscine) with a NULL-
  * terminated argument list (without argv[0]). Captures stderr and stdout into
@@ -45,6 +46,11 @@ double nmse(const float *ref, const float *got, size_t n);
  * test when absent; *len receives its element count. */
 struct osw_file;
 const float *fixture_tensor(const struct osw_file *w, const char *name, int64_t *len);
+
+/* A sound file's samples as float, interleaved (malloc'd; the caller frees);
+ * *info receives its frames, channels, rate and format. Fails the test, naming
+ * the file, when it cannot be read. */
+float *sound_read(const char *path, SF_INFO *info);
 
 /* A whole file's bytes (malloc'd; the caller frees), its size in *len; fails
  * the test when it cannot be read. */

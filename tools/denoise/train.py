@@ -113,10 +113,10 @@ def loss_fn(model, noisy, clean, args):
     est = S.istft(Y, length=n)
     snr = si_snr(est, clean)
     loss = -snr.mean() / 10 * args.w_sisnr
+    g = 0.05 / (noisy.pow(2).mean(-1, keepdim=True).sqrt() + 1e-6)   # (B, 1): noisy RMS -> 0.05
     if args.w_spec > 0:
-        g = (0.05 / (noisy.pow(2).mean(-1).sqrt() + 1e-6))[:, None, None]
-        Sc = S.stft(torch.nn.functional.pad(clean, (0, S.WIN))) * g
-        Yr, Yi, Ym = compressed(Y * g)
+        Sc = S.stft(torch.nn.functional.pad(clean, (0, S.WIN))) * g[:, :, None]
+        Yr, Yi, Ym = compressed(Y * g[:, :, None])
         Sr, Si, Sm = compressed(Sc)
         spec = 30 * ((Yr - Sr).pow(2).mean() + (Yi - Si).pow(2).mean()) + 70 * (Ym - Sm).pow(2).mean()
         loss = loss + args.w_spec * spec
@@ -125,8 +125,7 @@ def loss_fn(model, noisy, clean, args):
     if args.w_stoi > 0:
         Sc = S.stft(torch.nn.functional.pad(clean, (0, S.WIN)))
         loss = loss + args.w_stoi * stoi_loss(Y, Sc)
-    if args.w_mrstft > 0:   # at the spectral term's level (noisy RMS 0.05): level-independent
-        g = 0.05 / (noisy.pow(2).mean(-1, keepdim=True).sqrt() + 1e-6)
+    if args.w_mrstft > 0:   # at the spectral term's level: level-independent
         loss = loss + args.w_mrstft * mrstft_loss(est * g, clean * g)
     return loss, snr.mean().item(), float(spec)
 

@@ -226,7 +226,7 @@ static double time_vocoder(const osw_file *w, int chunk, float *y)
     vocoder_syn *syn;
     if (vocoder_syn_create(&syn, v))
         exit(1);
-    float *fr = malloc(sizeof(float) * (size_t)(chunk + VOC_MAX_LOOKAHEAD) * 2 * VOC_BINS);
+    float *fr = malloc(sizeof(float) * (size_t)(chunk + VOC_MAX_LOOKAHEAD) * VOC_FRAME);
     double best = 1e9;
     for (int r = 0; r < ROUNDS; r++) {
         vocoder_net_reset(v);
@@ -239,7 +239,7 @@ static double time_vocoder(const osw_file *w, int chunk, float *y)
                          : vocoder_net_process(v, mel + f * VOC_MELS,
                                                (int)(frames - f < (size_t)chunk ? frames - f : (size_t)chunk), fr);
             for (int j = 0; j < k; j++, out++)
-                vocoder_syn_frame(syn, fr + (size_t)j * 2 * VOC_BINS, y + out * VOC_HOP);
+                vocoder_syn_frame(syn, fr + (size_t)j * VOC_FRAME, y + out * VOC_HOP);
             if (last)
                 break;
         }

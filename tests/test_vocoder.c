@@ -26,7 +26,13 @@
 #define FIXTURE "tests/fixtures/vocoder/small.osw"
 #define DN_FIXTURE "tests/fixtures/denoise/small.osw"
 #define DIFF_FIXTURE "tests/fixtures/vocoder/small-diff.osw"
-#define FR (2 * VOC_BINS)
+#define FR VOC_FRAME
+/* Waveforms through RTISI-LA with the fixture's mel fix: its last pass measures
+ * the overlap-add in float32, and the fixture's random network asks for
+ * corrections up to 30 dB where that sum is small, so C and PyTorch's float64
+ * agree to about 1e-8 here (1e-9 to 2e-8 with the shipped model on dev speech);
+ * taking the mel of a frame one hop off gives 0.4. */
+#define RTISI_FIX_TOL 1e-7
 
 #include "util/count_alloc.h"
 
@@ -267,7 +273,7 @@ static void test_diff_net_matches_pytorch(void **state)
         print_message("phase-difference network + RTISI-LA, %s: log-amplitude NMSE %.3g, waveform NMSE %.3g\n",
                       pass ? "random chunks" : "frame by frame", ea, ey);
         assert_true(ea < 1e-8);
-        assert_true(ey < 1e-8);
+        assert_true(ey < RTISI_FIX_TOL);
     }
     nn_kernel_mode mode = nn_kernel_get();
     nn_kernel_set(NN_KERNEL_OWN);
@@ -294,11 +300,13 @@ static void test_bad_weights(void **state)
     assert_non_null(strstr(oscine_last_error(), "small.osw"));
     assert_non_null(strstr(oscine_last_error(), "kind"));
     osw_close(w);
-    /* the phase-difference fixture with its mode or tolerance spoiled */
+    /* the phase-difference fixture with its mode, tolerance or mel fix spoiled */
     size_t len;
     uint8_t *b = read_file_bytes(DIFF_FIXTURE, &len);
     static const struct { const char *from, *to, *msg; } bad[] = {
-        {"diff", "dift", "phase \"dift\" unknown"}, {"40.0", "-4.0", "phase_tol_db -4 out of range"}, {"40.0", "4x.0", "phase_tol_db"}};
+        {"diff", "dift", "phase \"dift\" unknown"}, {"40.0", "-4.0", "phase_tol_db -4 out of range"},
+        {"40.0", "4x.0", "phase_tol_db"}, {"30.0", "90.0", "mel_fix_db 90 out of range"},
+        {"30.0", "3y.0", "mel_fix_db"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint8_t *c = malloc(len);
         memcpy(c, b, len);
@@ -435,7 +443,7 @@ static void test_stage_matches_pytorch(void **state)
     print_message("resynth stage, phase differences + RTISI-LA: NMSE %.3g against the C path on the "
                   "C front end's mel, %.3g against PyTorch; chain latency %d samples\n", e, ep, L);
     assert_true(e < 1e-10);
-    assert_true(ep < 1e-8);
+    assert_true(ep < RTISI_FIX_TOL);
     vocoder_syn_destroy(syn);
     vocoder_net_destroy(v);
     vocoder_mel_destroy(fe);
@@ -836,7 +844,7 @@ static void test_commands(void **state)
         double ed = nmse(y_d, yd, nd);
         print_message("oscine vocode, phase differences + RTISI-LA, vs PyTorch: NMSE %.3g over %zu samples\n",
                       ed, nd);
-        assert_true(ed < 1e-8);
+        assert_true(ed < RTISI_FIX_TOL);
         free(yd);
         osw_close(wd);
     }

@@ -359,7 +359,7 @@ int cmd_vocode(int argc, char **argv)
     const int sla = vocoder_syn_lookahead(syn);
     const size_t L = VOC_STFT_LATENCY + (size_t)sla * VOC_HOP;
     const size_t nout = (size_t)frames * VOC_HOP - VOC_STFT_LATENCY;
-    fr = malloc(sizeof(float) * (CHUNK + VOC_MAX_LOOKAHEAD) * 2 * VOC_BINS);
+    fr = malloc(sizeof(float) * (CHUNK + VOC_MAX_LOOKAHEAD) * VOC_FRAME);
     wav = malloc(sizeof(float) * ((size_t)(frames + sla) * VOC_HOP));
     if (!fr || !wav) {
         cli_fail(EXIT_RUNTIME, "input '%s': out of memory", in_path);
@@ -375,7 +375,7 @@ int cmd_vocode(int argc, char **argv)
             k = vocoder_net_drain(net, fr);
         }
         for (int j = 0; j < k; j++, done_frames++)
-            vocoder_syn_frame(syn, fr + (size_t)j * 2 * VOC_BINS, wav + done_frames * VOC_HOP);
+            vocoder_syn_frame(syn, fr + (size_t)j * VOC_FRAME, wav + done_frames * VOC_HOP);
         if (last)
             break;
     }

@@ -23,6 +23,8 @@ struct rtisi {
     float *time;       /* N, fftwf_malloc'd */
     fftwf_complex *freq;
     fftwf_plan fwd, inv;
+    rtisi_fix_fn fix;  /* NULL: none */
+    void *fix_ctx;
 };
 
 int rtisi_create(rtisi **out, const rtisi_config *c)
@@ -119,6 +121,12 @@ void rtisi_reset(rtisi *r)
 
 int rtisi_lookahead(const rtisi *r) { return r->L; }
 
+void rtisi_set_fix(rtisi *r, rtisi_fix_fn fn, void *ctx)
+{
+    r->fix = fn;
+    r->fix_ctx = ctx;
+}
+
 /* Open frame j's spectrum -> its windowed inverse transform. */
 static void synth(rtisi *r, int j)
 {
@@ -136,7 +144,7 @@ static void synth(rtisi *r, int j)
  * with its magnitude put back (bins without energy keep their phase). Where
  * frames are still missing (the newest frames' tails) the sum is divided by
  * the windows present, so a consistent spectrogram stays as it is. */
-static void project(rtisi *r, int j)
+static void project(rtisi *r, int j, int last)
 {
     const int N = r->N, H = r->H;
     float *seg = r->seg, *wsum = r->wsum;
@@ -160,8 +168,10 @@ static void project(rtisi *r, int j)
     }
     for (int n = 0; n < N; n++)
         r->time[n] = wsum[n] > 1e-3f ? seg[n] / wsum[n] * r->wa[n] : 0.0f;
+    float *m = r->mag + (size_t)j * r->bins;
+    if (last && j == 0 && r->fix)
+        r->fix(r->fix_ctx, r->time, m);
     fftwf_execute(r->fwd);
-    const float *m = r->mag + (size_t)j * r->bins;
     float *s = r->spec + (size_t)j * 2 * r->bins;
     for (int k = 0; k < r->bins; k++) {
         const float re = r->freq[k][0], im = r->freq[k][1];
@@ -190,7 +200,7 @@ void rtisi_frame(rtisi *r, const float *spec, float *out)
     synth(r, O - 1);
     for (int it = 0; it < r->iters; it++)
         for (int j = 0; j < O; j++)
-            project(r, j);
+            project(r, j, it == r->iters - 1);
     /* finish the oldest open frame: its first hop is complete */
     const float *f0 = r->frames;
     for (int n = 0; n < N; n++) {

@@ -41,6 +41,15 @@ void rtisi_frame(rtisi *r, const float *spec, float *out);
 /* Silence before the next frame. Thread: audio. */
 void rtisi_reset(rtisi *r);
 
+/* Optional: in the last pass, before the frame about to be finished takes its
+ * magnitude back, fn(ctx, seg, mag) sees what the frames overlap-add to in
+ * its span (n_fft samples, analysis-windowed: the signal whose spectrum gives
+ * the frame its phase) and may change that magnitude (bins values). Called
+ * once per frame on the audio thread, only when iters > 0; it must not
+ * allocate or block. NULL turns it off. Thread: control. */
+typedef void (*rtisi_fix_fn)(void *ctx, const float *seg, float *mag);
+void rtisi_set_fix(rtisi *r, rtisi_fix_fn fn, void *ctx);
+
 int rtisi_lookahead(const rtisi *r); /* frames */
 
 #endif

@@ -62,8 +62,8 @@ typedef struct rs_state {
     float gain[NM];         /* added to the log mel */
     float log2f_b[NM];      /* log2(centre / 1 kHz) */
     float mel[NM];
-    float frame[2 * NB];    /* network output: logamp | phase */
-    float last[2 * NB];     /* the frame being played (held when frozen) */
+    float frame[VOC_FRAME]; /* network output: logamp | phase | mel */
+    float last[VOC_FRAME];  /* the frame being played (held when frozen) */
     float dphi[NB];         /* last phase step per bin */
     int have_last;
     float wet[VOC_HOP], dryb[VOC_HOP];

@@ -4,11 +4,13 @@
 
 #include "base/error.h"
 #include "dsp/mel.h"
+#include "dsp/fftlock.h"
 #include "dsp/phaseint.h"
 #include "dsp/rtisi.h"
 #include "dsp/stft.h"
 #include "nn/nn.h"
 
+#include <fftw3.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +111,52 @@ typedef struct predictor {
     nn_linear *head[4];
 } predictor;
 
+/* The mel fix's way back from bands to bins: bin k (k * 50 Hz) between the
+ * band centres around it, flat beyond the first and last
+ * (tools/vocoder/audio.py, bands_to_synth_grid). */
+typedef struct melfix_map {
+    float lim;               /* largest correction, nepers */
+    int band_lo[VOC_BINS];   /* bin k <- bands band_lo[k], band_lo[k] + 1 */
+    float band_w[VOC_BINS];
+} melfix_map;
+
+static void melfix_init(melfix_map *f, float lim)
+{
+    double c[VOC_MELS];
+    for (int b = 0; b < VOC_MELS; b++)
+        c[b] = vocoder_mel_centre_hz(b);
+    f->lim = lim;
+    for (int k = 0; k < VOC_BINS; k++) {
+        double hz = (double)k * VOC_RATE / VOC_NFFT;
+        int b = 0;
+        double w = 0;
+        if (hz >= c[VOC_MELS - 1]) {
+            b = VOC_MELS - 2;
+            w = 1;
+        } else if (hz > c[0]) {
+            while (c[b + 1] <= hz)
+                b++;
+            w = (hz - c[b]) / (c[b + 1] - c[b]);
+        }
+        f->band_lo[k] = b;
+        f->band_w[k] = (float)w;
+    }
+}
+
+/* Per bin, the error of mel bands (band sums mhat against the log mel `mel`),
+ * clamped to +-lim per band, in nepers. */
+static void melfix_error(const melfix_map *f, const float *mel, const float *mhat, float *err)
+{
+    float r[VOC_MELS];
+    for (int b = 0; b < VOC_MELS; b++)
+        r[b] = fminf(fmaxf(mel[b] - logf(fmaxf(mhat[b], VOC_LOG_FLOOR)), -f->lim), f->lim);
+    for (int k = 0; k < VOC_BINS; k++) {
+        const int b = f->band_lo[k];
+        const float w = f->band_w[k];
+        err[k] = r[b] * (1.0f - w) + r[b + 1] * w;
+    }
+}
+
 struct vocoder_net {
     int dim, hidden, k_in, k_dw, lookahead, max_frames, rows;
     float in_offset, in_scale, logamp_max;
@@ -123,9 +171,39 @@ struct vocoder_net {
     int syn_lookahead, syn_iters; /* RTISI-LA of the synthesis (0, 0: plain iSTFT) */
     phaseint *pint;
     float dt[VOC_BINS], df[VOC_BINS];
+    /* The input mel frames wait in melq until their output frame comes out
+     * (at most lookahead + max_frames of them), which carries a copy. With
+     * mel_fix_db > 0 each output frame's log-amplitude is first pulled onto
+     * that mel (melfix_frame). */
+    float *melq;
+    int nq;
+    melfix_map fix;          /* fix.lim 0: off */
+    mel_bank *bank;          /* the front end's 512-point bank */
+    float a512[MEL_BINS], mhat[VOC_MELS];
 };
 
 
+
+/* The log-amplitude la of one frame, pulled onto its input mel frame
+ * (tools/vocoder/model.py, Vocoder.mel_fix): the amplitude interpolated onto
+ * the front end's 512-point grid (bin j at 5 j / 8 synthesis bins), its log
+ * mel, the error per band clamped to +-fix.lim, spread back over the bins
+ * by band centre and added. */
+static void melfix_frame(vocoder_net *v, const float *mel, float *la)
+{
+    float a[VOC_BINS], err[VOC_BINS];
+    for (int k = 0; k < VOC_BINS; k++)
+        a[k] = expf(fminf(la[k], v->logamp_max));
+    for (int j = 0; j < MEL_BINS; j++) {
+        int k0 = 5 * j / 8;
+        float fr = (float)(5 * j % 8) / 8.0f;
+        v->a512[j] = fr > 0 ? a[k0] * (1.0f - fr) + a[k0 + 1] * fr : a[k0];
+    }
+    mel_apply(v->bank, v->a512, v->mhat);
+    melfix_error(&v->fix, mel, v->mhat, err);
+    for (int k = 0; k < VOC_BINS; k++)
+        la[k] += err[k];
+}
 
 static int load_predictor(vocoder_net *v, predictor *p, const osw_file *w, const char *name,
                           int nblocks, int nheads)
@@ -261,6 +339,12 @@ int vocoder_net_create(vocoder_net **out, const osw_file *w, int max_frames)
         else
             e = phaseint_create(&v->pint, VOC_BINS, tol_db);
     }
+    float fix_db = 0;
+    if (!e && osw_meta(w, "mel_fix_db") && !(e = osw_meta_float(w, "mel_fix_db", NULL, &fix_db)) &&
+        !(fix_db >= 0 && fix_db <= 60))
+        e = err_set(OSCINE_E_W_MODEL, "weights '%s': mel_fix_db %g out of range [0, 60]", osw_path(w),
+                    (double)fix_db);
+    melfix_init(&v->fix, fix_db * (float)(M_LN10 / 20.0));
     if (!e && v->lookahead > v->k_in - 1)
         e = err_set(OSCINE_E_W_MODEL, "weights '%s': lookahead %d needs kernel_in > %d",
                     osw_path(w), v->lookahead, v->lookahead);
@@ -281,6 +365,10 @@ int vocoder_net_create(vocoder_net **out, const osw_file *w, int max_frames)
         v->o[j] = calloc(R * VOC_BINS, sizeof(float));
     if (!v->x || !v->h || !v->t || !v->u || !v->o[0] || !v->o[1] || !v->o[2] || (v->diff && (!v->o[3] || !v->o[4])))
         e = err_set(OSCINE_E_NOMEM, "vocoder: out of memory");
+    if (!e && !(v->melq = calloc(R * VOC_MELS, sizeof(float))))
+        e = err_set(OSCINE_E_NOMEM, "vocoder: out of memory");
+    if (!e && v->fix.lim > 0)
+        e = mel_create(&v->bank, VOC_RATE, VOC_MEL_NFFT, VOC_MELS, VOC_FMIN, VOC_FMAX);
     if (!e)
         e = load_predictor(v, &v->amp, w, "amp", nb_amp, 1);
     if (!e)
@@ -306,6 +394,8 @@ void vocoder_net_destroy(vocoder_net *v)
     for (int j = 0; j < 5; j++)
         free(v->o[j]);
     phaseint_destroy(v->pint);
+    mel_destroy(v->bank);
+    free(v->melq);
     free(v);
 }
 
@@ -319,6 +409,7 @@ void vocoder_net_reset(vocoder_net *v)
     }
     if (v->pint)
         phaseint_reset(v->pint);
+    v->nq = 0;
 }
 
 int vocoder_net_lookahead(const vocoder_net *v) { return v->lookahead; }
@@ -355,8 +446,12 @@ static void emit(vocoder_net *v, int r, float *out)
         const size_t o = (size_t)f * VOC_BINS;
         const float *la = v->o[0] + o;
         const float *re = v->o[1] + o, *im = v->o[2] + o;
-        float *y = out + (size_t)f * 2 * VOC_BINS;
+        float *y = out + (size_t)f * VOC_FRAME;
+        const float *mel = v->melq + (size_t)f * VOC_MELS;
+        if (v->fix.lim > 0)
+            melfix_frame(v, mel, v->o[0] + o);
         memcpy(y, la, sizeof(float) * VOC_BINS);
+        memcpy(y + 2 * VOC_BINS, mel, sizeof(float) * VOC_MELS);
         if (!v->diff) {
             for (int k = 0; k < VOC_BINS; k++)
                 y[VOC_BINS + k] = atan2f(im[k], re[k]);
@@ -369,6 +464,10 @@ static void emit(vocoder_net *v, int r, float *out)
         }
         phaseint_frame(v->pint, la, v->dt, v->df, y + VOC_BINS);
     }
+    if (r > 0) { /* the frames just emitted leave the queue */
+        v->nq -= r;
+        memmove(v->melq, v->melq + (size_t)r * VOC_MELS, sizeof(float) * (size_t)v->nq * VOC_MELS);
+    }
 }
 
 int vocoder_net_process(vocoder_net *v, const float *mel, int n, float *out)
@@ -376,6 +475,8 @@ int vocoder_net_process(vocoder_net *v, const float *mel, int n, float *out)
     const float off = v->in_offset, sc = v->in_scale;
     for (size_t k = 0; k < (size_t)n * VOC_MELS; k++)
         v->x[k] = (mel[k] + off) * sc;
+    memcpy(v->melq + (size_t)v->nq * VOC_MELS, mel, sizeof(float) * (size_t)n * VOC_MELS);
+    v->nq += n;
     int r = nn_conv_process(v->amp.in_conv, v->x, n, v->h);
     if (r > 0)
         run_rest(v, &v->amp, r, 0);
@@ -421,7 +522,35 @@ struct vocoder_syn {
     rtisi *r;
     float logamp_max;
     float spec[2 * VOC_BINS];
+    /* the mel fix in RTISI-LA's last pass (syn_fix; fix.lim 0: off) */
+    melfix_map fix;
+    mel_bank *bank;
+    float *time;             /* VOC_MEL_NFFT, fftwf_malloc'd */
+    fftwf_complex *freq;     /* MEL_BINS */
+    fftwf_plan plan;
+    float (*melq)[VOC_MELS]; /* the open frames' mel, oldest first */
+    int open;
+    float mag[MEL_BINS], mhat[VOC_MELS];
 };
+
+/* rtisi_fix_fn: the frame about to be finished, pulled onto its mel (the
+ * oldest in melq) as measured on what the frames overlap-add to: the
+ * windowed segment zero-padded to 512, |FFT|, mel bank (tools/vocoder/audio.py,
+ * rtisi_la with mel). */
+static void syn_fix(void *ctx, const float *seg, float *mag)
+{
+    vocoder_syn *s = ctx;
+    float err[VOC_BINS];
+    memcpy(s->time, seg, sizeof(float) * VOC_WIN);
+    memset(s->time + VOC_WIN, 0, sizeof(float) * (VOC_MEL_NFFT - VOC_WIN));
+    fftwf_execute(s->plan);
+    for (int k = 0; k < MEL_BINS; k++)
+        s->mag[k] = hypotf(s->freq[k][0], s->freq[k][1]);
+    mel_apply(s->bank, s->mag, s->mhat);
+    melfix_error(&s->fix, s->melq[0], s->mhat, err);
+    for (int k = 0; k < VOC_BINS; k++)
+        mag[k] *= expf(err[k]);
+}
 
 int vocoder_syn_create(vocoder_syn **out, const vocoder_net *v)
 {
@@ -436,6 +565,29 @@ int vocoder_syn_create(vocoder_syn **out, const vocoder_net *v)
         return e;
     }
     s->logamp_max = v->logamp_max;
+    s->fix = v->fix;
+    if (v->fix.lim > 0 && v->syn_iters > 0) {
+        s->open = v->syn_lookahead + 1;
+        s->melq = calloc((size_t)s->open, sizeof *s->melq);
+        s->time = fftwf_malloc(sizeof(float) * VOC_MEL_NFFT);
+        s->freq = fftwf_malloc(sizeof(fftwf_complex) * MEL_BINS);
+        e = s->melq && s->time && s->freq ? 0 : err_set(OSCINE_E_NOMEM, "vocoder: out of memory");
+        if (!e) {
+            fft_plan_lock();
+            s->plan = fftwf_plan_dft_r2c_1d(VOC_MEL_NFFT, s->time, s->freq, FFTW_ESTIMATE);
+            fft_plan_unlock();
+            if (!s->plan)
+                e = err_set(OSCINE_E_NOMEM, "vocoder: FFTW could not plan size %d", VOC_MEL_NFFT);
+        }
+        if (!e)
+            e = mel_create(&s->bank, VOC_RATE, VOC_MEL_NFFT, VOC_MELS, VOC_FMIN, VOC_FMAX);
+        if (e) {
+            vocoder_syn_destroy(s);
+            return e;
+        }
+        rtisi_set_fix(s->r, syn_fix, s);
+    }
+    vocoder_syn_reset(s);
     *out = s;
     return 0;
 }
@@ -445,10 +597,25 @@ void vocoder_syn_destroy(vocoder_syn *s)
     if (!s)
         return;
     rtisi_destroy(s->r);
+    if (s->plan) {
+        fft_plan_lock();
+        fftwf_destroy_plan(s->plan);
+        fft_plan_unlock();
+    }
+    fftwf_free(s->time);
+    fftwf_free(s->freq);
+    mel_destroy(s->bank);
+    free(s->melq);
     free(s);
 }
 
-void vocoder_syn_reset(vocoder_syn *s) { rtisi_reset(s->r); }
+void vocoder_syn_reset(vocoder_syn *s)
+{
+    rtisi_reset(s->r);
+    for (int j = 0; j < s->open; j++) /* the silence before the stream */
+        for (int b = 0; b < VOC_MELS; b++)
+            s->melq[j][b] = logf(VOC_LOG_FLOOR);
+}
 
 int vocoder_syn_lookahead(const vocoder_syn *s) { return rtisi_lookahead(s->r); }
 
@@ -456,5 +623,15 @@ void vocoder_syn_frame(vocoder_syn *s, const float *frame, float *out)
 {
     if (frame)
         frame_spectrum(s->logamp_max, frame, s->spec);
+    if (s->melq) {
+        const int O = s->open;
+        if (frame)
+            memcpy(s->melq[O - 1], frame + 2 * VOC_BINS, sizeof s->melq[0]);
+        else
+            for (int b = 0; b < VOC_MELS; b++)
+                s->melq[O - 1][b] = logf(VOC_LOG_FLOOR);
+    }
     rtisi_frame(s->r, frame ? s->spec : NULL, out);
+    if (s->melq)
+        memmove(s->melq, s->melq + 1, sizeof s->melq[0] * (size_t)(s->open - 1));
 }

@@ -44,6 +44,8 @@
 #define VOC_LOG_FLOOR 1e-5f
 #define VOC_MAX_LOOKAHEAD 8 /* frames: 40 ms */
 #define VOC_STFT_LATENCY (VOC_WIN - VOC_HOP) /* samples from a frame's start to its hop */
+/* floats per frame of vocoder_net_process: log-amplitude, phase, input mel */
+#define VOC_FRAME (2 * VOC_BINS + VOC_MELS)
 
 /* ---------------------------------------------------------- mel front end */
 
@@ -79,9 +81,15 @@ int vocoder_net_create(vocoder_net **out, const osw_file *w, int max_frames);
 void vocoder_net_destroy(vocoder_net *v);
 
 /* mel: n frames [n][VOC_MELS], 1 <= n <= max_frames. out: room for n frames
- * of [2 * VOC_BINS]: log-amplitude (161), then phase in [-pi, pi] (161):
+ * of [VOC_FRAME]: log-amplitude (161), then phase in [-pi, pi] (161):
  * atan2 of the phase heads, or (metadata phase "diff") the integration of
- * the predicted differences (dsp/phaseint.h), which carries state across calls.
+ * the predicted differences (dsp/phaseint.h), which carries state across
+ * calls; then a copy of the mel frame it was made from (80), which the
+ * synthesis reads. With metadata mel_fix_db > 0 the log-amplitude is pulled
+ * onto that mel before the phase is integrated: the predicted amplitude
+ * interpolated onto the front end's 512-point grid, its mel bands compared
+ * with the input's, each band's error (clamped to +-mel_fix_db) spread over
+ * the bins by band centre and added (tools/vocoder/model.py, mel_fix).
  * Returns the frames written (n, fewer while the lookahead fills).
  * Thread: audio. */
 int vocoder_net_process(vocoder_net *v, const float *mel, int n, float *out);
@@ -102,14 +110,16 @@ void vocoder_net_spectrum(const vocoder_net *v, const float *frame, float *spec)
 /* Frames of vocoder_net_process -> waveform: the inverse STFT (dual window,
  * hop 80), with the RTISI-LA phase refinement the model's metadata asks for
  * (rtisi_lookahead frames, rtisi_iters passes; dsp/rtisi.h; none when absent,
- * which is plain overlap-add). */
+ * which is plain overlap-add). With mel_fix_db > 0 and RTISI-LA, the last
+ * pass pulls each finished frame's magnitude onto its mel once more, as
+ * measured on what the frames overlap-add to (rtisi_set_fix). */
 typedef struct vocoder_syn vocoder_syn;
 
 /* Thread: control. */
 int vocoder_syn_create(vocoder_syn **out, const vocoder_net *v);
 void vocoder_syn_destroy(vocoder_syn *s);
 
-/* One frame [logamp | phase] (NULL: a silent frame, to flush the look-ahead
+/* One frame [logamp | phase | mel] (NULL: a silent frame, to flush the look-ahead
  * at the end) -> VOC_HOP samples: those of the frame vocoder_syn_lookahead()
  * frames earlier, so the output lags a plain iSTFT by that many hops.
  * Thread: audio. */

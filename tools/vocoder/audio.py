@@ -89,6 +89,37 @@ def band_centres_hz(n_mels=N_MELS, fmin=FMIN, fmax=FMAX):
     return np.array([mel_to_hz(lo + (hi - lo) * (i + 1) / (n_mels + 1)) for i in range(n_mels)])
 
 
+def synth_to_mel_grid():
+    """(161, 257) float64: linear interpolation of a synthesis-grid amplitude
+    spectrum (bins every 50 Hz) at the mel front end's bins (every 31.25 Hz):
+    bin j of 512 sits at 320 j / 512 = 5 j / 8 synthesis bins (as src/models/vocoder.c)."""
+    m = np.zeros((N_BINS, MEL_BINS))
+    for j in range(MEL_BINS):
+        k0, fr = (5 * j) // 8, (5 * j % 8) / 8.0
+        m[k0, j] += 1.0 - fr
+        if fr > 0:
+            m[k0 + 1, j] += fr
+    return m
+
+
+def bands_to_synth_grid():
+    """(80, 161) float64: a value per mel band -> per synthesis bin, linear in Hz
+    between band centres, held flat below the first and above the last (np.interp)."""
+    c = band_centres_hz()
+    m = np.zeros((N_MELS, N_BINS))
+    for k in range(N_BINS):
+        f = k * SR / N_FFT
+        if f <= c[0]:
+            m[0, k] = 1.0
+        elif f >= c[-1]:
+            m[-1, k] = 1.0
+        else:
+            b = int(np.searchsorted(c, f, side="right")) - 1
+            w = (f - c[b]) / (c[b + 1] - c[b])
+            m[b, k], m[b + 1, k] = 1.0 - w, w
+    return m
+
+
 # ------------------------------------------------------------------ framing
 
 _cache = {}
@@ -170,7 +201,7 @@ def ola(X):
     return y.reshape(*lead, out_len)
 
 
-def rtisi_la(X, lookahead, iters):
+def rtisi_la(X, lookahead, iters, mel=None, fix_db=0.0):
     """RTISI-LA (src/dsp/rtisi.c, the reference for its test): (T, 161) complex
     numpy -> the refined (T, 161) spectra, whose istft() is what the C code
     streams (delayed there by `lookahead` hops). Frame t is pushed with its
@@ -180,7 +211,13 @@ def rtisi_la(X, lookahead, iters):
     where later frames are still missing), with its own magnitude; then frame
     t-lookahead is final.
     Silent frames precede the stream and `lookahead` of them flush it, as in
-    C. float64."""
+    C. float64.
+    mel (T, 80) and fix_db > 0: before the frame about to be finished takes its
+    magnitude back in the last pass, that magnitude is pulled onto the frame's
+    mel, as model.Vocoder.mel_fix does but measured on what the frames now
+    overlap-add to: the windowed segment's 512-point |FFT| through the mel bank,
+    the error per band clamped to +-fix_db, spread over the bins by band
+    centre (bands_to_synth_grid), times exp of it."""
     X = np.asarray(X, dtype=np.complex128)
     T, K = X.shape
     wa, ws = hann().astype(np.float64), dual_window().astype(np.float64)
@@ -190,6 +227,13 @@ def rtisi_la(X, lookahead, iters):
     Xs = np.concatenate([np.zeros((P, K), np.complex128), X, np.zeros((L, K), np.complex128)])
     mag = np.abs(Xs)
     cur = Xs.copy()
+    fix = mel is not None and fix_db > 0 and iters > 0
+    if fix:
+        fb = mel_bank().astype(np.float64)
+        b2s = bands_to_synth_grid()
+        lim = fix_db * math.log(10.0) / 20.0
+        floor = np.full((1, N_MELS), math.log(LOG_FLOOR))
+        mels = np.concatenate([np.repeat(floor, P, 0), np.asarray(mel, np.float64), np.repeat(floor, L, 0)])
     T = P + T
     done = np.zeros((T + L) * HOP + WIN)
     wdone = np.zeros_like(done)
@@ -201,7 +245,7 @@ def rtisi_la(X, lookahead, iters):
     for t in range(T + L):
         synth(t)
         opened = list(range(max(0, t - L), t + 1))
-        for _ in range(iters):
+        for it in range(iters):
             for j in opened:
                 seg = done[j * HOP:j * HOP + WIN].copy()
                 wsum = wdone[j * HOP:j * HOP + WIN].copy()
@@ -215,6 +259,9 @@ def rtisi_la(X, lookahead, iters):
                         wsum[:WIN + d] += ww[-d:]
                 seg = np.where(wsum > 1e-3, seg / np.maximum(wsum, 1e-3), 0.0)
                 F = np.fft.rfft(seg * wa, n=N_FFT)
+                if fix and j == t - L and it == iters - 1:
+                    m = np.log(np.maximum(np.abs(np.fft.rfft(seg * wa, n=MEL_NFFT)) @ fb.T, LOG_FLOOR))
+                    mag[j] = mag[j] * np.exp(np.clip(mels[j] - m, -lim, lim) @ b2s)
                 a = np.abs(F)
                 ok = a > 1e-30
                 cur[j, ok] = mag[j, ok] * F[ok] / a[ok]
@@ -258,6 +305,22 @@ def _self_check():
     # unit area in Hz: sum of weights * bin spacing ~ 1 for bands well inside the range
     area = fb.sum(1) * SR / MEL_NFFT
     assert np.all(np.abs(area[5:-5] - 1) < 0.15), area
+    # the mel fix's grids are np.interp's
+    rng = np.random.default_rng(1)
+    a = rng.random((3, N_BINS))
+    want = np.stack([np.interp(np.arange(MEL_BINS) * SR / MEL_NFFT, np.arange(N_BINS) * SR / N_FFT, r) for r in a])
+    assert np.allclose(a @ synth_to_mel_grid(), want, atol=1e-12)
+    r = rng.standard_normal((3, N_MELS))
+    want = np.stack([np.interp(np.arange(N_BINS) * SR / N_FFT, band_centres_hz(), q) for q in r])
+    assert np.allclose(r @ bands_to_synth_grid(), want, atol=1e-12)
+    # RTISI-LA: a consistent spectrogram stays as it is, with the mel fix too
+    # when the mel is its own (the fix then only moves what overlap-add loses)
+    x = torch.randn(4000, dtype=torch.float64) * torch.hann_window(4000, dtype=torch.float64)
+    X = spectrum(x).numpy()
+    for mel, tag in ((None, "plain"), (logmel(x).numpy(), "mel fix")):
+        Y = rtisi_la(X, 3, 2, mel, 12.0)
+        e = np.sum(np.abs(Y - X) ** 2) / np.sum(np.abs(X) ** 2)
+        assert e < 1e-5, (tag, e)
     print("audio self-check OK: STFT round trip exact, mel front end causal, "
           f"{N_MELS} bands, narrowest {int((fb > 0).sum(1).min())} bins")
 

@@ -81,6 +81,8 @@ def meta_for(model, extra=None):
     if c["rtisi_lookahead"] or c["rtisi_iters"]:
         m["rtisi_lookahead"] = str(c["rtisi_lookahead"])
         m["rtisi_iters"] = str(c["rtisi_iters"])
+    if c.get("mel_fix_db", 0) > 0:
+        m["mel_fix_db"] = repr(float(c["mel_fix_db"]))
     if extra:
         m.update(extra)
     return m
@@ -109,6 +111,9 @@ def main():
     ap.add_argument("--rtisi", default="",
                     help="L,N: the synthesis refines the phase by RTISI-LA with L frames of look-ahead "
                          "and N passes (src/dsp/rtisi.h; default: the checkpoint's, else none)")
+    ap.add_argument("--mel-fix", type=float, default=-1, metavar="DB",
+                    help="pull each frame's predicted amplitude onto its input mel, by at most DB "
+                         "(model.Vocoder.mel_fix; 0: off; default: the checkpoint's, else off)")
     runinfo.add_weights_arg(ap)
     a = ap.parse_args()
     ck = torch.load(a.ckpt, map_location="cpu")
@@ -117,6 +122,8 @@ def main():
         cfg["tol_db"] = a.tol_db
     if a.rtisi:
         cfg["rtisi_lookahead"], cfg["rtisi_iters"] = (int(v) for v in a.rtisi.split(","))
+    if a.mel_fix >= 0:
+        cfg["mel_fix_db"] = a.mel_fix
     model = M.build(cfg)
     model.load_state_dict(runinfo.weights(ck, a.weights))
     model.eval()

@@ -5,7 +5,8 @@ export.py does, plus an input and PyTorch's answers.
     /usr/bin/python3 tools/vocoder/make_fixture.py [--phase atan2|diff] [--out PATH]
 
 (--phase diff: tests/fixtures/vocoder/small-diff.osw, the phase-difference
-heads, and RTISI-LA (look-ahead 2, 2 passes) in the synthesis, so out.wav is
+heads, the mel fix (model.Vocoder.mel_fix, MEL_FIX_DB) and RTISI-LA (look-ahead
+2, 2 passes) in the synthesis, so out.wav is
 model.synth's; it has no out.re/out.im but out.dt, out.df (float32, what the integration reads) and
 out.phase, model.integrate_phase of exactly those values.)
 
@@ -24,6 +25,7 @@ Run by hand after a change to the architecture; the result is committed so
 the tests need no PyTorch.
 """
 import argparse
+import math
 import os
 import sys
 
@@ -40,6 +42,7 @@ import osw  # noqa: E402
 
 CFG = dict(dim=16, hidden=24, amp_blocks=2, pha_blocks=2, k_in=7, k_dw=5, lookahead=3)
 SECONDS = 0.4
+MEL_FIX_DB = 30.0  # diff fixture: a third of its bins' corrections at the clamp
 
 
 def test_signal(n, seed=7):
@@ -63,7 +66,8 @@ def main():
         a.out = "tests/fixtures/vocoder/small.osw" if a.phase == "atan2" else "tests/fixtures/vocoder/small-diff.osw"
     torch.manual_seed(1234)
     diff = a.phase == "diff"  # and RTISI-LA in the synthesis
-    m = M.build(dict(CFG, phase=a.phase, tol_db=40.0, rtisi_lookahead=2 if diff else 0, rtisi_iters=2 if diff else 0))
+    m = M.build(dict(CFG, phase=a.phase, tol_db=40.0, rtisi_lookahead=2 if diff else 0, rtisi_iters=2 if diff else 0,
+                     mel_fix_db=MEL_FIX_DB if diff else 0.0))
     with torch.no_grad():
         for name, p in m.named_parameters():
             if name.endswith(".gamma"):
@@ -80,11 +84,17 @@ def main():
         mel = A.logmel(torch.from_numpy(wav).double()[None]).float()  # the C front end's job
         logamp, phase, aux = folded(mel.double())
         X = folded.spectrum(logamp, phase)
-        y = folded.synth(logamp, phase)
+        y = folded.synth(logamp, phase, mel.double() if m.cfg["mel_fix_db"] > 0 else None)
     T = mel.shape[1]
     assert T == A.n_frames(n) and y.shape[-1] == T * A.HOP - A.LATENCY
     print(f"logamp range {logamp.min().item():.2f} .. {logamp.max().item():.2f} "
           f"(clamped at {m.cfg['logamp_max']})")
+    if m.cfg["mel_fix_db"] > 0:
+        with torch.no_grad():
+            (raw,) = folded.amp(folded.features(mel.double()))
+            x = folded.mel_fix(raw, mel.double()) - raw
+        frac = float((x.abs() > 0.999 * m.cfg["mel_fix_db"] * math.log(10) / 20).double().mean())
+        print(f"mel fix: correction up to {x.abs().max().item():.2f} nepers, {100 * frac:.0f} % of bins at the clamp")
     tensors["input.wav"] = wav
     tensors["input.mel"] = mel[0].numpy().astype(np.float32)
     tensors["out.logamp"] = logamp[0].numpy().astype(np.float32)

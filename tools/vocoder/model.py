@@ -47,6 +47,7 @@ DEFAULT_CFG = dict(
     logamp_max=8.0,
     phase="atan2", tol_db=50.0,
     rtisi_lookahead=0, rtisi_iters=0,
+    mel_fix_db=0.0,
 )
 
 
@@ -123,6 +124,8 @@ class Vocoder(nn.Module):
         gradient)."""
         x = self.features(mel)
         (logamp,) = self.amp(x)
+        if self.cfg["mel_fix_db"] > 0 and not self.training:
+            logamp = self.mel_fix(logamp, mel)
         if self.diff:
             dt, df = self.diffs(x)
             ph = integrate_phase(logamp.detach().double().cpu().numpy(), dt.detach().double().cpu().numpy(),
@@ -130,6 +133,26 @@ class Vocoder(nn.Module):
             return logamp, torch.from_numpy(ph).to(logamp), (dt, df)
         r, i = self.pha(x)
         return logamp, torch.atan2(i, r), (r, i)
+
+    def mel_fix(self, logamp, mel):
+        """The predicted log-amplitude with its mel bands pulled onto the input mel
+        (cfg mel_fix_db > 0; inference only). A network trained with a log-amplitude
+        loss predicts the mean of log|X|, which for noise-like bins lies 1.5 dB below
+        log E|X| (Rayleigh: E ln|X| = ln sigma - gamma/2): fricatives and the top
+        octave come out too quiet, and so does every mel band the front end sums.
+        Per frame: the amplitude interpolated onto the mel front end's 512-point
+        grid (audio.synth_to_mel_grid), its log mel m; the error per band
+        r = clamp(mel - m, +-mel_fix_db) (in nepers), interpolated back over the
+        bins by band centre (audio.bands_to_synth_grid) and added. One pass; the
+        harmonic fine structure stays the network's."""
+        c = self.cfg
+        a = torch.exp(torch.clamp(logamp, max=c["logamp_max"]))
+        g = A._const("syn2mel", A.synth_to_mel_grid, a.device, a.dtype)
+        fb = A._const("mel", A.mel_bank, a.device, a.dtype)
+        m = torch.log(torch.clamp(torch.matmul(torch.matmul(a, g), fb.t()), min=A.LOG_FLOOR))
+        lim = c["mel_fix_db"] * math.log(10.0) / 20.0
+        r = torch.clamp(mel.to(a.dtype) - m, -lim, lim)
+        return logamp + torch.matmul(r, A._const("band2syn", A.bands_to_synth_grid, a.device, a.dtype))
 
     def diffs(self, x):
         """x [B, 80, T] (features) -> dt, df [B, T, 161]: the phase's advance
@@ -149,20 +172,24 @@ class Vocoder(nn.Module):
         amp = torch.exp(torch.clamp(logamp, max=self.cfg["logamp_max"]))
         return torch.polar(amp, phase) if amp.dtype != torch.float16 else None
 
-    def synth(self, logamp, phase):
+    def synth(self, logamp, phase, mel=None):
         """The waveform as C synthesises it (vocoder_syn): audio.istft, after
         the RTISI-LA refinement when the configuration asks for it (numpy,
-        float64; no gradient)."""
+        float64; no gradient), which with mel_fix_db > 0 and the input mel
+        [B, T, 80] also pulls each finished frame onto its mel."""
         X = self.spectrum(logamp, phase)
         L, n = self.cfg["rtisi_lookahead"], self.cfg["rtisi_iters"]
         if L or n:
-            X = torch.stack([torch.from_numpy(A.rtisi_la(x.detach().cpu().numpy(), L, n)) for x in X]).to(X.device)
+            fix = self.cfg["mel_fix_db"] if mel is not None else 0.0
+            X = torch.stack([torch.from_numpy(A.rtisi_la(
+                x.detach().cpu().numpy(), L, n, None if mel is None else mel[b].detach().cpu().numpy(), fix))
+                for b, x in enumerate(X)]).to(X.device)
         return A.istft(X)
 
     def vocode(self, mel):
         """mel [B, T, 80] -> waveform [B, T*80 - 240] (synth)."""
         logamp, phase, _ = self(mel)
-        return self.synth(logamp, phase)
+        return self.synth(logamp, phase, mel if self.cfg["mel_fix_db"] > 0 else None)
 
     def n_params(self):
         return sum(p.numel() for p in self.parameters())

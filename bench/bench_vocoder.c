@@ -143,7 +143,7 @@ static unsigned char *build_osw(size_t *len)
         {"pha_blocks", "4"}, {"kernel_in", "9"}, {"kernel_dw", "7"}, {"lookahead", "4"},
         {"ln_eps", "1e-06"}, {"in_offset", "11.512925464970229"}, {"in_scale", "0.2"},
         {"logamp_max", "8.0"}, {"phase", "diff"}, {"phase_tol_db", "50.0"},
-        {"rtisi_lookahead", "3"}, {"rtisi_iters", "2"}, /* as models/vocoder-16k.osw */
+        {"rtisi_lookahead", "3"}, {"rtisi_iters", "2"}, {"mel_fix_db", "12.0"}, /* as models/vocoder-16k.osw */
     };
     const int nm = sizeof meta / sizeof meta[0];
     size_t head = 64, data = 0;

@@ -234,6 +234,61 @@ static void test_shipped_quiet_speech(void **state)
     free(s);
 }
 
+/* Clean speech keeps its level through the shipped denoiser (the make-up
+ * gain of its metadata; without it the output is about 2 dB low), and a
+ * spoilt make-up gain is refused with the file named. */
+static void test_shipped_keeps_level(void **state)
+{
+    size_t n;
+    float *s = read_wav("tools/demo/clean-speech.wav", &n);
+    double ex = 0, ey = 0;
+    for (size_t i = 0; i < n; i++)
+        ex += (double)s[i] * s[i];
+    const float g = (float)pow(10, (-25 - 10 * log10(ex / (double)n)) / 20);
+    ex = 0;
+    for (size_t i = 0; i < n; i++) {
+        s[i] *= g;
+        ex += (double)s[i] * s[i];
+    }
+    int L;
+    float *y = run_chain(SHIPPED, "denoise", 16000, s, n, 1.0f, 100.0f, 3, &L, NULL);
+    for (size_t i = 0; i < n; i++)
+        ey += (double)y[i] * y[i];
+    const double level = 10 * log10(ey / ex);
+    print_message("shipped denoiser, clean demo speech at -25 dBFS: level %+.2f dB\n", level);
+    assert_true(fabs(level) < 0.75);
+    free(y);
+    free(s);
+
+    size_t len;
+    uint8_t *b = read_file_bytes(SHIPPED, &len);
+    osw_file *w;
+    assert_int_equal(osw_open_memory(&w, b, len, SHIPPED), 0);
+    char value[32], bad[3][32];
+    assert_non_null(osw_meta(w, "makeup_db"));
+    snprintf(value, sizeof value, "%s", osw_meta(w, "makeup_db"));
+    osw_close(w);
+    const size_t m = strlen(value);
+    for (size_t i = 0; i < m; i++) { /* as long as the value: 9999, -111, xxxx */
+        bad[0][i] = '9';
+        bad[1][i] = i ? '1' : '-';
+        bad[2][i] = 'x';
+    }
+    bad[0][m] = bad[1][m] = bad[2][m] = 0;
+    for (int k = 0; k < 3; k++) {
+        uint8_t *c = patched_osw(b, len, "makeup_db", value, bad[k]);
+        denoise_net *d;
+        assert_int_equal(osw_open_memory(&w, c, len, "spoilt.osw"), 0);
+        assert_int_not_equal(denoise_net_create(&d, w), 0);
+        print_message("makeup_db %s: %s\n", bad[k], oscine_last_error());
+        assert_non_null(strstr(oscine_last_error(), "spoilt.osw"));
+        assert_non_null(strstr(oscine_last_error(), "makeup_db"));
+        osw_close(w);
+        free(c);
+    }
+    free(b);
+}
+
 static void test_bad_weights(void **state)
 {
     oscine_chain *c;
@@ -258,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_stage_matches_pytorch),
         cmocka_unit_test(test_upper_band_kept),
         cmocka_unit_test(test_shipped_quiet_speech),
+        cmocka_unit_test(test_shipped_keeps_level),
         cmocka_unit_test(test_bad_weights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

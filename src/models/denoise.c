@@ -16,6 +16,7 @@ struct denoise_net {
     int ch[MAX_LAYERS + 1];     /* complex channels: ch[0] = 1 input */
     int fd[MAX_LAYERS + 1];     /* bins: fd[0] = 161, fd[i+1] after encoder i */
     float compress, slope;
+    float makeup;               /* linear gain on the mask (metadata makeup_db; 1 when absent) */
     nn_conv *enc[MAX_LAYERS];
     nn_fsmn *enc_fsmn[MAX_LAYERS]; /* after encoders 0..n-2 */
     nn_fsmn *tfsmn[4];
@@ -195,12 +196,18 @@ int denoise_net_create(denoise_net **out, const osw_file *w)
         e = osw_meta_float(w, "input_compress", NULL, &d->compress);
     if (!e)
         e = osw_meta_float(w, "leaky_slope", NULL, &d->slope);
+    d->makeup = 1.0f;
+    if (!e && osw_meta(w, "makeup_db") && !(e = osw_meta_float(w, "makeup_db", NULL, &v))) {
+        if (!(v >= 0 && v <= 12))
+            e = err_set(OSCINE_E_W_MODEL, "weights '%s': makeup_db %g out of range [0, 12]", osw_path(w),
+                        (double)v);
+        d->makeup = powf(10.0f, v / 20.0f);
+    }
     if (e || n < 2 || kf1 % 2 == 0) {
         denoise_net_destroy(d);
         return e ? e : err_set(OSCINE_E_W_HEADER, "weights '%s': unsupported denoiser "
                                                   "configuration", osw_path(w));
     }
-    (void)v;
     kf = kf1;
     fo = ford1;
     tord = tord1;
@@ -343,9 +350,11 @@ void denoise_net_frame(denoise_net *d, const float *spec, float *mask)
             memcpy(x, y, sizeof(float) * sz);
         }
     }
-    /* x: [re bins | im bins] of the last decoder -> tanh mask, interleaved */
+    /* x: [re bins | im bins] of the last decoder -> tanh mask, interleaved,
+     * times the make-up gain */
+    const float g = d->makeup;
     for (int k = 0; k < DENOISE_BINS; k++) {
-        mask[2 * k] = tanhf(x[k]);
-        mask[2 * k + 1] = tanhf(x[DENOISE_BINS + k]);
+        mask[2 * k] = g * tanhf(x[k]);
+        mask[2 * k + 1] = g * tanhf(x[DENOISE_BINS + k]);
     }
 }

@@ -2,8 +2,11 @@
  *
  * In: one STFT frame of noisy 16 kHz speech (n_fft 320, periodic sqrt-Hann
  * window 320, hop 160, 161 bins, the frame convention of dsp/stft.h).
- * Out: a complex ratio mask for that frame (|re|, |im| < 1, tanh-bounded);
- * the enhanced frame is mask * input. The network sees no future frame.
+ * Out: a complex ratio mask for that frame (|re|, |im| < 1, tanh-bounded,
+ * times the make-up gain of metadata makeup_db when the file has it: the
+ * gain that gives clean speech back at its level, measured at export,
+ * tools/denoise/export.py); the enhanced frame is mask * input. The network
+ * sees no future frame.
  *
  * Architecture (tools/denoise/model.py; tensors in tools/denoise/export.py):
  * power-law compressed complex input |X|^0.3 e^{j angle X}; complex conv

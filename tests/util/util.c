@@ -284,3 +284,20 @@ int have_tool(const char *tool)
     snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
     return system(cmd) == 0;
 }
+
+uint8_t *patched_osw(const uint8_t *b, size_t len, const char *after, const char *from, const char *to)
+{
+    assert_int_equal(strlen(from), strlen(to));
+    uint8_t *c = malloc(len);
+    assert_non_null(c);
+    memcpy(c, b, len);
+    uint8_t *start = after ? memmem(c, len, after, strlen(after)) : c;
+    assert_non_null(start);
+    uint8_t *at = memmem(start, len - (size_t)(start - c), from, strlen(from));
+    assert_non_null(at);
+    memcpy(at, to, strlen(to));
+    uint32_t crc = osw_crc32(0, c, len - 4);
+    for (int j = 0; j < 4; j++)
+        c[len - 4 + j] = (uint8_t)(crc >> (8 * j));
+    return c;
+}

@@ -56,6 +56,12 @@ float *sound_read(const char *path, SF_INFO *info);
  * the test when it cannot be read. */
 uint8_t *read_file_bytes(const char *path, size_t *len);
 
+/* A copy (malloc'd) of a weights file's bytes b with the first `from` after
+ * `after` (NULL: from the start) replaced by `to`, as long, and its checksum
+ * made right again: a consistent file with one value changed. Fails the test
+ * when either string is missing. */
+uint8_t *patched_osw(const uint8_t *b, size_t len, const char *after, const char *from, const char *to);
+
 /* ---- shell commands, for the tests that drive outside programs (hosts) */
 
 /* Setup of a test that drives outside programs: the build and repository

@@ -61,12 +61,14 @@ def third_octave_bands(device, dtype):
     return _BANDS[key]
 
 
-def stoi_loss(Y, Sc, seg=30, step=5):
+def stoi_loss(Y, Sc, seg=30, step=5, high=1.0):
     """1 - a differentiable short-time objective intelligibility (after Taal et al.
     2011, on this STFT grid: 10 ms frames): per one-third-octave band, the
     enhanced envelope over 300 ms segments is scaled to the clean one's energy,
     clipped at -15 dB signal-to-distortion, and correlated with it; segments
-    more than 40 dB below the loudest clean one are left out. Y, Sc: (B, T, 161)."""
+    more than 40 dB below the loudest clean one are left out. Y, Sc: (B, T, 161).
+    high: weight of the bands from 1.9 kHz up (the last four) in the band mean; the
+    shipped model loses its STOI there (tools/denoise/README.md)."""
     M = third_octave_bands(Y.device, Sc.real.dtype)
     ex = torch.sqrt(torch.matmul(Sc.real ** 2 + Sc.imag ** 2, M.t()) + 1e-10)   # (B, T, 15)
     ey = torch.sqrt(torch.matmul(Y.real ** 2 + Y.imag ** 2, M.t()) + 1e-10)
@@ -78,7 +80,13 @@ def stoi_loss(Y, Sc, seg=30, step=5):
     d = (xc * yc).sum(-1) / (xc.norm(dim=-1) * yc.norm(dim=-1) + 1e-8)          # (B, n, 15)
     e = x.pow(2).sum((-1, -2))                                                  # (B, n)
     keep = (e > e.amax(1, keepdim=True) * 1e-4).to(d.dtype)
-    return 1 - (d.mean(-1) * keep).sum() / keep.sum()
+    if high != 1.0:
+        w = torch.ones(d.shape[-1], dtype=d.dtype, device=d.device)
+        w[-4:] = high
+        dm = (d * w).sum(-1) / w.sum()
+    else:
+        dm = d.mean(-1)
+    return 1 - (dm * keep).sum() / keep.sum()
 
 
 MRSTFT = ((256, 64), (512, 128), (1024, 256))   # (n_fft, hop) at 16 kHz: 16, 32, 64 ms
@@ -124,7 +132,7 @@ def loss_fn(model, noisy, clean, args):
         spec = torch.zeros(())
     if args.w_stoi > 0:
         Sc = S.stft(torch.nn.functional.pad(clean, (0, S.WIN)))
-        loss = loss + args.w_stoi * stoi_loss(Y, Sc)
+        loss = loss + args.w_stoi * stoi_loss(Y, Sc, high=args.stoi_high)
     if args.w_mrstft > 0:   # at the spectral term's level: level-independent
         loss = loss + args.w_mrstft * mrstft_loss(est * g, clean * g)
     return loss, snr.mean().item(), float(spec)
@@ -157,6 +165,8 @@ def main():
     ap.add_argument("--w-spec", type=float, default=1.0)
     ap.add_argument("--w-stoi", type=float, default=0.0,
                     help="weight of 1 - short-time envelope correlation (a differentiable STOI)")
+    ap.add_argument("--stoi-high", type=float, default=1.0,
+                    help="weight of the STOI term's bands from 1.9 kHz up against the others (1: equal)")
     ap.add_argument("--w-mrstft", type=float, default=0.0,
                     help="weight of a multi-resolution STFT magnitude loss (16/32/64 ms)")
     ap.add_argument("--level-db", default="%g,%g" % D.LEVEL_DB,

@@ -72,6 +72,15 @@ OSCINE_API const char *oscine_last_error(void);
 /* Library version string, e.g. "0.1.0". Thread: any. */
 OSCINE_API const char *oscine_version(void);
 
+/* One more folder to look in for bundled files, after the others: DIR/models
+ * for weights (after $OSCINE_MODEL_PATH, ./models and the installed
+ * share/oscine/models) and DIR/presets for presets (after the user's and the
+ * installed ones and ./presets). The oscine program passes the folder above
+ * its executable when that has models/, so a build that is not installed
+ * finds the files it was built with from any folder. NULL or "" clears it; a
+ * path with ':' is not used. Thread: control, before chains are created. */
+OSCINE_API void oscine_set_data_dir(const char *dir);
+
 /* ------------------------------------------------------------------ chain */
 
 /*

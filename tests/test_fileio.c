@@ -5,6 +5,7 @@
 
 #include "oscine.h"
 
+#include <limits.h>
 #include <math.h>
 #include <sndfile.h>
 #include <stdio.h>
@@ -365,6 +366,38 @@ static void test_info_help_version(void **state)
     tmpdir_remove(d);
 }
 
+/* The uninstalled build finds the models and presets of its source tree from
+ * any folder (the folder above build/ has models/), and a copy of the binary
+ * with no models/ above it says where it looked. */
+static void test_bundled_files_found(void **state)
+{
+    char build[PATH_MAX], repo[PATH_MAX], tmp[PATH_MAX];
+    assert_int_equal(host_test_setup(build, repo, tmp, sizeof tmp), 0);
+    const char *env = "env -u OSCINE_MODEL_PATH -u OSCINE_PRESET_PATH -u XDG_CONFIG_HOME";
+    assert_int_equal(sh("cd %s && %s/oscine generate in.wav --signal voice-noise --seconds 1",
+                        tmp, build), 0);
+    assert_int_equal(sh("cd %s && %s HOME=%s %s%s/oscine denoise in.wav out.wav --quiet", tmp,
+                        env, tmp, host_env, build), 0);
+    assert_true(path_exists(tpath("out.wav")));
+    assert_int_equal(sh("cd %s && %s HOME=%s %s%s/oscine mel in.wav in.npy && %s HOME=%s %s%s/oscine "
+                        "vocode in.npy voc.wav --quiet", tmp, env, tmp, host_env, build, env, tmp,
+                        host_env, build), 0);
+    assert_true(path_exists(tpath("voc.wav")));
+    /* the preset is found (the run then stops at the missing device) */
+    sh("cd %s && %s HOME=%s %s%s/oscine run --preset voice-call --input none --output "
+       "no-such-device-here", tmp, env, tmp, host_env, build);
+    assert_null(strstr(sh_out, "not found in the preset folders"));
+    assert_non_null(strstr(sh_out, "no-such-device-here"));
+    /* a copy with no models/ above it: a clear error, no output */
+    assert_int_equal(sh("mkdir -p %s/bin && cp %s/oscine %s/bin/", tmp, build, tmp), 0);
+    assert_int_equal(sh("cd %s && %s HOME=%s %s%s/bin/oscine denoise in.wav out2.wav --quiet",
+                        tmp, env, tmp, host_env, tmp), 1);
+    assert_non_null(strstr(sh_out, "model 'denoise-16k.osw' not found in $OSCINE_MODEL_PATH, "
+                                   "./models or"));
+    assert_false(path_exists(tpath("out2.wav")));
+    tmpdir_remove(tmp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_interrupted),
         cmocka_unit_test(test_info_help_version),
+        cmocka_unit_test(test_bundled_files_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include "cli.h"
 
 #include "base/error.h"
+#include "base/paths.h"
 #include "dsp/resample.h"
 #include "io/audiofile.h"
 #include "io/npy.h"
@@ -199,25 +200,6 @@ int cmd_mel(int argc, char **argv)
     return e ? cli_fail_lib(EXIT_RUNTIME, e, NULL) : EXIT_OK;
 }
 
-/* The default weights: vocoder-16k.osw in $OSCINE_MODEL_PATH, ./models or
- * the installed share/oscine/models (as the chain looks up stage models). */
-static int find_model(char *out, size_t cap)
-{
-    const char *env = getenv("OSCINE_MODEL_PATH");
-    char dirs[8192];
-    snprintf(dirs, sizeof dirs, "%s%smodels:" OSCINE_DATADIR "/models", env ? env : "",
-             env && env[0] ? ":" : "");
-    for (char *d = strtok(dirs, ":"); d; d = strtok(NULL, ":")) {
-        snprintf(out, cap, "%s/vocoder-16k.osw", d);
-        FILE *f = fopen(out, "rb");
-        if (f) {
-            fclose(f);
-            return 0;
-        }
-    }
-    return -1;
-}
-
 int cmd_vocode(int argc, char **argv)
 {
     const char *pos[2], *model = NULL;
@@ -340,9 +322,9 @@ int cmd_vocode(int argc, char **argv)
     /* The model, checked against the input's configuration. */
     if (model) {
         snprintf(mpath, sizeof mpath, "%s", model);
-    } else if (find_model(mpath, sizeof mpath)) {
-        cli_fail(EXIT_RUNTIME, "model 'vocoder-16k.osw' not found in $OSCINE_MODEL_PATH, "
-                 "./models or " OSCINE_DATADIR "/models (give --model PATH)");
+    } else if (paths_find_model("vocoder-16k.osw", mpath, sizeof mpath)) {
+        cli_fail(EXIT_RUNTIME, "model 'vocoder-16k.osw' not found in %s (give --model PATH)",
+                 paths_model_dirs());
         goto done;
     }
     if ((e = osw_open(&w, mpath)) || (e = vocoder_net_create(&net, w, CHUNK))) {

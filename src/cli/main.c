@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int cli_quiet;
 
@@ -281,8 +283,32 @@ static int help(const char *name)
     return EXIT_OK;
 }
 
+/* A build that is not installed (build/oscine in the source tree) finds the
+ * models/ and presets/ it was built with from any folder: the folder above
+ * the executable's, when it has models/. */
+static void find_bundled_files(void)
+{
+    char dir[4096];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    if (n <= 0)
+        return;
+    dir[n] = 0;
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            return;
+        *slash = 0;
+    }
+    char models[4200];
+    snprintf(models, sizeof models, "%s/models", dir);
+    struct stat st;
+    if (stat(models, &st) == 0 && S_ISDIR(st.st_mode))
+        oscine_set_data_dir(dir[0] ? dir : "/");
+}
+
 int main(int argc, char **argv)
 {
+    find_bundled_files();
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

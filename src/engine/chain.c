@@ -15,6 +15,7 @@
 
 #include "base/denormal.h"
 #include "base/error.h"
+#include "base/paths.h"
 #include "dsp/resample.h"
 #include "dsp/ring.h"
 #include "engine/chainrt.h"
@@ -178,33 +179,12 @@ static int plan(oscine_chain *c, const oscine_chain_config *cfg)
     return 0;
 }
 
-#ifndef OSCINE_DATADIR
-#define OSCINE_DATADIR "/usr/local/share/oscine"
-#endif
-
 static int file_exists(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f)
         fclose(f);
     return f != NULL;
-}
-
-/* A weights file name in $OSCINE_MODEL_PATH, ./models, share/oscine/models. */
-static int find_model(const char *file, char *out, size_t len)
-{
-    char dirs[4096];
-    const char *env = getenv("OSCINE_MODEL_PATH");
-    snprintf(dirs, sizeof dirs, "%s%smodels:" OSCINE_DATADIR "/models", env ? env : "",
-             env && env[0] ? ":" : "");
-    char *save = NULL;
-    for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        snprintf(out, len, "%s/%s", d, file);
-        if (file_exists(out))
-            return 0;
-    }
-    out[0] = 0;
-    return -1;
 }
 
 /* Weights for each stage that loads a model: the caller's path (or, for
@@ -265,10 +245,9 @@ static int resolve_models(oscine_chain *c, const oscine_chain_config *cfg)
             snprintf(named, sizeof named, k->model_name, given);
             file = named;
         }
-        if (find_model(file, c->models[i], sizeof c->models[i]))
-            return err_set(OSCINE_E_IO, "stage '%s': model '%s' not found in "
-                           "$OSCINE_MODEL_PATH, ./models or " OSCINE_DATADIR "/models",
-                           k->name, file);
+        if (paths_find_model(file, c->models[i], sizeof c->models[i]))
+            return err_set(OSCINE_E_IO, "stage '%s': model '%s' not found in %s", k->name, file,
+                           paths_model_dirs());
     }
     return 0;
 }

@@ -2,6 +2,7 @@
 #include "osc/preset.h"
 
 #include "base/error.h"
+#include "base/paths.h"
 #include "oscine.h"
 
 #include <ctype.h>
@@ -13,9 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifndef OSCINE_DATADIR
-#define OSCINE_DATADIR "/usr/local/share/oscine"
-#endif
 
 int preset_name_ok(const char *name)
 {
@@ -57,7 +55,12 @@ static int each_dir(int (*fn)(const char *dir, void *u), void *u)
         return 1;
     if (fn(OSCINE_DATADIR "/presets", u))
         return 1;
-    return fn("presets", u);
+    if (fn("presets", u))
+        return 1;
+    if (!paths_data_dir())
+        return 0;
+    snprintf(buf, sizeof buf, "%s/presets", paths_data_dir());
+    return fn(buf, u);
 }
 
 typedef struct find_ctx {

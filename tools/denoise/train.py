@@ -276,7 +276,7 @@ def main():
         if torch.isfinite(gn):
             opt.step()
             if ema is not None:
-                ema.update(model)
+                ema.update(model, step)
         else:
             print(f"[train] step {step}: non-finite gradient, skipped", flush=True)
         step += 1

@@ -278,7 +278,7 @@ def main():
         if torch.isfinite(gn) and torch.isfinite(loss):
             opt.step()
             if ema is not None:
-                ema.update(model)
+                ema.update(model, step)
         else:
             print(f"[train] step {step}: non-finite loss or gradient, skipped", flush=True)
         step += 1

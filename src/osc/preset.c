@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 int preset_name_ok(const char *name)
 {
     size_t n = strlen(name);

@@ -932,12 +932,6 @@ static void test_commands(void **state)
     osw_close(w);
 }
 
-/* The shipped model (models/vocoder-16k.osw, skipped while none ships) on a
- * voice-like signal it never saw: a 120 -> 180 Hz glide with three formant
- * resonances and a syllable envelope. Its output's log mel stays close to
- * the input's and its level within 4 dB: a broken file, a layout mismatch
- * or a regression in the C path shows here. The bound has room over what
- * the shipped model measures (see the printed value). */
 /* Vocode x (n samples) through the weights file w and the synthesis that
  * ships with it: x's log mel, the output's (the front end again), and the
  * output's n samples aligned with x (malloc'd). */
@@ -1031,6 +1025,12 @@ static void test_shipped_mel_fix(void **state)
     free(b);
 }
 
+/* The shipped model (models/vocoder-16k.osw, skipped while none ships) on a
+ * voice-like signal it never saw: a 120 -> 180 Hz glide with three formant
+ * resonances and a syllable envelope. Its output's log mel stays close to
+ * the input's and its level within 4 dB: a broken file, a layout mismatch
+ * or a regression in the C path shows here. The bound has room over what
+ * the shipped model measures (see the printed value). */
 static void test_shipped_model(void **state)
 {
     const char *path = "models/vocoder-16k.osw";

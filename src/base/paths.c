@@ -33,7 +33,7 @@ const char *paths_model_dirs(void)
     return model_dirs;
 }
 
-static int file_exists(const char *path)
+int paths_file_exists(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f)
@@ -51,7 +51,7 @@ int paths_find_model(const char *file, char *out, size_t len)
     char *save = NULL;
     for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
         snprintf(out, len, "%s/%s", d, file);
-        if (file_exists(out))
+        if (paths_file_exists(out))
             return 0;
     }
     out[0] = 0;

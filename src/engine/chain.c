@@ -179,14 +179,6 @@ static int plan(oscine_chain *c, const oscine_chain_config *cfg)
     return 0;
 }
 
-static int file_exists(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f)
-        fclose(f);
-    return f != NULL;
-}
-
 /* Weights for each stage that loads a model: the caller's path (or, for
  * stages with model_name, a name), else the
  * stage's default file in $OSCINE_MODEL_PATH, ./models, the installed
@@ -238,7 +230,7 @@ static int resolve_models(oscine_chain *c, const oscine_chain_config *cfg)
         char named[256];
         if (given) {
             /* a path, or (stages with model_name) an instrument name */
-            if (!k->model_name || strchr(given, '/') || file_exists(given)) {
+            if (!k->model_name || strchr(given, '/') || paths_file_exists(given)) {
                 snprintf(c->models[i], sizeof c->models[i], "%s", given);
                 continue;
             }

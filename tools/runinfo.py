@@ -28,6 +28,14 @@ def git_commit(short=False):
         return "unknown"
 
 
+def load(path, device="cpu"):
+    """torch.load of one of our checkpoints. They hold plain Python values beside the
+    tensors (mixer RNG states, histories), which PyTorch 2.6 and later refuse unless
+    told the file is trusted (weights_only=False); 1.13 has the argument too."""
+    import torch
+    return torch.load(path, map_location=device, weights_only=False)
+
+
 def atomic_save(obj, path):
     """torch.save to a temporary file, then rename: a checkpoint is whole or absent."""
     import torch
@@ -54,6 +62,8 @@ def weights(ck, which):
 
 def weights_note(ck, which):
     """What the exported weights are, for the .osw metadata."""
+    if ck.get("weights_note"):
+        return ck["weights_note"]
     if which == "ema":
         return f"moving average of the weights (decay {ck.get('ema_decay')})"
     if ck.get("ema") is not None and ck.get("metrics") is not None:

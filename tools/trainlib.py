@@ -99,8 +99,8 @@ def resume_checkpoint(args, last_path):
     """The checkpoint to continue (--resume and last.pt exists), else None."""
     if not (args.resume and os.path.exists(last_path)):
         return None
-    import torch
-    return torch.load(last_path, map_location="cpu")
+    import runinfo
+    return runinfo.load(last_path)
 
 
 def stop_on_signals():

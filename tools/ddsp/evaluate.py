@@ -30,8 +30,10 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))  # tools/
 import data as D  # noqa: E402
 import model as M  # noqa: E402
+import runinfo  # noqa: E402
 import train as T  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -65,7 +67,7 @@ def main():
     H = 60
     model = None
     if a.ckpt:
-        ck = torch.load(a.ckpt, map_location="cpu")
+        ck = runinfo.load(a.ckpt)
         model = M.build(ck["model_cfg"])
         model.load_state_dict(ck["model"])
         model.eval()

@@ -74,7 +74,7 @@ def main():
                     help="what trained it, for checkpoints from before runinfo (default: "
                          "from the checkpoint's runs)")
     a = ap.parse_args()
-    ck = torch.load(a.ckpt, map_location="cpu")
+    ck = runinfo.load(a.ckpt)
     model = M.build(ck["model_cfg"])
     model.load_state_dict(ck["model"])
     model.eval()

@@ -14,8 +14,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/
 import data as D  # noqa: E402
 import model as M  # noqa: E402
+import runinfo  # noqa: E402
 
 
 def si_sdr(est, ref, eps=1e-9):
@@ -80,7 +82,7 @@ def format_result(res):
 
 
 def load_model(path, device="cpu"):
-    ck = torch.load(path, map_location=device)
+    ck = runinfo.load(path, device)
     m = M.build(ck["model_cfg"]).to(device)
     m.load_state_dict(ck["model"])
     m.eval()

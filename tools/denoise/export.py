@@ -148,7 +148,7 @@ def main():
                     help="clean training utterances that measure the make-up gain (makeup_db; 0: none)")
     runinfo.add_weights_arg(ap)
     a = ap.parse_args()
-    ck = torch.load(a.ckpt, map_location="cpu")
+    ck = runinfo.load(a.ckpt)
     model = M.build(ck["model_cfg"])
     model.load_state_dict(runinfo.weights(ck, a.weights))
     model.eval()

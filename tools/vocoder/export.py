@@ -116,7 +116,7 @@ def main():
                          "(model.Vocoder.mel_fix; 0: off; default: the checkpoint's, else off)")
     runinfo.add_weights_arg(ap)
     a = ap.parse_args()
-    ck = torch.load(a.ckpt, map_location="cpu")
+    ck = runinfo.load(a.ckpt)
     cfg = dict(ck["model_cfg"])
     if a.tol_db > 0:
         cfg["tol_db"] = a.tol_db

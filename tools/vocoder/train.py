@@ -178,7 +178,7 @@ def main():
     csv_path = os.path.join(args.ckpt_dir, "dev.csv")
 
     ck = trainlib.resume_checkpoint(args, last_path)
-    init = torch.load(args.init, map_location="cpu") if ck is None and args.init else None
+    init = runinfo.load(args.init) if ck is None and args.init else None
     if ck is not None:
         model_cfg = ck["model_cfg"]
     else:

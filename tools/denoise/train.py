@@ -7,6 +7,13 @@ Checkpoints (atomic: temp file + rename) go to --ckpt-dir: last.pt every --ckpt-
 minutes and on SIGTERM/SIGINT, best.pt whenever the dev score improves. --resume
 continues from last.pt exactly (model, optimizer, step, learning-rate schedule, mixer
 and torch RNG states). Dev evaluations are appended to dev.csv in --ckpt-dir.
+
+On a machine without ../shared (a lent GPU; tools/gpu/denoise.sh): --pack FILE trains
+from a subset packed by pack.py, --eval-every 0 (the dev sets are not there),
+--workers N mixes in N processes (each its own stream, seeded by --seed, the step it
+starts from and its number, so a resumed run is reproducible but not the stream an
+uninterrupted one would have drawn), and --snapshot-every MIN keeps the averaged
+weights as snap-STEP.pt to be scored back here (evaluate.py --ckpt) and exported.
 """
 import argparse
 import json
@@ -150,6 +157,37 @@ CSV_FIELDS = ["wall_time", "elapsed_h", "step", "audio_h", "lr", "train_loss", "
               "pairs_noisy", "pairs_enh", "score", "best_score", "throughput"]
 
 
+class MixStream(torch.utils.data.IterableDataset):
+    """Training batches from one Mixer per DataLoader worker."""
+
+    def __init__(self, corpus, args, start_step):
+        super().__init__()
+        self.corpus, self.args, self.start_step = corpus, args, start_step
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        a = self.args
+        mixer = D.Mixer(self.corpus, seg_s=a.seg, seed=[a.seed, self.start_step, info.id if info else 0],
+                        level_db=a.level_db)
+        while True:
+            yield mixer.batch(a.batch)
+
+
+def batches(corpus, mixer, args, start_step, dev):
+    """An endless iterator of (noisy, clean) tensors on dev: from `mixer` in this
+    process (--workers 0, the exactly resumable stream), else from worker processes."""
+    if args.workers <= 0:
+        while True:
+            x, y = mixer.batch(args.batch)
+            yield torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
+    import multiprocessing
+    dl = torch.utils.data.DataLoader(MixStream(corpus, args, start_step), batch_size=None,
+                                     num_workers=args.workers, prefetch_factor=4, persistent_workers=True,
+                                     pin_memory=dev == "cuda", multiprocessing_context=multiprocessing.get_context("fork"))
+    for x, y in dl:
+        yield x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     trainlib.add_run_args(ap, data=D.default_data_dir(), cache=D.DEFAULT_CACHE, ckpt_dir="/work/ckpt/denoise",
@@ -171,7 +209,16 @@ def main():
                     help="weight of a multi-resolution STFT magnitude loss (16/32/64 ms)")
     ap.add_argument("--level-db", default="%g,%g" % D.LEVEL_DB,
                     help="range of the training mixtures' RMS level, dBFS: --level-db=LO,HI (with =, the values are negative)")
+    ap.add_argument("--pack", help="train from this file of pack.py instead of --data (needs --eval-every 0)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="processes that mix training batches (0: this one, the exactly resumable stream)")
+    ap.add_argument("--snapshot-every", type=float, default=0,
+                    help="minutes between snap-STEP.pt files of the averaged weights (0: none)")
     args = ap.parse_args()
+    if args.pack and args.eval_every > 0:
+        ap.error("--pack holds training data only: give --eval-every 0 and score snapshots where the dev sets are")
+    if args.workers < 0 or args.snapshot_every < 0:
+        ap.error("--workers and --snapshot-every must be >= 0")
     raw = args.level_db
     try:
         args.level_db = tuple(float(v) for v in raw.split(","))
@@ -191,7 +238,7 @@ def main():
     torch.manual_seed(args.seed)
     model = M.build(model_cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    corpus = D.Corpus(args.data, args.cache)
+    corpus = D.Corpus(args.data, args.cache, pack=args.pack)
     mixer = D.Mixer(corpus, seg_s=args.seg, seed=args.seed, level_db=args.level_db)
     step, audio_s, best, train_s = 0, 0.0, -1e9, 0.0
     history = []
@@ -210,8 +257,13 @@ def main():
     print(f"[train] data: {mixer.summary}", flush=True)
     M.print_summary(model)
     sys.stdout.flush()
-    dev_mix = D.dev_mixtures(corpus)
-    dev_pairs = D.dev_pairs(args.data)
+    if dev == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    evals = args.eval_every > 0
+    dev_mix = D.dev_mixtures(corpus) if evals else None
+    dev_pairs = D.dev_pairs(args.data) if evals else None
 
     stop = trainlib.stop_on_signals()
 
@@ -225,6 +277,14 @@ def main():
         if extra:
             obj.update(extra)
         runinfo.atomic_save(obj, path)
+
+    def snapshot():
+        path = os.path.join(args.ckpt_dir, f"snap-{step:07d}.pt")
+        note = (f"moving average (decay {args.ema})" if ema is not None else "the optimiser's weights") + \
+            f" at step {step}, a snapshot of an unevaluated run"
+        checkpoint(path, extra=dict(model=net_eval.state_dict(), opt=None, ema=None, history=[],
+                                    weights_note=note))
+        print(f"[train] snapshot {path}", flush=True)
 
     acc = {"loss": 0.0, "snr": 0.0, "spec": 0.0, "n": 0, "t": 0.0, "audio": 0.0}
     win = {"loss": 0.0, "snr": 0.0, "spec": 0.0, "n": 0}
@@ -257,16 +317,15 @@ def main():
             print(f"[eval] new best {best:.3f} -> {best_path}", flush=True)
 
     t_start = time.time()
-    t_last_eval = t_last_ck = time.time()
-    if step == 0:
+    t_last_eval = t_last_ck = t_last_snap = time.time()
+    if step == 0 and evals:
         run_eval()
         t_last_eval = time.time()
     model.train()
+    stream = batches(corpus, mixer, args, step, dev)
     while not stop["flag"]:
         t0 = time.time()
-        x, y = mixer.batch(args.batch)
-        x = torch.from_numpy(x).to(dev)
-        y = torch.from_numpy(y).to(dev)
+        x, y = next(stream)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args)
         loss, snr, spec = loss_fn(model, x, y, args)
@@ -294,12 +353,15 @@ def main():
             acc.update(loss=0.0, snr=0.0, spec=0.0, n=0, t=0.0, audio=0.0)
         now = time.time()
         done = trainlib.done(args, t_start, step)
-        if now - t_last_eval >= args.eval_every * 60 or (done and 0 < args.eval_every <= args.minutes):
+        if evals and now - t_last_eval >= args.eval_every * 60 or (done and 0 < args.eval_every <= args.minutes):
             run_eval()
             t_last_eval = time.time()
         if now - t_last_ck >= args.ckpt_every * 60 or done:
             checkpoint(last_path)
             t_last_ck = time.time()
+        if args.snapshot_every > 0 and (now - t_last_snap >= args.snapshot_every * 60 or done):
+            snapshot()
+            t_last_snap = time.time()
         if done:
             break
     checkpoint(last_path)

@@ -9,17 +9,21 @@ The decoded audio is cached as int16 .npy files in --cache (default
 /work/ckpt/denoise/cache, outside git) so a restart takes seconds.
 
 A training subset can be packed into one small file (pack.py: lossless, about 42 % of
-int16) for a machine that has neither ../shared nor soundfile, e.g. a lent GPU:
+int16; trainlib.encode_int16) for a machine that has neither ../shared nor soundfile, e.g. a lent GPU:
 Corpus(pack=PATH) reads it with numpy and the standard library alone.
 """
 import csv
 import hashlib
-import lzma
 import os
 import time
 
+import sys
+
 import numpy as np
 from scipy import signal
+
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/
+import trainlib  # noqa: E402
 
 SR = 16000
 SPEECH_SETS = ("ravdess", "emodb", "ljspeech")
@@ -75,24 +79,6 @@ def _group_key(row):
     return None
 
 
-def encode_int16(x):
-    """Lossless compression of int16 audio for packs: first difference, zigzag to
-    unsigned, the four bytes of each value as separate planes, xz. Speech and noise
-    come to about 42 % of their int16 size (FLAC: 44 %)."""
-    d = np.diff(x.astype(np.int32), prepend=np.int32(0))
-    z = ((d << 1) ^ (d >> 31)).astype(np.uint32)
-    planes = np.ascontiguousarray(z.view(np.uint8).reshape(-1, 4).T)
-    return np.frombuffer(lzma.compress(planes.tobytes(), preset=6), np.uint8)
-
-
-def decode_int16(blob, n):
-    """encode_int16's inverse; n: the number of samples."""
-    planes = np.frombuffer(lzma.decompress(blob.tobytes()), np.uint8).reshape(4, n)
-    z = np.ascontiguousarray(planes.T).view(np.uint32).reshape(n).astype(np.int64)
-    d = (z >> 1) ^ -(z & 1)
-    return np.cumsum(d).astype(np.int16)
-
-
 PACK_VERSION = 1
 
 
@@ -109,7 +95,7 @@ class Corpus:
             if int(z["version"]) != PACK_VERSION:
                 raise SystemExit(f"{pack}: pack version {int(z['version'])}, this code reads {PACK_VERSION}")
             offs = z["offsets"]
-            audio = decode_int16(z["audio_xz"], int(offs[-1]))
+            audio = trainlib.decode_int16(z["audio_xz"], int(offs[-1]))
             for i, (k, g, p) in enumerate(zip(z["kinds"], z["groups"], z["paths"])):
                 self.items.append((str(k), str(g), str(p), audio[offs[i]:offs[i + 1]]))
             if verbose:

@@ -12,7 +12,7 @@ training here). Every training speaker and every noise file is kept:
   training speech's total, of its own duration;
 - noise: from each file one seeded random stretch of the same share of its length
   (at least 3 s, or the whole file when shorter).
-Lossless (data.encode_int16). train.py --pack FILE trains from it.
+Lossless (trainlib.encode_int16). train.py --pack FILE trains from it.
 """
 import argparse
 import os
@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data as D  # noqa: E402
+import trainlib  # noqa: E402  (data.py put tools/ on the path)
 
 
 def subset(corpus, speech_min, noise_min, seed):
@@ -57,7 +58,7 @@ def write_pack(items, path, note):
     offs = np.cumsum([0] + [len(it[3]) for it in items]).astype(np.int64)
     audio = np.concatenate([it[3] for it in items]).astype(np.int16)
     tmp = path + ".tmp.npz"
-    np.savez(tmp, version=np.int64(D.PACK_VERSION), audio_xz=D.encode_int16(audio), offsets=offs,
+    np.savez(tmp, version=np.int64(D.PACK_VERSION), audio_xz=trainlib.encode_int16(audio), offsets=offs,
              kinds=np.array([it[0] for it in items]), groups=np.array([it[1] for it in items]),
              paths=np.array([it[2] for it in items]), note=np.array(note))
     os.replace(tmp, path)

@@ -209,16 +209,13 @@ def main():
                     help="weight of a multi-resolution STFT magnitude loss (16/32/64 ms)")
     ap.add_argument("--level-db", default="%g,%g" % D.LEVEL_DB,
                     help="range of the training mixtures' RMS level, dBFS: --level-db=LO,HI (with =, the values are negative)")
-    ap.add_argument("--pack", help="train from this file of pack.py instead of --data (needs --eval-every 0)")
     ap.add_argument("--workers", type=int, default=0,
                     help="processes that mix training batches (0: this one, the exactly resumable stream)")
-    ap.add_argument("--snapshot-every", type=float, default=0,
-                    help="minutes between snap-STEP.pt files of the averaged weights (0: none)")
+    trainlib.add_gpu_args(ap)
     args = ap.parse_args()
-    if args.pack and args.eval_every > 0:
-        ap.error("--pack holds training data only: give --eval-every 0 and score snapshots where the dev sets are")
-    if args.workers < 0 or args.snapshot_every < 0:
-        ap.error("--workers and --snapshot-every must be >= 0")
+    trainlib.check_gpu_args(ap, args)
+    if args.workers < 0:
+        ap.error("--workers must be >= 0")
     raw = args.level_db
     try:
         args.level_db = tuple(float(v) for v in raw.split(","))
@@ -277,14 +274,6 @@ def main():
         if extra:
             obj.update(extra)
         runinfo.atomic_save(obj, path)
-
-    def snapshot():
-        path = os.path.join(args.ckpt_dir, f"snap-{step:07d}.pt")
-        note = (f"moving average (decay {args.ema})" if ema is not None else "the optimiser's weights") + \
-            f" at step {step}, a snapshot of an unevaluated run"
-        checkpoint(path, extra=dict(model=net_eval.state_dict(), opt=None, ema=None, history=[],
-                                    weights_note=note))
-        print(f"[train] snapshot {path}", flush=True)
 
     acc = {"loss": 0.0, "snr": 0.0, "spec": 0.0, "n": 0, "t": 0.0, "audio": 0.0}
     win = {"loss": 0.0, "snr": 0.0, "spec": 0.0, "n": 0}
@@ -360,7 +349,7 @@ def main():
             checkpoint(last_path)
             t_last_ck = time.time()
         if args.snapshot_every > 0 and (now - t_last_snap >= args.snapshot_every * 60 or done):
-            snapshot()
+            trainlib.snapshot(checkpoint, args.ckpt_dir, step, net_eval, ema, args)
             t_last_snap = time.time()
         if done:
             break

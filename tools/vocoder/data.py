@@ -15,17 +15,25 @@ Crops: a random utterance (weighted by length) and a random frame-aligned start;
 a crop of F frames is mel[t0:t0+F] with audio[t0*80 : (t0+F-1)*80 + 320]. A random
 gain (--gain-db range) scales the audio and shifts the log mel by ln(gain)
 (exact except where the mel sat at the 1e-5 floor).
+
+pack.py packs a subset of the training utterances, losslessly, into one file for a
+machine that has neither ../shared nor soundfile (a lent GPU; tools/gpu/vocoder.sh);
+Corpus(pack=PATH) reads it and computes the mels again (bit for bit the cached ones).
 """
 import csv
 import hashlib
 import os
 import time
 
+import sys
+
 import numpy as np
-import soundfile as sf
 import torch
 
 import audio as A
+
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/
+import trainlib  # noqa: E402
 
 SPEECH_SETS = ("ravdess", "emodb", "ljspeech")
 DEV_SPEAKERS = ("ravdess_19", "ravdess_20", "emodb_14")
@@ -58,10 +66,16 @@ def speech_rows(data_dir):
     return [r for r in rows if r["path"].startswith("train/speech/") and r["set"] in SPEECH_SETS]
 
 
+PACK_VERSION = 1
+
+
 class Corpus:
     """All training-split or dev-split utterances: padded int16 audio + log mel."""
 
-    def __init__(self, data_dir, cache_dir=DEFAULT_CACHE, verbose=True):
+    def __init__(self, data_dir, cache_dir=DEFAULT_CACHE, verbose=True, pack=None):
+        if pack is not None:
+            self._load_pack(pack, verbose)
+            return
         rows = speech_rows(data_dir)
         front = f"{A.SR},{A.WIN},{A.HOP},{A.MEL_NFFT},{A.N_MELS},{A.FMIN},{A.FMAX},{A.LOG_FLOOR},v1"
         sig = hashlib.sha1(("\n".join(sorted(r["path"] + r["dur_s"] for r in rows)) + front).encode()).hexdigest()[:12]
@@ -69,6 +83,7 @@ class Corpus:
         t0 = time.time()
         if not os.path.exists(path):
             auds, mels, spk, names = [], [], [], []
+            import soundfile as sf   # here: a packed corpus needs no soundfile
             for r in rows:
                 x, sr = sf.read(os.path.join(data_dir, r["path"]), dtype="int16", always_2d=True)
                 assert sr == A.SR, (r["path"], sr)
@@ -98,6 +113,29 @@ class Corpus:
         if verbose:
             print(f"[data] {len(self.paths)} utterances, {self.mel.shape[0] * A.HOP / A.SR / 60:.1f} min "
                   f"({path}, {time.time()-t0:.1f}s)", flush=True)
+
+    def _load_pack(self, path, verbose):
+        t0 = time.time()
+        z = np.load(path, allow_pickle=False)
+        if int(z["version"]) != PACK_VERSION:
+            raise SystemExit(f"{path}: pack version {int(z['version'])}, this code reads {PACK_VERSION}")
+        self.aoff = z["aoff"]
+        self.audio = trainlib.decode_int16(z["audio_xz"], int(self.aoff[-1]))
+        self.speakers = [str(s) for s in z["speakers"]]
+        self.paths = [str(p) for p in z["paths"]]
+        mels = []
+        for i in range(len(self.paths)):
+            a = self.audio[self.aoff[i]:self.aoff[i + 1]]
+            T = (len(a) - A.LATENCY) // A.HOP
+            # the padded utterance without its 240 leading zeros, cut to the T*80 - 240
+            # samples that give T frames: the cache's mel exactly (logmel pads the same zeros)
+            x = torch.from_numpy(a[A.LATENCY:T * A.HOP].astype(np.float64) / 32768.0)
+            mels.append(A.logmel(x).numpy().astype(np.float32))
+        self.moff = np.cumsum([0] + [len(m) for m in mels]).astype(np.int64)
+        self.mel = np.concatenate(mels)
+        if verbose:
+            print(f"[data] pack {path}: {len(self.paths)} utterances, {self.mel.shape[0] * A.HOP / A.SR / 60:.1f} min "
+                  f"({time.time()-t0:.1f}s)", flush=True)
 
     def utt(self, i):
         """(padded float32 audio, mel [T, 80]) of utterance i."""

@@ -22,6 +22,10 @@ minutes, at the end and on SIGTERM/SIGINT; best.pt when the dev score (mel L1 of
 whole dev utterances vocoded as the C code does) improves. --resume continues
 last.pt exactly (model, optimiser, step, schedule, crop and torch RNG states).
 Dev evaluations go to dev.csv, training loss lines to the log.
+
+On a machine without ../shared (a lent GPU; tools/gpu/vocoder.sh): --pack FILE trains
+from pack.py's subset, with --eval-every 0, and --snapshot-every MIN keeps the averaged
+weights as snap-STEP.pt to score back here.
 """
 import argparse
 import json
@@ -169,7 +173,9 @@ def main():
                          "--model-cfg '{\"phase\": \"diff\"}' over an atan2 model, everything but the phase "
                          "heads is taken")
     ap.add_argument("--freeze-amp", action="store_true", help="train the phase predictor only")
+    trainlib.add_gpu_args(ap)
     args = ap.parse_args()
+    trainlib.check_gpu_args(ap, args)
 
     dev = trainlib.device(args)
     os.makedirs(args.ckpt_dir, exist_ok=True)
@@ -200,7 +206,7 @@ def main():
             p.requires_grad_(False)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, betas=(0.8, 0.99),
                             weight_decay=0.01)
-    corpus = D.Corpus(args.data, args.cache)
+    corpus = D.Corpus(args.data, args.cache, pack=args.pack)
     crops = D.Crops(corpus, args.frames, seed=args.seed)
     dev_ids = corpus.split(dev=True)
     dev_ids = [dev_ids[k] for k in np.linspace(0, len(dev_ids) - 1, min(args.dev_utts, len(dev_ids))).astype(int)]
@@ -257,8 +263,13 @@ def main():
             print(f"[eval] new best mel L1 {best:.4f} -> {best_path}", flush=True)
 
     t_start = time.time()
-    t_last_eval = t_last_ck = time.time()
-    if step == 0:
+    if dev == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    evals = args.eval_every > 0
+    t_last_eval = t_last_ck = t_last_snap = time.time()
+    if step == 0 and evals:
         run_eval()
         t_last_eval = time.time()
     model.train()
@@ -297,12 +308,15 @@ def main():
             acc = {"loss": 0.0, "n": 0, "t": 0.0, "parts": {}}
         now = time.time()
         done = trainlib.done(args, t_start, step)
-        if now - t_last_eval >= args.eval_every * 60 or done:
+        if evals and (now - t_last_eval >= args.eval_every * 60 or done):
             run_eval()
             t_last_eval = time.time()
         if now - t_last_ck >= args.ckpt_every * 60 or done:
             checkpoint(last_path)
             t_last_ck = time.time()
+        if args.snapshot_every > 0 and (now - t_last_snap >= args.snapshot_every * 60 or done):
+            trainlib.snapshot(checkpoint, args.ckpt_dir, step, net_eval, ema, args)
+            t_last_snap = time.time()
         if done:
             break
     checkpoint(last_path)

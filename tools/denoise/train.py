@@ -168,7 +168,7 @@ class MixStream(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         a = self.args
         mixer = D.Mixer(self.corpus, seg_s=a.seg, seed=[a.seed, self.start_step, info.id if info else 0],
-                        level_db=a.level_db)
+                        level_db=a.level_db, p_narrowband=a.p_narrowband)
         while True:
             yield mixer.batch(a.batch)
 
@@ -209,6 +209,8 @@ def main():
                     help="weight of a multi-resolution STFT magnitude loss (16/32/64 ms)")
     ap.add_argument("--level-db", default="%g,%g" % D.LEVEL_DB,
                     help="range of the training mixtures' RMS level, dBFS: --level-db=LO,HI (with =, the values are negative)")
+    ap.add_argument("--p-narrowband", type=float, default=0.1,
+                    help="share of training mixtures passed through 8 kHz and back (8 kHz-origin recordings)")
     ap.add_argument("--workers", type=int, default=0,
                     help="processes that mix training batches (0: this one, the exactly resumable stream)")
     trainlib.add_gpu_args(ap)
@@ -216,6 +218,8 @@ def main():
     trainlib.check_gpu_args(ap, args)
     if args.workers < 0:
         ap.error("--workers must be >= 0")
+    if not 0 <= args.p_narrowband <= 0.8:
+        ap.error(f"--p-narrowband must be in 0..0.8 (0.2 of the mixtures are band-limited otherwise), got {args.p_narrowband:g}")
     raw = args.level_db
     try:
         args.level_db = tuple(float(v) for v in raw.split(","))
@@ -236,7 +240,8 @@ def main():
     model = M.build(model_cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     corpus = D.Corpus(args.data, args.cache, pack=args.pack)
-    mixer = D.Mixer(corpus, seg_s=args.seg, seed=args.seed, level_db=args.level_db)
+    mixer = D.Mixer(corpus, seg_s=args.seg, seed=args.seed, level_db=args.level_db,
+                    p_narrowband=args.p_narrowband)
     step, audio_s, best, train_s = 0, 0.0, -1e9, 0.0
     history = []
     if ck is not None:

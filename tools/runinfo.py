@@ -28,6 +28,15 @@ def git_commit(short=False):
         return "unknown"
 
 
+def sha256_file(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def load(path, device="cpu"):
     """torch.load of one of our checkpoints. They hold plain Python values beside the
     tensors (mixer RNG states, histories), which PyTorch 2.6 and later refuse unless

@@ -14,6 +14,10 @@ from a subset packed by pack.py, --eval-every 0 (the dev sets are not there),
 starts from and its number, so a resumed run is reproducible but not the stream an
 uninterrupted one would have drawn), and --snapshot-every MIN keeps the averaged
 weights as snap-STEP.pt to be scored back here (evaluate.py --ckpt) and exported.
+
+--init-osw FILE starts a new run from exported weights (the shipped
+models/denoise-16k.osw: it outlives the checkpoints), at their size or wider with
+--model-cfg '{"channels": [...]}' (init_osw.py: the same function at step 0).
 """
 import argparse
 import json
@@ -26,6 +30,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data as D  # noqa: E402
 import evaluate as E  # noqa: E402
+import init_osw as IO  # noqa: E402
 import model as M  # noqa: E402
 import stft as S  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/
@@ -213,6 +218,8 @@ def main():
                     help="share of training mixtures passed through 8 kHz and back (8 kHz-origin recordings)")
     ap.add_argument("--workers", type=int, default=0,
                     help="processes that mix training batches (0: this one, the exactly resumable stream)")
+    ap.add_argument("--init-osw", metavar="FILE",
+                    help="start a new run from these exported weights (init_osw.py); --model-cfg may widen them")
     trainlib.add_gpu_args(ap)
     args = ap.parse_args()
     trainlib.check_gpu_args(ap, args)
@@ -235,13 +242,49 @@ def main():
     csv_path = os.path.join(args.ckpt_dir, "dev.csv")
 
     ck = trainlib.resume_checkpoint(args, last_path)
-    model_cfg = ck["model_cfg"] if ck is not None else M.build(json.loads(args.model_cfg)).cfg
+    try:
+        cfg_arg = json.loads(args.model_cfg)
+        if not isinstance(cfg_arg, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as e:
+        ap.error(f"--model-cfg: {e}")
+    init = None  # (file cfg, tensors, provenance) of --init-osw, new runs only
+    if ck is not None:
+        model_cfg = ck["model_cfg"]
+        if args.init_osw:
+            print(f"[train] resuming {last_path}: --init-osw ignored", flush=True)
+    elif args.init_osw:
+        try:
+            tensors, meta = IO.osw.read_osw(args.init_osw)
+            file_cfg = IO.cfg_from_file(meta, tensors)
+        except (OSError, ValueError, IO.InitError) as e:
+            ap.error(f"--init-osw {args.init_osw}: {e}")
+        model_cfg = dict(file_cfg, **cfg_arg)
+        init = (file_cfg, tensors, dict(path=args.init_osw, sha256=runinfo.sha256_file(args.init_osw),
+                                         channels=file_cfg["channels"], step=meta.get("training_step", "?"),
+                                         command=meta.get("training_command", "")))
+    else:
+        model_cfg = M.build(cfg_arg).cfg
     torch.manual_seed(args.seed)
-    model = M.build(model_cfg).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    model = M.build(model_cfg)
     corpus = D.Corpus(args.data, args.cache, pack=args.pack)
     mixer = D.Mixer(corpus, seg_s=args.seg, seed=args.seed, level_db=args.level_db,
                     p_narrowband=args.p_narrowband)
+    init_info = ck.get("init_osw") if ck is not None else None
+    if init is not None:
+        try:
+            IO.load_into(model, init[1], init[0])
+        except IO.InitError as e:
+            ap.error(f"--init-osw {args.init_osw}: {e}")
+        # batch-norm statistics from 16 batches of another stream than the training one
+        calib = D.Mixer(corpus, seg_s=args.seg, seed=args.seed + 7919, level_db=args.level_db,
+                        p_narrowband=args.p_narrowband)
+        IO.calibrate_bn(model, [torch.from_numpy(calib.batch(args.batch)[0]) for _ in range(16)])
+        init_info = init[2]
+        print(f"[train] initialised from {args.init_osw} (step {init_info['step']}, channels "
+              f"{init_info['channels']} -> {model_cfg['channels']}); batch norm calibrated on 16 batches", flush=True)
+    model = model.to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step, audio_s, best, train_s = 0, 0.0, -1e9, 0.0
     history = []
     if ck is not None:
@@ -274,7 +317,7 @@ def main():
                    train_s=train_s, mixer_rng=mixer.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
                    model_cfg=model_cfg, ema=ema.state_dict() if ema is not None else None,
                    ema_decay=args.ema, args=vars(args), commit=runs[-1]["commit"], runs=runs, history=history,
-                   command=" ".join(sys.argv), data_summary=mixer.summary,
+                   command=" ".join(sys.argv), data_summary=mixer.summary, init_osw=init_info,
                    saved=time.strftime("%Y-%m-%d %H:%M:%S"))
         if extra:
             obj.update(extra)

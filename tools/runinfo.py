@@ -37,6 +37,17 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+def init_note(ck):
+    """For an export's metadata: the weights file a run started from (train.py
+    --init-osw / --init FILE.osw), or None."""
+    init = ck.get("init_osw")
+    if not init:
+        return None
+    extra = f", channels {','.join(str(c) for c in init['channels'])}" if "channels" in init else ""
+    return (f"{os.path.basename(init['path'])} (sha256 {init['sha256'][:16]}, its step {init['step']}{extra}; "
+            f"trained by: {init['command']})")
+
+
 def load(path, device="cpu"):
     """torch.load of one of our checkpoints. They hold plain Python values beside the
     tensors (mixer RNG states, histories), which PyTorch 2.6 and later refuse unless

@@ -182,11 +182,8 @@ def main():
         "params": str(model.n_params()),
         "macs_per_second": str(int(model.macs_per_second())),
     }
-    init = ck.get("init_osw")
-    if init:
-        meta["initialised_from"] = (f"{os.path.basename(init['path'])} (sha256 {init['sha256'][:16]}, its step "
-                                    f"{init['step']}, channels {','.join(str(c) for c in init['channels'])}; "
-                                    f"trained by: {init['command']})")
+    if runinfo.init_note(ck):
+        meta["initialised_from"] = runinfo.init_note(ck)
     if a.makeup_utts > 0:
         g, sd = makeup_db(model, a.makeup_utts)
         if not 0 <= g <= 12:

@@ -88,6 +88,36 @@ def meta_for(model, extra=None):
     return m
 
 
+def cfg_from_meta(meta):
+    """The model configuration an exported vocoder file was made from (meta_for's inverse)."""
+    if meta.get("kind") != "vocoder" or meta.get("arch") != ARCH:
+        raise ValueError(f"not a vocoder weights file (kind '{meta.get('kind')}', arch '{meta.get('arch')}')")
+    try:
+        c = dict(dim=int(meta["dim"]), hidden=int(meta["hidden"]), amp_blocks=int(meta["amp_blocks"]),
+                 pha_blocks=int(meta["pha_blocks"]), k_in=int(meta["kernel_in"]), k_dw=int(meta["kernel_dw"]),
+                 lookahead=int(meta["lookahead"]), ln_eps=float(meta["ln_eps"]),
+                 in_offset=float(meta["in_offset"]), in_scale=float(meta["in_scale"]),
+                 logamp_max=float(meta["logamp_max"]), phase=meta["phase"],
+                 rtisi_lookahead=int(meta.get("rtisi_lookahead", 0)), rtisi_iters=int(meta.get("rtisi_iters", 0)),
+                 mel_fix_db=float(meta.get("mel_fix_db", 0)))
+        if c["phase"] == "diff":
+            c["tol_db"] = float(meta["phase_tol_db"])
+    except KeyError as e:
+        raise ValueError(f"metadata key {e} missing") from None
+    return c
+
+
+def init_from_osw(path):
+    """A training start (like a checkpoint's: model_cfg, model, step) from an exported
+    file: its tensors with layer scale gamma = 1, which computes what the file does.
+    Checkpoints stay on the machine that wrote them; the shipped file does not."""
+    tensors, meta = osw.read_osw(path)
+    model = load_folded(M.build(cfg_from_meta(meta)), tensors)
+    return dict(model_cfg=model.cfg, model=model.state_dict(), step=meta.get("training_steps", "?"),
+                init_osw=dict(path=path, sha256=runinfo.sha256_file(path), step=meta.get("training_steps", "?"),
+                              command=meta.get("training_command", "")))
+
+
 def load_folded(model, tensors):
     """A copy of model with the exported tensors (gamma = 1): the C network."""
     f = M.build(model.cfg)
@@ -150,6 +180,7 @@ def main():
         "weights": runinfo.weights_note(ck, a.weights),
         "training_audio_h": f"{ck.get('audio_s', 0) / 3600:.2f}",
         "commit": runinfo.describe(ck),
+        **({"initialised_from": runinfo.init_note(ck)} if runinfo.init_note(ck) else {}),
         "export_commit": runinfo.git_commit(short=True),
         "metrics": ", ".join(f"dev {k} {v:.4f}" for k, v in metrics.items()),
     })

@@ -169,7 +169,8 @@ def main():
                     help="weight of the instantaneous-phase loss within L_P (APNet: 1)")
     ap.add_argument("--dev-utts", type=int, default=24, help="dev utterances per evaluation")
     ap.add_argument("--init", default="",
-                    help="new runs: start from this checkpoint's weights (its evaluated ones); with "
+                    help="new runs: start from this checkpoint's weights (its evaluated ones) or from an "
+                         "exported .osw (models/vocoder-16k.osw: gamma 1, the same function); with "
                          "--model-cfg '{\"phase\": \"diff\"}' over an atan2 model, everything but the phase "
                          "heads is taken")
     ap.add_argument("--freeze-amp", action="store_true", help="train the phase predictor only")
@@ -184,7 +185,15 @@ def main():
     csv_path = os.path.join(args.ckpt_dir, "dev.csv")
 
     ck = trainlib.resume_checkpoint(args, last_path)
-    init = runinfo.load(args.init) if ck is None and args.init else None
+    init = None
+    if ck is None and args.init.endswith(".osw"):
+        import export as X
+        try:
+            init = X.init_from_osw(args.init)
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            ap.error(f"--init {args.init}: {e}")
+    elif ck is None and args.init:
+        init = runinfo.load(args.init)
     if ck is not None:
         model_cfg = ck["model_cfg"]
     else:
@@ -235,6 +244,7 @@ def main():
                    model_cfg=model_cfg, ema=ema.state_dict() if ema is not None else None,
                    ema_decay=args.ema, args=vars(args), commit=runs[-1]["commit"], runs=runs, history=history,
                    command=" ".join(sys.argv), data_summary=crops.summary,
+                   init_osw=(init or {}).get("init_osw") if ck is None else ck.get("init_osw"),
                    saved=time.strftime("%Y-%m-%d %H:%M:%S"))
         if extra:
             obj.update(extra)

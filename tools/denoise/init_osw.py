@@ -16,6 +16,7 @@ trainable PyTorch model (`train.py --init-osw FILE`), at the file's own size or 
 Batch norm was folded away at export. In training mode a batch norm divides by
 batch statistics, so an identity batch norm would change the function at step 0.
 `calibrate_bn` measures each batch norm's input statistics over training batches
+(the mean of the per-batch means and variances, as training's running averages)
 and sets gamma = sqrt(var + eps), beta = mean with those running statistics: the
 identity in evaluation mode (exactly) and, in training mode, as close to it as a
 batch's statistics are to the population's.
@@ -163,16 +164,21 @@ def load_into(model, tensors, old_cfg):
 @torch.no_grad()
 def calibrate_bn(model, batches):
     """Give every batch norm the statistics of its input over `batches` (noisy
-    waveforms (B, N)), keeping evaluation mode the identity (module doc)."""
+    waveforms (B, N), training-sized), keeping evaluation mode the identity (module
+    doc). The running statistics are the mean over batches of each batch's own mean
+    and variance, which is what training's moving averages settle at; the variance
+    of all batches pooled is larger (the batch means differ, with the level above
+    all), and with it the first training steps pulled the evaluation function away:
+    mixtures +6.44 -> +5.4 dB in 300 steps."""
     bns = list(model.enc_bn) + list(model.dec_bn)
     acc = {id(bn): [0.0, 0.0, 0.0, 0] for bn in bns}
 
-    def hook(bn, inp, out):
+    def hook(bn, inp, out):  # the batch's statistics, as the batch norm computes them in training
         xr, xi = M._split(inp[0].double())
+        mr, mi = xr.mean(dim=(0, 2, 3)), xi.mean(dim=(0, 2, 3))
+        var = 0.5 * ((xr - mr[None, :, None, None]).pow(2) + (xi - mi[None, :, None, None]).pow(2)).mean(dim=(0, 2, 3))
         a = acc[id(bn)]
-        a[0] = a[0] + xr.sum(dim=(0, 2, 3)); a[1] = a[1] + xi.sum(dim=(0, 2, 3))
-        a[2] = a[2] + (xr.pow(2) + xi.pow(2)).sum(dim=(0, 2, 3))
-        a[3] += xr.shape[0] * xr.shape[2] * xr.shape[3]
+        a[0] = a[0] + mr; a[1] = a[1] + mi; a[2] = a[2] + var; a[3] += 1
 
     was = model.training
     model.eval()
@@ -184,9 +190,8 @@ def calibrate_bn(model, batches):
         for h in hs:
             h.remove()
     for bn in bns:
-        sr, si, s2, n = acc[id(bn)]
-        mr, mi = sr / n, si / n
-        var = (0.5 * (s2 / n - mr.pow(2) - mi.pow(2))).clamp_min(0.0)
+        sr, si, sv, n = acc[id(bn)]
+        mr, mi, var = sr / n, si / n, sv / n
         bn.mean_r.copy_(mr); bn.mean_i.copy_(mi); bn.var.copy_(var)
         bn.gamma.copy_(torch.sqrt(var + bn.eps)); bn.beta_r.copy_(mr); bn.beta_i.copy_(mi)
     model.train(was)

@@ -219,7 +219,11 @@ def main():
     ap.add_argument("--workers", type=int, default=0,
                     help="processes that mix training batches (0: this one, the exactly resumable stream)")
     ap.add_argument("--init-osw", metavar="FILE",
-                    help="start a new run from these exported weights (init_osw.py); --model-cfg may widen them")
+                    help="start a new run from these exported weights (init_osw.py); --model-cfg may widen them; "
+                         "the moving average runs at its full decay from step 0 (its start is trained)")
+    ap.add_argument("--keep-evals", action="store_true",
+                    help="keep the evaluated weights of every evaluation as eval-STEP.pt (to choose by other "
+                         "criteria than the score)")
     trainlib.add_gpu_args(ap)
     args = ap.parse_args()
     trainlib.check_gpu_args(ap, args)
@@ -348,9 +352,12 @@ def main():
         history.append({k: row[k] for k in row})
         win.update(loss=0.0, snr=0.0, spec=0.0, n=0)
         print(f"[eval] step {step} ({time.time()-t0:.0f}s)\n" + E.format_result(res), flush=True)
+        metrics = {k: v for k, v in res.items() if k != "pair_rows"}
+        if args.keep_evals:
+            checkpoint(os.path.join(args.ckpt_dir, f"eval-{step:07d}.pt"),
+                       extra=dict(model=net_eval.state_dict(), metrics=metrics))
         if improved:
-            checkpoint(best_path, extra=dict(model=net_eval.state_dict(),
-                                             metrics={k: v for k, v in res.items() if k != "pair_rows"}))
+            checkpoint(best_path, extra=dict(model=net_eval.state_dict(), metrics=metrics))
             print(f"[eval] new best {best:.3f} -> {best_path}", flush=True)
 
     t_start = time.time()
@@ -371,8 +378,8 @@ def main():
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         if torch.isfinite(gn):
             opt.step()
-            if ema is not None:
-                ema.update(model, step)
+            if ema is not None:  # a run from trained weights averages at the full decay at once
+                ema.update(model, None if init_info else step)
         else:
             print(f"[train] step {step}: non-finite gradient, skipped", flush=True)
         step += 1

@@ -161,6 +161,36 @@ def load_into(model, tensors, old_cfg):
             bn.mean_r.zero_(); bn.mean_i.zero_(); bn.var.fill_(1.0 - bn.eps)
 
 
+def new_only_masks(model, old_cfg):
+    """Parameter -> 0/1 mask of the entries a widened model adds: every weight into or
+    out of a new channel or hidden unit, new channels' biases, memories and batch-norm
+    scales. Training only these (freeze_old) keeps the file's weights as they are and
+    lets the new channels add corrections, which start at zero."""
+    old_shapes = {k: tuple(v.shape) for k, v in param_map(M.build(old_cfg)).items()}
+    masks = {}
+    for name, p in param_map(model).items():
+        idx = [_index_map(name, ax, old_shapes[name][ax], p.shape[ax], old_cfg, model.cfg) for ax in range(p.dim())]
+        m = np.ones(tuple(p.shape), dtype=np.float32)
+        m[np.ix_(*idx)] = 0.0
+        masks[p] = torch.from_numpy(m)
+    # batch norms: encoders 0..n-1, then decoders 0..n-2 (which end at encoder n-2 .. 0's width)
+    for old_c, bn in zip(old_cfg["channels"] + old_cfg["channels"][-2::-1], list(model.enc_bn) + list(model.dec_bn)):
+        m = torch.ones(bn.c)
+        m[:old_c] = 0.0
+        for t in (bn.gamma, bn.beta_r, bn.beta_i):
+            masks[t] = m
+    return masks
+
+
+def freeze_old(model, old_cfg):
+    """Train only what widening added (new_only_masks), by masking the gradients; returns
+    the number of trainable entries."""
+    masks = new_only_masks(model, old_cfg)
+    for p, m in masks.items():
+        p.register_hook(lambda g, m=m: g * m.to(g.device))
+    return int(sum(float(m.sum()) for m in masks.values()))
+
+
 @torch.no_grad()
 def calibrate_bn(model, batches):
     """Give every batch norm the statistics of its input over `batches` (noisy

@@ -221,6 +221,9 @@ def main():
     ap.add_argument("--init-osw", metavar="FILE",
                     help="start a new run from these exported weights (init_osw.py); --model-cfg may widen them; "
                          "the moving average runs at its full decay from step 0 (its start is trained)")
+    ap.add_argument("--train-new-only", action="store_true",
+                    help="with --init-osw and a wider --model-cfg: train only what widening adds (init_osw.freeze_old); "
+                         "the file's weights stay as they are")
     ap.add_argument("--keep-evals", action="store_true",
                     help="keep the evaluated weights of every evaluation as eval-STEP.pt (to choose by other "
                          "criteria than the score)")
@@ -265,7 +268,8 @@ def main():
             ap.error(f"--init-osw {args.init_osw}: {e}")
         model_cfg = dict(file_cfg, **cfg_arg)
         init = (file_cfg, tensors, dict(path=args.init_osw, sha256=runinfo.sha256_file(args.init_osw),
-                                         channels=file_cfg["channels"], step=meta.get("training_step", "?"),
+                                         channels=file_cfg["channels"], init_cfg=file_cfg,
+                                         step=meta.get("training_step", "?"),
                                          command=meta.get("training_command", "")))
     else:
         model_cfg = M.build(cfg_arg).cfg
@@ -287,6 +291,13 @@ def main():
         init_info = init[2]
         print(f"[train] initialised from {args.init_osw} (step {init_info['step']}, channels "
               f"{init_info['channels']} -> {model_cfg['channels']}); batch norm calibrated on 16 batches", flush=True)
+    if args.train_new_only:
+        if not init_info or "init_cfg" not in init_info:
+            ap.error("--train-new-only needs a run started with --init-osw (and a wider --model-cfg)")
+        n = IO.freeze_old(model, init_info["init_cfg"])
+        if n == 0:
+            ap.error("--train-new-only: --model-cfg adds nothing to the file's model")
+        print(f"[train] training only what widening added: {n} of {model.n_params()} parameters", flush=True)
     model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step, audio_s, best, train_s = 0, 0.0, -1e9, 0.0

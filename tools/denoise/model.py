@@ -132,10 +132,11 @@ class ComplexBatchNorm(nn.Module):
         self.register_buffer("mean_r", torch.zeros(c))
         self.register_buffer("mean_i", torch.zeros(c))
         self.register_buffer("var", torch.ones(c))
+        self.frozen = False  # True: the running statistics in training too (train.py --freeze-bn)
 
     def forward(self, x):
         xr, xi = _split(x)
-        if self.training:
+        if self.training and not self.frozen:
             mr = xr.mean(dim=(0, 2, 3))
             mi = xi.mean(dim=(0, 2, 3))
             dr = xr - mr[None, :, None, None]

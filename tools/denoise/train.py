@@ -224,6 +224,9 @@ def main():
     ap.add_argument("--train-new-only", action="store_true",
                     help="with --init-osw and a wider --model-cfg: train only what widening adds (init_osw.freeze_old); "
                          "the file's weights stay as they are")
+    ap.add_argument("--freeze-bn", action="store_true",
+                    help="batch norm uses its running statistics in training too (they stay fixed): the "
+                         "function trained is the one evaluated and exported; gamma and beta still train")
     ap.add_argument("--keep-evals", action="store_true",
                     help="keep the evaluated weights of every evaluation as eval-STEP.pt (to choose by other "
                          "criteria than the score)")
@@ -377,6 +380,9 @@ def main():
         run_eval()
         t_last_eval = time.time()
     model.train()
+    if args.freeze_bn:
+        for bn in list(model.enc_bn) + list(model.dec_bn):
+            bn.frozen = True
     stream = batches(corpus, mixer, args, step, dev)
     while not stop["flag"]:
         t0 = time.time()

@@ -36,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))  # tools/ for osw.py
 import data as D  # noqa: E402
+import init_osw as IO  # noqa: E402
 import model as M  # noqa: E402
 import stft as S  # noqa: E402
 import osw  # noqa: E402
@@ -64,29 +65,13 @@ def fold_conv(conv, bn, transposed):
     return dict(wr=wr2, wi=wi2, br=br2, bi=bi2)
 
 
-def fsmn_tensors(f):
-    return {"l1.wr": f.linear.wr, "l1.wi": f.linear.wi, "l1.br": f.linear.br, "l1.bi": f.linear.bi,
-            "l2.wr": f.project.wr, "l2.wi": f.project.wi, "mem": f.mem}
-
-
 def export_tensors(model):
-    t = {}
+    t = dict(model.export_params())
     for i, conv in enumerate(model.enc):
-        for k, v in fold_conv(conv, model.enc_bn[i], False).items():
-            t[f"enc{i}.{k}"] = v
-        if i < len(model.enc_fsmn):
-            for k, v in fsmn_tensors(model.enc_fsmn[i]).items():
-                t[f"enc{i}.fsmn.{k}"] = v
-    for j, f in enumerate(model.time_fsmn):
-        for k, v in fsmn_tensors(f).items():
-            t[f"tfsmn{j}.{k}"] = v
+        t.update({f"enc{i}.{k}": v for k, v in fold_conv(conv, model.enc_bn[i], False).items()})
     for j, conv in enumerate(model.dec):
         bn = model.dec_bn[j] if j < len(model.dec_bn) else None
-        for k, v in fold_conv(conv, bn, True).items():
-            t[f"dec{j}.{k}"] = v
-        if j < len(model.dec_fsmn):
-            for k, v in fsmn_tensors(model.dec_fsmn[j]).items():
-                t[f"dec{j}.fsmn.{k}"] = v
+        t.update({f"dec{j}.{k}": v for k, v in fold_conv(conv, bn, True).items()})
     return {k: (v if isinstance(v, np.ndarray) else v.detach().cpu().float().numpy()).astype(np.float32)
             for k, v in t.items()}
 
@@ -94,17 +79,7 @@ def export_tensors(model):
 def folded_model(model, tensors):
     """A copy of `model` with BN set to identity and the folded tensors loaded."""
     m = copy.deepcopy(model).eval()
-    for bn in list(m.enc_bn) + list(m.dec_bn):
-        with torch.no_grad():
-            bn.gamma.fill_(1.0); bn.beta_r.zero_(); bn.beta_i.zero_()
-            bn.mean_r.zero_(); bn.mean_i.zero_(); bn.var.fill_(1.0 - bn.eps)
-    with torch.no_grad():
-        for i, conv in enumerate(m.enc):
-            for k in ("wr", "wi", "br", "bi"):
-                getattr(conv, k).copy_(torch.from_numpy(tensors[f"enc{i}.{k}"]))
-        for j, conv in enumerate(m.dec):
-            for k in ("wr", "wi", "br", "bi"):
-                getattr(conv, k).copy_(torch.from_numpy(tensors[f"dec{j}.{k}"]))
+    IO.load_into(m, tensors, m.cfg)
     return m
 
 
@@ -182,8 +157,9 @@ def main():
         "params": str(model.n_params()),
         "macs_per_second": str(int(model.macs_per_second())),
     }
-    if runinfo.init_note(ck):
-        meta["initialised_from"] = runinfo.init_note(ck)
+    init = runinfo.init_note(ck)
+    if init:
+        meta["initialised_from"] = init
     if a.makeup_utts > 0:
         g, sd = makeup_db(model, a.makeup_utts)
         if not 0 <= g <= 12:

@@ -71,30 +71,6 @@ def cfg_from_file(meta, tensors):
         raise InitError(f"bad metadata value: {e}") from None
 
 
-def param_map(model):
-    """Export tensor name -> the model's parameter it is folded from (everything but BN)."""
-    p = {}
-
-    def fsmn(prefix, f):
-        p.update({f"{prefix}.l1.wr": f.linear.wr, f"{prefix}.l1.wi": f.linear.wi, f"{prefix}.l1.br": f.linear.br,
-                  f"{prefix}.l1.bi": f.linear.bi, f"{prefix}.l2.wr": f.project.wr,
-                  f"{prefix}.l2.wi": f.project.wi, f"{prefix}.mem": f.mem})
-
-    for i, conv in enumerate(model.enc):
-        for k in ("wr", "wi", "br", "bi"):
-            p[f"enc{i}.{k}"] = getattr(conv, k)
-        if i < len(model.enc_fsmn):
-            fsmn(f"enc{i}.fsmn", model.enc_fsmn[i])
-    for j, f in enumerate(model.time_fsmn):
-        fsmn(f"tfsmn{j}", f)
-    for j, conv in enumerate(model.dec):
-        for k in ("wr", "wi", "br", "bi"):
-            p[f"dec{j}.{k}"] = getattr(conv, k)
-        if j < len(model.dec_fsmn):
-            fsmn(f"dec{j}.fsmn", model.dec_fsmn[j])
-    return p
-
-
 def _axes(name):
     """(output axis, input axis or None) of an export tensor."""
     if re.fullmatch(r"dec\d+\.w[ri]", name):
@@ -138,7 +114,7 @@ def load_into(model, tensors, old_cfg):
     make every batch norm the identity (evaluation mode)."""
     new_cfg = model.cfg
     check_widening(old_cfg, new_cfg)
-    params = param_map(model)
+    params = model.export_params()
     if set(params) != set(tensors):
         raise InitError(f"tensor names differ from the model's: missing {sorted(set(params) - set(tensors))[:4]}, "
                         f"unexpected {sorted(set(tensors) - set(params))[:4]}")
@@ -166,9 +142,9 @@ def new_only_masks(model, old_cfg):
     out of a new channel or hidden unit, new channels' biases, memories and batch-norm
     scales. Training only these (freeze_old) keeps the file's weights as they are and
     lets the new channels add corrections, which start at zero."""
-    old_shapes = {k: tuple(v.shape) for k, v in param_map(M.build(old_cfg)).items()}
+    old_shapes = {k: tuple(v.shape) for k, v in M.build(old_cfg).export_params().items()}
     masks = {}
-    for name, p in param_map(model).items():
+    for name, p in model.export_params().items():
         idx = [_index_map(name, ax, old_shapes[name][ax], p.shape[ax], old_cfg, model.cfg) for ax in range(p.dim())]
         m = np.ones(tuple(p.shape), dtype=np.float32)
         m[np.ix_(*idx)] = 0.0

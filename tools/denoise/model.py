@@ -312,6 +312,30 @@ class Denoiser(nn.Module):
         return S.istft(Y, length=n)
 
     # -- bookkeeping -------------------------------------------------------------------
+    def export_params(self):
+        """Weights-file tensor name -> the parameter it comes from, in file order; every
+        tensor but batch norm's, which export.py folds into the conv before it."""
+        p = {}
+
+        def fsmn(prefix, f):
+            p.update({f"{prefix}.l1.wr": f.linear.wr, f"{prefix}.l1.wi": f.linear.wi,
+                      f"{prefix}.l1.br": f.linear.br, f"{prefix}.l1.bi": f.linear.bi,
+                      f"{prefix}.l2.wr": f.project.wr, f"{prefix}.l2.wi": f.project.wi, f"{prefix}.mem": f.mem})
+
+        for i, conv in enumerate(self.enc):
+            for k in ("wr", "wi", "br", "bi"):
+                p[f"enc{i}.{k}"] = getattr(conv, k)
+            if i < len(self.enc_fsmn):
+                fsmn(f"enc{i}.fsmn", self.enc_fsmn[i])
+        for j, f in enumerate(self.time_fsmn):
+            fsmn(f"tfsmn{j}", f)
+        for j, conv in enumerate(self.dec):
+            for k in ("wr", "wi", "br", "bi"):
+                p[f"dec{j}.{k}"] = getattr(conv, k)
+            if j < len(self.dec_fsmn):
+                fsmn(f"dec{j}.fsmn", self.dec_fsmn[j])
+        return p
+
     def n_params(self):
         return sum(p.numel() for p in self.parameters())
 

@@ -173,9 +173,37 @@ class MixStream(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         a = self.args
         mixer = D.Mixer(self.corpus, seg_s=a.seg, seed=[a.seed, self.start_step, info.id if info else 0],
-                        level_db=a.level_db, p_narrowband=a.p_narrowband)
+                        **mixer_kwargs(a))
         while True:
             yield mixer.batch(a.batch)
+
+
+MIX_KEYS = {"p_reverb": (0, 1), "p_babble": (0, 1), "p_bandlimit": (0, 1), "p_two_noises": (0, 1)}
+
+
+def parse_mix_cfg(raw):
+    """--mix-cfg JSON -> Mixer keyword arguments (probabilities in 0..1, snr_range [lo, hi] dB)."""
+    cfg = json.loads(raw)
+    if not isinstance(cfg, dict):
+        raise ValueError("not a JSON object")
+    out = {}
+    for k, v in cfg.items():
+        if k == "snr_range":
+            if (not isinstance(v, list) or len(v) != 2 or not all(isinstance(t, (int, float)) for t in v)
+                    or not -30 <= v[0] <= v[1] <= 60):
+                raise ValueError(f"snr_range: want [LO, HI] dB with -30 <= LO <= HI <= 60, got {v!r}")
+            out[k] = (float(v[0]), float(v[1]))
+        elif k in MIX_KEYS:
+            if not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                raise ValueError(f"{k}: want a probability in 0..1, got {v!r}")
+            out[k] = float(v)
+        else:
+            raise ValueError(f"unknown key '{k}' (known: {', '.join(sorted(list(MIX_KEYS) + ['snr_range']))})")
+    return out
+
+
+def mixer_kwargs(args):
+    return dict(args.mix_cfg, level_db=args.level_db, p_narrowband=args.p_narrowband)
 
 
 def batches(corpus, mixer, args, start_step, dev):
@@ -216,6 +244,9 @@ def main():
                     help="range of the training mixtures' RMS level, dBFS: --level-db=LO,HI (with =, the values are negative)")
     ap.add_argument("--p-narrowband", type=float, default=0.1,
                     help="share of training mixtures passed through 8 kHz and back (8 kHz-origin recordings)")
+    ap.add_argument("--mix-cfg", default="{}",
+                    help="JSON overrides of the training mixer: p_reverb (0.3), p_babble (0.15), p_bandlimit (0.2), "
+                         "p_two_noises (0.2), snr_range ([-5, 20] dB)")
     ap.add_argument("--workers", type=int, default=0,
                     help="processes that mix training batches (0: this one, the exactly resumable stream)")
     ap.add_argument("--init-osw", metavar="FILE",
@@ -235,8 +266,14 @@ def main():
     trainlib.check_gpu_args(ap, args)
     if args.workers < 0:
         ap.error("--workers must be >= 0")
-    if not 0 <= args.p_narrowband <= 0.8:
-        ap.error(f"--p-narrowband must be in 0..0.8 (0.2 of the mixtures are band-limited otherwise), got {args.p_narrowband:g}")
+    if not 0 <= args.p_narrowband <= 1:
+        ap.error(f"--p-narrowband must be in 0..1, got {args.p_narrowband:g}")
+    try:
+        args.mix_cfg = parse_mix_cfg(args.mix_cfg)
+    except ValueError as e:
+        ap.error(f"--mix-cfg: {e}")
+    if args.mix_cfg.get("p_bandlimit", 0.2) + args.p_narrowband > 1:
+        ap.error("--mix-cfg p_bandlimit plus --p-narrowband must not exceed 1")
     raw = args.level_db
     try:
         args.level_db = tuple(float(v) for v in raw.split(","))
@@ -279,8 +316,7 @@ def main():
     torch.manual_seed(args.seed)
     model = M.build(model_cfg)
     corpus = D.Corpus(args.data, args.cache, pack=args.pack)
-    mixer = D.Mixer(corpus, seg_s=args.seg, seed=args.seed, level_db=args.level_db,
-                    p_narrowband=args.p_narrowband)
+    mixer = D.Mixer(corpus, seg_s=args.seg, seed=args.seed, **mixer_kwargs(args))
     init_info = ck.get("init_osw") if ck is not None else None
     if init is not None:
         try:
@@ -288,8 +324,7 @@ def main():
         except IO.InitError as e:
             ap.error(f"--init-osw {args.init_osw}: {e}")
         # batch-norm statistics from 16 batches of another stream than the training one
-        calib = D.Mixer(corpus, seg_s=args.seg, seed=args.seed + 7919, level_db=args.level_db,
-                        p_narrowband=args.p_narrowband)
+        calib = D.Mixer(corpus, seg_s=args.seg, seed=args.seed + 7919, **mixer_kwargs(args))
         IO.calibrate_bn(model, [torch.from_numpy(calib.batch(args.batch)[0]) for _ in range(16)])
         init_info = init[2]
         print(f"[train] initialised from {args.init_osw} (step {init_info['step']}, channels "

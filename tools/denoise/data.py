@@ -155,15 +155,45 @@ def rms(x):
 LEVEL_DB = (-60.0, -10.0)
 
 
+def _peaking(f0, gain_db, q):
+    """RBJ audio-EQ-cookbook peaking biquad as one sos row."""
+    a = 10 ** (gain_db / 40)
+    w = 2 * np.pi * f0 / SR
+    al = np.sin(w) / (2 * q)
+    b = np.array([1 + al * a, -2 * np.cos(w), 1 - al * a])
+    d = np.array([1 + al / a, -2 * np.cos(w), 1 - al / a])
+    return np.concatenate([b / d[0], d / d[0]])
+
+
+def _shelf(f0, gain_db, high):
+    """RBJ low or high shelf (slope 1) as one sos row."""
+    a = 10 ** (gain_db / 40)
+    w = 2 * np.pi * f0 / SR
+    c, al = np.cos(w), np.sin(w) / np.sqrt(2)
+    sa = 2 * np.sqrt(a) * al
+    if high:
+        b = [a * ((a + 1) + (a - 1) * c + sa), -2 * a * ((a - 1) + (a + 1) * c), a * ((a + 1) + (a - 1) * c - sa)]
+        d = [(a + 1) - (a - 1) * c + sa, 2 * ((a - 1) - (a + 1) * c), (a + 1) - (a - 1) * c - sa]
+    else:
+        b = [a * ((a + 1) - (a - 1) * c + sa), 2 * a * ((a - 1) - (a + 1) * c), a * ((a + 1) - (a - 1) * c - sa)]
+        d = [(a + 1) + (a - 1) * c + sa, -2 * ((a - 1) + (a + 1) * c), (a + 1) + (a - 1) * c - sa]
+    b, d = np.array(b), np.array(d)
+    return np.concatenate([b / d[0], d / d[0]])
+
+
 class Mixer:
     """On-the-fly training mixtures. All randomness comes from self.rng (numpy Generator),
     whose state is saved in checkpoints so a resumed run continues the same stream."""
 
     def __init__(self, corpus, seg_s=3.0, seed=0, p_reverb=0.3, p_babble=0.15, p_bandlimit=0.2, p_narrowband=0.1,
-                 p_two_noises=0.2, snr_range=(-5.0, 20.0), level_db=LEVEL_DB):
+                 p_two_noises=0.2, snr_range=(-5.0, 20.0), level_db=LEVEL_DB, p_speed=0.0, p_speech_eq=0.0,
+                 p_noise_eq=0.0):
         self.seg = int(seg_s * SR)
         self.rng = np.random.default_rng(seed)
         self.p_reverb, self.p_babble, self.p_bandlimit = p_reverb, p_babble, p_bandlimit
+        # augmentations against the corpus' small size (26 speakers, 55 min of noise); 0 (off) by
+        # default so that runs made before them draw the same stream
+        self.p_speed, self.p_speech_eq, self.p_noise_eq = p_speed, p_speech_eq, p_noise_eq
         self.p_narrowband = p_narrowband
         self.p_two_noises, self.snr_range, self.level_db = p_two_noises, snr_range, level_db
         sp = corpus.select("speech", dev=False)
@@ -214,6 +244,26 @@ class Mixer:
             x = x / rms(x) + y / rms(y) * 10 ** (r.uniform(-10, 5) / 20)
         return x
 
+    def _speech_speed(self, n):
+        """A speaker's crop played 0.9-1.1x as fast (pitch and tempo, as Kaldi's speed
+        perturbation): new voices and speaking rates from the same recordings."""
+        p = int(self.rng.integers(36, 45))  # speed p/40
+        k, s = self._speech(int(np.ceil(n * p / 40)) + 8)
+        return k, signal.resample_poly(s, 40, p)[:n].astype(np.float32)
+
+    def _eq(self, x):
+        """1-3 random peaking filters (RBJ biquads: 100 Hz-7 kHz, +-10 dB, Q 0.5-3) and a
+        tilt by a shelf: other microphones, rooms and noise sources."""
+        r = self.rng
+        sos = []
+        for _ in range(int(r.integers(1, 4))):
+            f0 = np.exp(r.uniform(np.log(100.0), np.log(7000.0)))
+            sos.append(_peaking(f0, r.uniform(-10.0, 10.0), r.uniform(0.5, 3.0)))
+        sos.append(_shelf(np.exp(r.uniform(np.log(300.0), np.log(3000.0))), r.uniform(-8.0, 8.0),
+                          high=bool(r.random() < 0.5)))
+        y = signal.sosfilt(np.array(sos), x).astype(np.float32)
+        return y if np.all(np.isfinite(y)) else x
+
     def _reverb(self, s):
         """Exponentially decaying noise IR; returns (reverberant, early-reverb target)."""
         r = self.rng
@@ -237,12 +287,19 @@ class Mixer:
     def sample(self):
         """One training pair (noisy, target), float32, length seg."""
         r, n = self.rng, self.seg
-        self._cur_spk, s = self._speech(n)
+        if self.p_speed > 0 and r.random() < self.p_speed:
+            self._cur_spk, s = self._speech_speed(n)
+        else:
+            self._cur_spk, s = self._speech(n)
+        if self.p_speech_eq > 0 and r.random() < self.p_speech_eq:
+            s = self._eq(s)
         if r.random() < self.p_reverb:
             s_in, target = self._reverb(s)
         else:
             s_in, target = s, s.copy()
         noise = self._noise(n)
+        if self.p_noise_eq > 0 and r.random() < self.p_noise_eq:
+            noise = self._eq(noise)
         snr = r.uniform(*self.snr_range)
         gn = rms(s_in) / rms(noise) * 10 ** (-snr / 20)
         mix = s_in + gn * noise

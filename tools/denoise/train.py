@@ -178,7 +178,7 @@ class MixStream(torch.utils.data.IterableDataset):
             yield mixer.batch(a.batch)
 
 
-MIX_KEYS = {"p_reverb": (0, 1), "p_babble": (0, 1), "p_bandlimit": (0, 1), "p_two_noises": (0, 1)}
+MIX_KEYS = {"p_reverb", "p_babble", "p_bandlimit", "p_two_noises", "p_speed", "p_speech_eq", "p_noise_eq"}
 
 
 def parse_mix_cfg(raw):
@@ -246,7 +246,8 @@ def main():
                     help="share of training mixtures passed through 8 kHz and back (8 kHz-origin recordings)")
     ap.add_argument("--mix-cfg", default="{}",
                     help="JSON overrides of the training mixer: p_reverb (0.3), p_babble (0.15), p_bandlimit (0.2), "
-                         "p_two_noises (0.2), snr_range ([-5, 20] dB)")
+                         "p_two_noises (0.2), snr_range ([-5, 20] dB); augmentations, 0 by default: p_speed (speech 0.9-1.1x as fast), "
+                         "p_speech_eq and p_noise_eq (random peaking and shelving filters)")
     ap.add_argument("--workers", type=int, default=0,
                     help="processes that mix training batches (0: this one, the exactly resumable stream)")
     ap.add_argument("--init-osw", metavar="FILE",

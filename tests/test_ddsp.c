@@ -513,8 +513,6 @@ static void test_cli_synth(void **state)
                         "--rate", "16000", "--tail", "0.5", "--bits", "float", NULL);
     if (rc)
         fail_msg("%s", err);
-    osw_file *dummy = NULL;
-    (void)dummy;
     char info[1024];
     assert_int_equal(run_oscine(info, sizeof info, NULL, 0, "info", out, NULL), 0);
     assert_non_null(strstr(info, "16000 Hz"));
@@ -535,6 +533,13 @@ static void test_cli_synth(void **state)
     assert_non_null(strstr(err, "line 1"));
     rc = run_oscine(NULL, 0, err, sizeof err, "synth", score, out, "--model", "nope.osw", NULL);
     assert_int_equal(rc, 2);
+    /* an empty score is an error, not a file of silence */
+    f = fopen(score, "w");
+    fputs("# nothing but a comment\n\n", f);
+    fclose(f);
+    rc = run_oscine(NULL, 0, err, sizeof err, "synth", score, out, "--model", FIXTURE, NULL);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "holds no messages"));
     assert_int_equal(dir_count(dir), 1); /* only the score */
     tmpdir_remove(dir);
 }

@@ -363,6 +363,25 @@ static void test_info_help_version(void **state)
         peak = fmaxf(peak, fabsf(y[i]));
     assert_float_equal(peak, powf(10, -6 / 20.0f), 1e-3);
     free(y);
+    assert_non_null(strstr(err, "wrote"));
+    /* -q and --quiet mean the same to every file command, in any position:
+     * the summary line goes, the file is still written; the daemon has
+     * --log-level instead and rejects -q as an unknown flag (not as a flag
+     * missing its value). */
+    remove(p);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "generate", "-q", p, "--seconds",
+                                "0.5", NULL), 0);
+    assert_string_equal(err, "");
+    assert_true(path_exists(p));
+    char npy[256];
+    snprintf(npy, sizeof npy, "%s/g.npy", d);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "mel", p, npy, "--quiet", NULL), 0);
+    assert_string_equal(err, "");
+    assert_true(path_exists(npy));
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "run", "-q", NULL), 2);
+    assert_non_null(strstr(err, "unknown flag '-q'"));
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "run", "--buffer", NULL), 2);
+    assert_non_null(strstr(err, "--buffer needs a value"));
     tmpdir_remove(d);
 }
 

@@ -88,8 +88,6 @@ int cmd_generate(int argc, char **argv)
             else if (!strcmp(v, "float")) samples = OSCINE_SAMPLES_FLOAT;
             else bad = 1;
             i++;
-        } else if (!strcmp(a, "--quiet")) {
-            cli_quiet = 1;
         } else if (a[0] == '-' && a[1]) {
             return cli_fail(EXIT_USAGE, "generate: unknown flag or missing value '%s'", a);
         } else if (!out) {

@@ -165,8 +165,6 @@ int process_main(int argc, char **argv, const char *chain)
             job.low_latency = 1;
         } else if (!strcmp(a, "--no-dither")) {
             job.dither = 0;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            cli_quiet = 1;
         } else if (a[0] == '-' && a[1]) {
             return cli_fail(EXIT_USAGE, "%s: unknown flag '%s' (see 'oscine help %s')",
                             argv[0], a, argv[0]);

@@ -16,6 +16,19 @@ int cmd_devices(int argc, char **argv)
     return e ? cli_fail_lib(EXIT_RUNTIME, e, NULL) : EXIT_OK;
 }
 
+/* The flags of `run` that take a value (the parser below handles each). */
+static int valued_flag(const char *a)
+{
+    static const char *const flags[] = {"--chain",    "--preset",      "--input",    "--output",
+                                        "--host-api", "--model",       "--client-name", "--osc-host",
+                                        "--rate",     "--buffer",      "--channels", "--osc-port",
+                                        "--log-level"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (!strcmp(a, flags[i]))
+            return 1;
+    return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
     daemon_config c = {.channels = 1, .osc_port = 9000, .osc_host = "127.0.0.1",
@@ -27,11 +40,12 @@ int cmd_run(int argc, char **argv)
             c.tcp = 1;
             continue;
         }
-        if (a[0] != '-' || !v) {
-            if (a[0] == '-')
-                return cli_fail(EXIT_USAGE, "run: %s needs a value", a);
+        if (a[0] != '-')
             return cli_fail(EXIT_USAGE, "run: unexpected argument '%s'", a);
-        }
+        if (!valued_flag(a))
+            return cli_fail(EXIT_USAGE, "run: unknown flag '%s' (see 'oscine help run')", a);
+        if (!v)
+            return cli_fail(EXIT_USAGE, "run: %s needs a value", a);
         i++;
         if (!strcmp(a, "--chain"))
             c.chain = v;

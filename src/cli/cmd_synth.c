@@ -321,8 +321,6 @@ int cmd_synth(int argc, char **argv)
             else
                 return cli_fail(EXIT_USAGE, "--bits '%s': use 16, 24, 32 or float", v ? v : "");
             i++;
-        } else if (!strcmp(a, "--quiet")) {
-            cli_quiet = 1;
         } else if (a[0] == '-' && a[1]) {
             return cli_fail(EXIT_USAGE, "synth: unknown flag '%s' (see 'oscine help synth')", a);
         } else if (npos < 2) {
@@ -346,6 +344,11 @@ int cmd_synth(int argc, char **argv)
     int code = read_input(score, &ev, &nev);
     if (code)
         return code;
+    if (nev == 0) {
+        free(ev);
+        return cli_fail(EXIT_RUNTIME, "synth: '%s' holds no messages (a score: 'TIME ADDRESS ARGS' "
+                        "per line; or a MIDI file); '%s' not written", score, out_path);
+    }
 
     oscine_model_path mp = {"synth", model};
     oscine_chain_config cc = {.stages = "synth", .sample_rate = (int)rate, .channels = 1,
@@ -408,8 +411,12 @@ int cmd_synth(int argc, char **argv)
         goto restore;
     }
     if (!cli_quiet) {
-        fprintf(stderr, "oscine: %s: %d messages, %.2f s at %ld Hz, peak %.1f dBFS\n",
-                out_path, nev, (double)end / rate, rate, 20.0 * log10(peak + 1e-30));
+        if (peak > 0.0)
+            fprintf(stderr, "oscine: %s: %d messages, %.2f s at %ld Hz, peak %.1f dBFS\n",
+                    out_path, nev, (double)end / rate, rate, 20.0 * log10(peak));
+        else
+            fprintf(stderr, "oscine: %s: %d messages, %.2f s at %ld Hz, silent (no note sounds)\n",
+                    out_path, nev, (double)end / rate, rate);
         if (clipped)
             fprintf(stderr, "oscine: warning: %lld samples clipped at full scale (lower "
                     "/synth/loudness)\n", (long long)clipped);

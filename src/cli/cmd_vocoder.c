@@ -147,8 +147,6 @@ int cmd_mel(int argc, char **argv)
             if (parse_layout(i + 1 < argc ? argv[i + 1] : NULL, &lay))
                 return cli_fail(EXIT_USAGE, "--layout: use frames-first or bands-first");
             i++;
-        } else if (!strcmp(a, "--quiet")) {
-            cli_quiet = 1;
         } else if (a[0] == '-' && a[1]) {
             return cli_fail(EXIT_USAGE, "mel: unknown flag '%s' (see 'oscine help mel')", a);
         } else if (npos < 2) {
@@ -232,8 +230,6 @@ int cmd_vocode(int argc, char **argv)
             else
                 return cli_fail(EXIT_USAGE, "--bits '%s': use 16, 24, 32 or float", v);
             i++;
-        } else if (!strcmp(a, "--quiet")) {
-            cli_quiet = 1;
         } else if (a[0] == '-' && a[1]) {
             return cli_fail(EXIT_USAGE, "vocode: unknown flag '%s' (see 'oscine help vocode')", a);
         } else if (npos < 2) {
@@ -486,8 +482,6 @@ int cmd_resynth(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--no-dither")) {
             job.dither = 0;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            cli_quiet = 1;
         } else if (!strcmp(a, "--chain") || !strcmp(a, "--set")) {
             return cli_fail(EXIT_USAGE, "resynth: %s belongs to 'oscine process' (e.g. "
                             "oscine process IN OUT --chain denoise,resynth)", a);

@@ -34,7 +34,8 @@ static const cli_command commands[] = {
      "  --model [STAGE=]PATH  weights for a stage that loads a model\n"
      "  --low-latency       resample for the stages with the live (short) filters,\n"
      "                      as the daemon and plugins do: the same output as them\n"
-     "  --quiet             no progress bar\n",
+     "  --quiet, -q         no progress bar (every command but run takes -q: no\n"
+     "                      progress bar or summary line; errors still print)\n",
      cmd_process},
     {"denoise", "IN OUT [--mix X] [--limit-db N] [--model PATH] [--format wav|flac]\n"
                 "        [--rate HZ] [--bits B] [--no-dither] [--quiet]",
@@ -49,7 +50,7 @@ static const cli_command commands[] = {
      "                 ./models or the installed share/oscine/models)\n"
      "Other flags as for 'oscine process'. Same as: oscine process IN OUT --chain denoise\n",
      cmd_denoise},
-    {"mel", "IN OUT.npy [--layout frames-first|bands-first]",
+    {"mel", "IN OUT.npy [--layout frames-first|bands-first] [--quiet]",
      "write the vocoder's log-mel spectrogram of a sound file (NumPy .npy)",
      "Mixes IN to mono, resamples it to 16 kHz and writes the exact mel front end\n"
      "the vocoder was trained on, as a float32 .npy of shape [frames, 80] (or\n"
@@ -60,7 +61,7 @@ static const cli_command commands[] = {
      "definition. OUT is written to a temporary file and renamed when complete.\n",
      cmd_mel},
     {"vocode", "IN.npy OUT [--model PATH] [--layout frames-first|bands-first]\n"
-               "        [--bits 16|24|32|float]",
+               "        [--bits 16|24|32|float] [--quiet]",
      "turn a mel spectrogram (.npy) into speech with the vocoder",
      "Reads a float32 or float64 .npy mel spectrogram as 'oscine mel' writes it\n"
      "(natural-log mel, 80 bands, 5 ms frames, 16 kHz; values below ln 1e-5 are\n"
@@ -92,7 +93,8 @@ static const cli_command commands[] = {
     {"info", "FILE", "print a sound file's format, rate, channels and duration", NULL,
      cmd_info},
     {"generate", "OUT [--signal sine|sweep|noise|voice-noise|impulse] [--seconds S]\n"
-                 "        [--rate HZ] [--channels N] [--freq HZ] [--level DBFS] [--bits B] [--seed N]",
+                 "        [--rate HZ] [--channels N] [--freq HZ] [--level DBFS] [--bits B] [--seed N]\n"
+                 "        [--quiet]",
      "write a test signal",
      "Writes a deterministic test signal, for demos and tests.\n"
      "  sine         a sine at --freq (default 440 Hz)\n"
@@ -329,5 +331,19 @@ int main(int argc, char **argv)
     for (int i = 2; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
             return help(cmd);
+    /* -q/--quiet means the same to every command but the daemon (which has
+     * --log-level): no progress bar, no summary line, no warnings; errors
+     * still print. Taken out here so each command's parser never sees it. */
+    if (strcmp(cmd, "run")) {
+        int n = 2;
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q"))
+                cli_quiet = 1;
+            else
+                argv[n++] = argv[i];
+        }
+        argv[n] = NULL;
+        argc = n;
+    }
     return c->run(argc - 1, argv + 1);
 }

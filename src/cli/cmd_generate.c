@@ -54,6 +54,7 @@ int cmd_generate(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
+        const char *want = "";
         if (!strcmp(a, "--signal") && v) {
             if (!strcmp(v, "sine")) kind = SIG_SINE;
             else if (!strcmp(v, "sweep")) kind = SIG_SWEEP;
@@ -65,21 +66,27 @@ int cmd_generate(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--seconds") && v) {
             bad = cli_parse_float(v, &seconds) || seconds <= 0 || seconds > 36000;
+            want = "give seconds above 0, at most 36000";
             i++;
         } else if (!strcmp(a, "--freq") && v) {
             bad = cli_parse_float(v, &freq) || freq <= 0;
+            want = "give Hz above 0, below half the rate";
             i++;
         } else if (!strcmp(a, "--level") && v) {
             bad = cli_parse_float(v, &level) || level > 0;
+            want = "give dBFS at most 0";
             i++;
         } else if (!strcmp(a, "--rate") && v) {
             bad = cli_parse_int(v, 8000, 192000, &rate);
+            want = "give 8000..192000 Hz";
             i++;
         } else if (!strcmp(a, "--channels") && v) {
             bad = cli_parse_int(v, 1, OSCINE_MAX_CHANNELS, &channels);
+            want = "give 1..8";
             i++;
         } else if (!strcmp(a, "--seed") && v) {
             bad = cli_parse_int(v, 0, 1L << 30, &seed);
+            want = "give 0..1073741824";
             i++;
         } else if (!strcmp(a, "--bits") && v) {
             if (!strcmp(v, "16")) samples = OSCINE_SAMPLES_PCM16;
@@ -87,6 +94,7 @@ int cmd_generate(int argc, char **argv)
             else if (!strcmp(v, "32")) samples = OSCINE_SAMPLES_PCM32;
             else if (!strcmp(v, "float")) samples = OSCINE_SAMPLES_FLOAT;
             else bad = 1;
+            want = "use 16, 24, 32 or float";
             i++;
         } else if (a[0] == '-' && a[1]) {
             return cli_fail(EXIT_USAGE, "generate: unknown flag or missing value '%s'", a);
@@ -96,7 +104,7 @@ int cmd_generate(int argc, char **argv)
             return cli_fail(EXIT_USAGE, "generate: unexpected argument '%s'", a);
         }
         if (bad)
-            return cli_fail(EXIT_USAGE, "generate: bad value for %s: '%s'", a, v);
+            return cli_fail(EXIT_USAGE, "generate: bad value for %s: '%s' (%s)", a, v, want);
     }
     if (!out)
         return cli_fail(EXIT_USAGE, "generate: need OUT (see 'oscine help generate')");

@@ -189,6 +189,16 @@ typedef enum oscine_sample_type {
     OSCINE_SAMPLES_COUNT
 } oscine_sample_type;
 
+/* What a file job met on the way (oscine_file_job.report; filled on success). */
+typedef struct oscine_file_report {
+    int64_t frames_in;   /* input frames read */
+    int64_t frames_out;  /* output frames written */
+    int64_t clipped;     /* output samples that hit full scale (integer formats only) */
+    uint64_t nonfinite;  /* blocks where NaN or infinity (in the input, or made by a
+                            stage) was replaced by silence */
+    int latency;         /* chain latency compensated, in input frames */
+} oscine_file_report;
+
 typedef struct oscine_file_job {
     const oscine_model_path *models; /* as in oscine_chain_config */
     int nmodels;
@@ -209,6 +219,7 @@ typedef struct oscine_file_job {
      * to cancel (the output is then not created). */
     int (*progress)(void *user, int64_t done, int64_t total);
     void *progress_user;
+    oscine_file_report *report;   /* may be NULL; filled when the job succeeds */
 } oscine_file_job;
 
 /* Process a whole file through a chain. Latency is compensated: the output

@@ -306,6 +306,65 @@ static void test_bad_input(void **state)
     tmpdir_remove(d);
 }
 
+/* What a job met reaches the user: NaN and infinity in a float input come
+ * out as silence around them (the rest untouched) with a warning naming the
+ * input, output that clips at 16 bits gets a warning with the count, -q
+ * keeps both quiet, and the library's report carries the same numbers. */
+static void test_warnings_and_report(void **state)
+{
+    const char *d = tmpdir_make();
+    char in[256], o[256];
+    snprintf(in, sizeof in, "%s/nan.wav", d);
+    snprintf(o, sizeof o, "%s/out.wav", d);
+    enum { N = 16000 };
+    static float x[N];
+    for (int i = 0; i < N; i++)
+        x[i] = 0.5f * sinf(2 * (float)M_PI * 440 * i / 16000.0f);
+    x[4000] = NAN;
+    x[9000] = INFINITY;
+    SF_INFO si = {.samplerate = 16000, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+    SNDFILE *sf = sf_open(in, SFM_WRITE, &si);
+    assert_non_null(sf);
+    sf_writef_float(sf, x, N);
+    sf_close(sf);
+
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", in, o, NULL), 0);
+    assert_non_null(strstr(err, "nan.wav': NaN or infinity met 2 times"));
+    SF_INFO info;
+    float *y = read_all(o, &info, 0);
+    assert_int_equal(info.frames, N);
+    for (int i = 0; i < N; i++) {
+        float want = i == 4000 || i == 9000 ? 0.0f : x[i];
+        if (y[i] != want)
+            fail_msg("sample %d: %g, want %g", i, (double)y[i], (double)want);
+    }
+    free(y);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", in, o, "-q", NULL), 0);
+    assert_string_equal(err, "");
+
+    /* +12 dB on a 0.5 sine into 16 bits: every sample above 0.25 clips */
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", in, o, "--chain",
+                                "gain", "--set", "/gain/db", "12", "--bits", "16", NULL), 0);
+    assert_non_null(strstr(err, "samples clipped at full scale"));
+    long clipped = strtol(strstr(err, "out.wav': ") + 10, NULL, 10);
+    assert_true(clipped > N / 2 && clipped < N);
+
+    oscine_file_report rep;
+    memset(&rep, 0xff, sizeof rep);
+    const char *addr[] = {"/gain/db"};
+    const float val[] = {12};
+    oscine_file_job job = {.in_path = in, .out_path = o, .stages = "gain", .set_addr = addr,
+                           .set_value = val, .nset = 1, .samples = OSCINE_SAMPLES_PCM16,
+                           .report = &rep};
+    assert_int_equal(oscine_file_process(&job), 0);
+    assert_int_equal(rep.frames_in, N);
+    assert_int_equal(rep.frames_out, N);
+    assert_int_equal(rep.clipped, clipped);
+    assert_int_equal(rep.nonfinite, 2);
+    assert_int_equal(rep.latency, 0);
+    tmpdir_remove(d);
+}
+
 static int cancel_at_half(void *user, int64_t done, int64_t total)
 {
     *(int *)user += 1;
@@ -425,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_rate_conversion),
         cmocka_unit_test(test_dither),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_warnings_and_report),
         cmocka_unit_test(test_interrupted),
         cmocka_unit_test(test_info_help_version),
         cmocka_unit_test(test_bundled_files_found),

@@ -3,6 +3,8 @@
 #ifndef OSCINE_CLI_H
 #define OSCINE_CLI_H
 
+#include "oscine.h"
+
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 typedef struct cli_command {
@@ -33,6 +35,10 @@ int cmd_vocode(int argc, char **argv);
 int cmd_resynth(int argc, char **argv);
 /* process with a fixed chain (NULL: --chain decides). */
 int process_main(int argc, char **argv, const char *chain);
+/* Run a file job (its report is the caller's to leave NULL: set here), map
+ * its error to an exit code with the message, and warn (unless --quiet) of
+ * clipped output and of NaN/Inf replaced by silence. */
+int cli_run_job(oscine_file_job *job);
 int cmd_info(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_spectrogram(int argc, char **argv);

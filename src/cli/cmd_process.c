@@ -197,10 +197,25 @@ int process_main(int argc, char **argv, const char *chain)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    int e = oscine_file_process(&job);
+    return cli_run_job(&job);
+}
+
+int cli_run_job(oscine_file_job *job)
+{
+    oscine_file_report rep;
+    job->report = &rep;
+    int e = oscine_file_process(job);
     if (e == OSCINE_E_STAGE || e == OSCINE_E_PARAM || e == OSCINE_E_RANGE || e == OSCINE_E_ARG)
         return cli_fail_lib(EXIT_USAGE, e, NULL);
     if (e)
         return cli_fail_lib(EXIT_RUNTIME, e, NULL);
+    /* The file is written; say what the user would otherwise not hear of. */
+    if (!cli_quiet && rep.clipped)
+        fprintf(stderr, "oscine: warning: '%s': %lld samples clipped at full scale (lower the "
+                "level, or write --bits float)\n", job->out_path, (long long)rep.clipped);
+    if (!cli_quiet && rep.nonfinite)
+        fprintf(stderr, "oscine: warning: '%s': NaN or infinity met %llu times (in the input, "
+                "or made by a stage) and replaced by silence\n", job->in_path,
+                (unsigned long long)rep.nonfinite);
     return EXIT_OK;
 }

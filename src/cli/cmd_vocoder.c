@@ -509,10 +509,5 @@ int cmd_resynth(int argc, char **argv)
     struct sigaction sa = {.sa_handler = resynth_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    int e = oscine_file_process(&job);
-    if (e == OSCINE_E_STAGE || e == OSCINE_E_PARAM || e == OSCINE_E_RANGE || e == OSCINE_E_ARG)
-        return cli_fail_lib(EXIT_USAGE, e, NULL);
-    if (e)
-        return cli_fail_lib(EXIT_RUNTIME, e, NULL);
-    return EXIT_OK;
+    return cli_run_job(&job);
 }

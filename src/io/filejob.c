@@ -298,10 +298,16 @@ OSCINE_API int oscine_file_process(const oscine_file_job *job)
             goto fail;
         s->out_written += n;
     }
+    oscine_file_report rep = {.frames_in = done, .frames_out = s->out_written,
+                              .clipped = s->out.clipped,
+                              .nonfinite = oscine_chain_nan_events(s->chain),
+                              .latency = oscine_chain_latency(s->chain)};
     s->out_open = 0;
     e = out_close(&s->out, 1);
     if (e)
         goto fail;
+    if (job->report)
+        *job->report = rep;
     job_free(s, 0);
     return 0;
 fail:

@@ -74,7 +74,7 @@ static void test_sine_panel(void **state)
     snprintf(png, sizeof png, "%s/sine.png", d);
     make_sine(in, 16000, 1000, 0.1, 32000);
     int rc = run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, in, "--width",
-                        "200", "--height", "100", "--max-hz", "8000", NULL);
+                        "200", "--height", "100", "--max-hz", "8000", "--no-axes", NULL);
     assert_int_equal(rc, 0);
     assert_string_equal(err, "");
     unsigned w, h;
@@ -112,7 +112,8 @@ static void test_stacked_and_defaults(void **state)
     FILE *f = fopen(png, "w");
     fputs("not a png", f);
     fclose(f);
-    int rc = run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, a, b, c, NULL);
+    int rc = run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, a, b, c,
+                        "--no-axes", NULL);
     assert_int_equal(rc, 0);
     unsigned w, h;
     unsigned char *px = read_png(png, &w, &h);
@@ -133,6 +134,68 @@ static void test_stacked_and_defaults(void **state)
     assert_true(is_grey(px, w, 484 + 120, 600));
     free(px);
     assert_int_equal(dir_count(d), 4);
+    tmpdir_remove(d);
+}
+
+/* Axes (the default): the panels are the same pixels as without them,
+ * inside margins of 40 px left, 12 right, 10 above and 14 below; the left
+ * margin carries a tick and a label at every kHz (8 kHz over 240 rows:
+ * steps of 1 kHz), the bottom one a tick every 0.5 s (4 s over 1200 px)
+ * and nothing else is drawn in the margins' corners. */
+static void test_axes(void **state)
+{
+    const char *d = tmpdir_make();
+    char in[256], bare[256], ax[256];
+    snprintf(in, sizeof in, "%s/in.wav", d);
+    snprintf(bare, sizeof bare, "%s/bare.png", d);
+    snprintf(ax, sizeof ax, "%s/axes.png", d);
+    make_sine(in, 16000, 1000, 0.3, 64000);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", bare, in, in,
+                                "--no-axes", NULL), 0);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", ax, in, in, NULL),
+                     0);
+    unsigned bw, bh, w, h;
+    unsigned char *b = read_png(bare, &bw, &bh);
+    unsigned char *px = read_png(ax, &w, &h);
+    assert_int_equal(bw, 1200);
+    assert_int_equal(bh, 2 * 240 + 2);
+    assert_int_equal(w, bw + 40 + 12);
+    assert_int_equal(h, bh + 10 + 14);
+    for (unsigned r = 0; r < bh; r++)
+        if (memcmp(b + 3 * (size_t)r * bw, px + 3 * ((size_t)(r + 10) * w + 40), 3 * (size_t)bw))
+            fail_msg("panel row %u differs from the bare image", r);
+    /* frequency ticks: the 3 px left of the panel at the row of k kHz
+     * (row 239 - floor(k * 30)), for k = 0..8, in both panels */
+    for (int p = 0; p < 2; p++)
+        for (int k = 0; k <= 8; k++) {
+            int r = 239 - (int)floor(k * 30.0);
+            if (r < 0)
+                r = 0;
+            unsigned row = 10 + (unsigned)p * 242 + (unsigned)r;
+            if (lum(px, w, row, 38) < 600)
+                fail_msg("no tick for %d kHz in panel %d (row %u)", k, p, row);
+        }
+    /* time ticks under the panels: every 0.5 s = 150 px, 0..4 s */
+    for (int k = 0; k <= 8; k++) {
+        unsigned col = 40 + (unsigned)(k * 150 > 1199 ? 1199 : k * 150);
+        if (lum(px, w, 10 + bh + 1, col) < 600)
+            fail_msg("no tick at %g s (column %u)", k * 0.5, col);
+    }
+    /* the margins hold only ink and their own colour; the labels are there */
+    unsigned ink = 0;
+    for (unsigned r = 0; r < h; r++)
+        for (unsigned c = 0; c < w; c++) {
+            if (r >= 10 && r < 10 + bh && c >= 40 && c < 40 + bw)
+                continue;
+            int l = lum(px, w, r, c);
+            if (l != 3 * 16 && l != 3 * 224 && !(l == 3 * 255 && c >= 40 && c < 40 + bw))
+                fail_msg("margin pixel (%u, %u) has luminance %d", r, c, l);
+            ink += l == 3 * 224;
+        }
+    assert_true(ink > 400);
+    assert_int_equal(lum(px, w, h - 1, 0), 3 * 16); /* bottom-left corner: empty */
+    free(b);
+    free(px);
     tmpdir_remove(d);
 }
 
@@ -195,6 +258,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sine_panel),
         cmocka_unit_test(test_stacked_and_defaults),
+        cmocka_unit_test(test_axes),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,7 +12,9 @@
  * of about 32 ms, a power of two: 512 at 16 kHz, 2048 at 44.1/48 kHz, hop a
  * quarter of it, smaller for short files so every column gets a frame), so
  * memory does not grow with the file's length. Channels are averaged. A
- * pixel holds the largest power of the frames and bins that fall in it. */
+ * pixel holds the largest power of the frames and bins that fall in it.
+ * Unless --no-axes, the panels get a frequency scale (kHz) on the left and a
+ * time scale (seconds) below, drawn with a built-in 5 x 7 pixel font. */
 #include "cli.h"
 
 #include "io/audiofile.h"
@@ -259,64 +261,194 @@ static void png_warning_fn(png_structp png, png_const_charp msg)
 }
 
 /* Write the stacked panels; the caller renames or removes the file. */
-static int write_png(png_out *o, panel *ps, int np, int width, int height, float top_db,
-                     float range_db, const char *title)
+/* ---- axes: a 5 x 7 pixel font for the tick labels (digits, '.', '-' and
+ * the letters of "kHz" and "s"), one row per byte, bit 4 leftmost. */
+static const struct glyph {
+    char c;
+    unsigned char rows[7];
+} FONT[] = {
+    {'0', {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}},
+    {'1', {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E}},
+    {'2', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}},
+    {'3', {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}},
+    {'4', {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}},
+    {'5', {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}},
+    {'6', {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}},
+    {'7', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
+    {'8', {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}},
+    {'9', {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}},
+    {'.', {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}},
+    {'-', {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}},
+    {'k', {0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12}},
+    {'H', {0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}},
+    {'z', {0x00, 0x00, 0x1F, 0x02, 0x04, 0x08, 0x1F}},
+    {'s', {0x00, 0x00, 0x0F, 0x10, 0x0E, 0x01, 0x1E}},
+};
+#define GLYPH_W 5
+#define GLYPH_H 7
+#define ADVANCE 6
+
+/* Margins around the panels when axes are drawn: frequency labels on the
+ * left, time labels below, "kHz" above, "s" to the right of the time axis. */
+enum { AX_LEFT = 40, AX_RIGHT = 12, AX_TOP = 10, AX_BOTTOM = 14 };
+static const unsigned char MARGIN_RGB[3] = {16, 16, 16};
+static const unsigned char INK_RGB[3] = {224, 224, 224};
+
+typedef struct canvas {
+    int w, h;
+    unsigned char *px; /* w x h x RGB, row-major */
+} canvas;
+
+static void put(canvas *c, int x, int y, const unsigned char rgb[3])
+{
+    if (x >= 0 && x < c->w && y >= 0 && y < c->h)
+        memcpy(c->px + 3 * ((size_t)y * (size_t)c->w + (size_t)x), rgb, 3);
+}
+
+static int text_width(const char *t)
+{
+    int n = (int)strlen(t);
+    return n ? n * ADVANCE - 1 : 0;
+}
+
+/* Draw t with its top-left corner at (x, y); characters the font lacks are
+ * left blank. */
+static void text(canvas *c, int x, int y, const char *t)
+{
+    for (; *t; t++, x += ADVANCE)
+        for (size_t g = 0; g < sizeof FONT / sizeof FONT[0]; g++)
+            if (FONT[g].c == *t)
+                for (int r = 0; r < GLYPH_H; r++)
+                    for (int b = 0; b < GLYPH_W; b++)
+                        if (FONT[g].rows[r] & (0x10 >> b))
+                            put(c, x + b, y + r, INK_RGB);
+}
+
+/* The tick spacing: the smallest 1, 2 or 5 x 10^k that puts at most
+ * max_ticks intervals on span. */
+static double nice_step(double span, int max_ticks)
+{
+    if (max_ticks < 1)
+        max_ticks = 1;
+    double raw = span / max_ticks, p = pow(10, floor(log10(raw)));
+    for (int i = 0; i < 4; i++, p *= 10)
+        for (int k = 0; k < 3; k++) {
+            double m = (double[]){1, 2, 5}[k] * p;
+            if (m >= raw * (1 - 1e-9))
+                return m;
+        }
+    return raw;
+}
+
+/* k * step written with as many decimals as step needs ("0.5", "12", "0.02"). */
+static void tick_label(char *buf, size_t len, double step, int k)
+{
+    int dec = 0;
+    while (dec < 6 && fabs(step * pow(10, dec) - round(step * pow(10, dec))) > 1e-6)
+        dec++;
+    snprintf(buf, len, "%.*f", dec, k * step);
+}
+
+/* The panels (and, with axes, their scales) into c. */
+static void draw(canvas *c, const panel *ps, int np, int width, int height, float top_db,
+                 float range_db, int axes, double tmax, double fmax)
+{
+    const int x0 = axes ? AX_LEFT : 0, top = axes ? AX_TOP : 0;
+    for (size_t i = 0; i < (size_t)c->w * (size_t)c->h; i++)
+        memcpy(c->px + 3 * i, axes ? MARGIN_RGB : SEPARATOR_RGB, 3);
+    const float floor_db = top_db - range_db;
+    for (int i = 0; i < np; i++) {
+        const int y0 = top + i * (height + SEPARATOR);
+        if (i > 0)
+            for (int s = 1; s <= SEPARATOR; s++)
+                for (int x = 0; x < width; x++)
+                    put(c, x0 + x, y0 - s, SEPARATOR_RGB);
+        for (int r = 0; r < height; r++)
+            for (int x = 0; x < width; x++) {
+                float pw = ps[i].pw[(size_t)x * height + r];
+                unsigned char rgb[3];
+                if (pw < 0) {
+                    memcpy(rgb, BACKGROUND, 3);
+                } else {
+                    float db = pw > 1e-30f ? 10 * log10f(pw) : -300;
+                    colour((db - floor_db) / range_db, rgb);
+                }
+                put(c, x0 + x, y0 + r, rgb);
+            }
+    }
+    if (!axes)
+        return;
+    char lab[32];
+    /* frequency: ticks at least ~28 pixels apart, labels in kHz */
+    const double fk = fmax / 1000, fstep = nice_step(fk, height / 28);
+    text(c, 2, 1, "kHz");
+    for (int i = 0; i < np; i++) {
+        const int y0 = top + i * (height + SEPARATOR);
+        for (int k = 0; k * fstep <= fk * (1 + 1e-9); k++) {
+            int r = height - 1 - (int)floor(k * fstep / fk * height);
+            if (r < 0)
+                r = 0;
+            for (int d = 1; d <= 3; d++)
+                put(c, x0 - d, y0 + r, INK_RGB);
+            tick_label(lab, sizeof lab, fstep, k);
+            int ty = y0 + r - GLYPH_H / 2;
+            if (ty < y0)
+                ty = y0;
+            if (ty > y0 + height - GLYPH_H)
+                ty = y0 + height - GLYPH_H;
+            text(c, x0 - 5 - text_width(lab), ty, lab);
+        }
+    }
+    /* time: ticks at least ~70 pixels apart, labels in seconds */
+    const int yb = top + np * height + (np - 1) * SEPARATOR;
+    const double tstep = nice_step(tmax, width / 70);
+    for (int k = 0; k * tstep <= tmax * (1 + 1e-9); k++) {
+        int x = (int)lround(k * tstep / tmax * width);
+        if (x > width - 1)
+            x = width - 1;
+        for (int d = 0; d < 3; d++)
+            put(c, x0 + x, yb + d, INK_RGB);
+        tick_label(lab, sizeof lab, tstep, k);
+        int tx = x0 + x - text_width(lab) / 2;
+        if (tx < x0 - 2)
+            tx = x0 - 2;
+        if (tx + text_width(lab) > x0 + width + 1)
+            tx = x0 + width + 1 - text_width(lab);
+        text(c, tx, yb + 5, lab);
+    }
+    text(c, x0 + width + 4, yb + 5, "s");
+}
+
+static int write_png(png_out *o, const canvas *c, const char *title)
 {
     char why[256] = "";
-    const int total = np * height + (np - 1) * SEPARATOR;
-    unsigned char *row = malloc((size_t)width * 3);
-    if (!row)
-        return cli_fail(EXIT_RUNTIME, "spectrogram: out of memory");
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, why, png_error_fn,
                                               png_warning_fn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         png_destroy_write_struct(&png, NULL);
-        free(row);
         return cli_fail(EXIT_RUNTIME, "output '%s': libpng: out of memory", o->path);
     }
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
-        free(row);
         return cli_fail(EXIT_RUNTIME, "output '%s': writing the PNG failed: %s", o->path,
                         why[0] ? why : strerror(errno));
     }
     png_init_io(png, o->f);
-    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)total, 8, PNG_COLOR_TYPE_RGB,
+    png_set_IHDR(png, info, (png_uint_32)c->w, (png_uint_32)c->h, 8, PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     char software[64];
     snprintf(software, sizeof software, "oscine %s", oscine_version());
-    png_text text[2] = {
+    png_text text_chunks[2] = {
         {.compression = PNG_TEXT_COMPRESSION_NONE, .key = "Software", .text = software},
         {.compression = PNG_TEXT_COMPRESSION_NONE, .key = "Title", .text = (char *)title},
     };
-    png_set_text(png, info, text, 2);
+    png_set_text(png, info, text_chunks, 2);
     png_write_info(png, info);
-
-    const float floor_db = top_db - range_db;
-    for (int i = 0; i < np; i++) {
-        if (i > 0)
-            for (int s = 0; s < SEPARATOR; s++) {
-                for (int c = 0; c < width; c++)
-                    memcpy(row + 3 * c, SEPARATOR_RGB, 3);
-                png_write_row(png, row);
-            }
-        for (int r = 0; r < height; r++) {
-            for (int c = 0; c < width; c++) {
-                float pw = ps[i].pw[(size_t)c * height + r];
-                if (pw < 0) {
-                    memcpy(row + 3 * c, BACKGROUND, 3);
-                } else {
-                    float db = pw > 1e-30f ? 10 * log10f(pw) : -300;
-                    colour((db - floor_db) / range_db, row + 3 * c);
-                }
-            }
-            png_write_row(png, row);
-        }
-    }
+    for (int y = 0; y < c->h; y++)
+        png_write_row(png, c->px + 3 * (size_t)y * (size_t)c->w);
     png_write_end(png, info);
     png_destroy_write_struct(&png, &info);
-    free(row);
     return EXIT_OK;
 }
 
@@ -327,6 +459,7 @@ int cmd_spectrogram(int argc, char **argv)
     int np = 0;
     float max_hz = 0, range = 80;
     long width = 1200, height = 240;
+    int axes = 1;
     memset(ps, 0, sizeof ps);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -343,6 +476,8 @@ int cmd_spectrogram(int argc, char **argv)
         } else if (!strcmp(a, "--height") && v) {
             bad = cli_parse_int(v, 16, 2048, &height);
             i++;
+        } else if (!strcmp(a, "--no-axes")) {
+            axes = 0;
         } else if (a[0] == '-' && a[1]) {
             return cli_fail(EXIT_USAGE, "spectrogram: unknown flag or missing value '%s'", a);
         } else if (!out) {
@@ -415,10 +550,14 @@ int cmd_spectrogram(int argc, char **argv)
         for (int i = 0; i < np && n < sizeof title; i++)
             n += (size_t)snprintf(title + n, sizeof title - n, "%s%s", i ? " | " : "",
                                   ps[i].path);
+        canvas cv = {.w = (int)width + (axes ? AX_LEFT + AX_RIGHT : 0),
+                     .h = np * (int)height + (np - 1) * SEPARATOR + (axes ? AX_TOP + AX_BOTTOM : 0)};
+        cv.px = malloc((size_t)cv.w * (size_t)cv.h * 3);
         png_out o;
-        ret = png_open_tmp(&o, out);
+        ret = cv.px ? png_open_tmp(&o, out) : cli_fail(EXIT_RUNTIME, "spectrogram: out of memory");
         if (!ret) {
-            ret = write_png(&o, ps, np, (int)width, (int)height, top, range, title);
+            draw(&cv, ps, np, (int)width, (int)height, top, range, axes, tmax, fmax);
+            ret = write_png(&o, &cv, title);
             if (!ret && (fflush(o.f) || fsync(fileno(o.f))))
                 ret = cli_fail(EXIT_RUNTIME, "output '%s': %s", out, strerror(errno));
             if (fclose(o.f) && !ret)
@@ -429,6 +568,7 @@ int cmd_spectrogram(int argc, char **argv)
             if (ret)
                 unlink(o.tmp);
         }
+        free(cv.px);
     }
     for (int i = 0; i < np; i++)
         free(ps[i].pw);

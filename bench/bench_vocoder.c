@@ -214,9 +214,10 @@ static double time_front_end(void)
     return best;
 }
 
-/* Network + synthesis (iSTFT, with the model's RTISI-LA) over all frames,
- * chunk frames per call, and the synthesis' flush. */
-static double time_vocoder(const osw_file *w, int chunk, float *y)
+/* Network + synthesis (iSTFT, with the model's RTISI-LA, or with the file
+ * synthesis' longer one) over all frames, chunk frames per call, and the
+ * synthesis' flush. */
+static double time_vocoder(const osw_file *w, int chunk, int file, float *y)
 {
     vocoder_net *v;
     if (vocoder_net_create(&v, w, chunk)) {
@@ -224,7 +225,7 @@ static double time_vocoder(const osw_file *w, int chunk, float *y)
         exit(1);
     }
     vocoder_syn *syn;
-    if (vocoder_syn_create(&syn, v))
+    if (file ? vocoder_syn_create_file(&syn, v) : vocoder_syn_create(&syn, v))
         exit(1);
     float *fr = malloc(sizeof(float) * (size_t)(chunk + VOC_MAX_LOOKAHEAD) * VOC_FRAME);
     double best = 1e9;
@@ -257,7 +258,7 @@ static double time_stage(const char *model, float *y)
 {
     oscine_model_path mp = {"resynth", model};
     oscine_chain_config cfg = {.stages = "resynth", .sample_rate = VOC_RATE, .channels = 1,
-                               .models = &mp, .nmodels = 1};
+                               .models = &mp, .nmodels = 1, .low_latency = 1};
     oscine_chain *c;
     if (oscine_chain_create(&c, &cfg)) {
         fprintf(stderr, "bench: %s\n", oscine_last_error());
@@ -434,24 +435,24 @@ int main(void)
            "lookahead 4 frames (20 ms) + synthesis 3 frames (15 ms)\n", params, macs / 1e6, macs * 200 / 1e6);
     double tfe = time_front_end();
     double tgl = time_griffin_lim(mel_pinv(), y);
-    double ts = time_vocoder(w, 1, y);
-    double tb = time_vocoder(w, 64, y);
+    double ts = time_vocoder(w, 1, 0, y);
+    double tb = time_vocoder(w, 64, 1, y);
     double tst = time_stage(tmp, y);
     printf("%-52s RTF %.5f   %7.2f x faster than Griffin-Lim\n", "mel front end (oscine mel)",
            tfe / SECONDS, tgl / tfe);
     printf("%-52s RTF %.5f   %7.2f x faster than Griffin-Lim\n",
            "vocoder streaming, frame by frame (live)", ts / SECONDS, tgl / ts);
     printf("%-52s RTF %.5f   %7.2f x faster than Griffin-Lim\n",
-           "vocoder batched, 64 frames per call (oscine vocode)", tb / SECONDS, tgl / tb);
+           "oscine vocode: 64 frames per call, RTISI-LA 8 x 16", tb / SECONDS, tgl / tb);
     printf("%-52s RTF %.5f   %7.2f x faster than Griffin-Lim\n",
-           "resynth stage (front end + net + synthesis, chain)", tst / SECONDS, tgl / tst);
+           "resynth stage, live chain (front end + net + synth.)", tst / SECONDS, tgl / tst);
     printf("%-52s RTF %.5f   (baseline)\n", "Griffin-Lim, mel pseudo-inverse + 100 iterations",
            tgl / SECONDS);
     char buf[4096];
     const char *trained = find_trained(buf, sizeof buf);
     osw_file *tw;
     if (trained && osw_open(&tw, trained) == 0) {
-        double tt = time_vocoder(tw, 1, y);
+        double tt = time_vocoder(tw, 1, 0, y);
         printf("%-52s RTF %.5f   %7.2f x faster than Griffin-Lim\n",
                "trained model, streaming frame by frame", tt / SECONDS, tgl / tt);
         osw_close(tw);

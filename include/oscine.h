@@ -107,7 +107,10 @@ typedef struct oscine_chain_config {
                              >0: force stages to run at this rate */
     int hop;              /* 0: the hop the stages need; >0: force this hop
                              (frames at the internal rate) */
-    int low_latency;      /* 1: shorter resampler filters, for live use */
+    int low_latency;      /* 1: live use: shorter resampler filters, and the
+                             vocoder's streaming synthesis in `resynth`;
+                             0: files: libsoxr HQ, the vocoder's longer
+                             RTISI-LA (src/models/vocoder.h) */
     const oscine_model_path *models; /* weights per stage; others are looked up
                                         in $OSCINE_MODEL_PATH, ./models and the
                                         installed share/oscine/models */

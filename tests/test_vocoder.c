@@ -335,13 +335,15 @@ typedef struct setting {
 
 /* Mono x through a chain in random blocks; output aligned by the latency. */
 static const char *resynth_model = FIXTURE; /* the weights run_chain gives resynth */
+static int chain_low_latency;                /* run_chain's: 0 files (default), 1 live */
 
 static float *run_chain(const char *stages, int rate, const float *x, size_t n, uint64_t seed,
                         const setting *set, int nset, int *latency)
 {
     oscine_model_path mp[2] = {{"resynth", resynth_model}, {"denoise", DN_FIXTURE}};
     oscine_chain_config cfg = {.stages = stages, .sample_rate = rate, .channels = 1,
-                               .models = mp, .nmodels = strstr(stages, "denoise") ? 2 : 1};
+                               .models = mp, .nmodels = strstr(stages, "denoise") ? 2 : 1,
+                               .low_latency = chain_low_latency};
     oscine_chain *c;
     if (oscine_chain_create(&c, &cfg))
         fail_msg("%s", oscine_last_error());
@@ -403,46 +405,63 @@ static void test_stage_matches_pytorch(void **state)
     free(d);
     free(y);
     osw_close(w);
-    /* Phase differences + RTISI-LA: 2 more hops of look-ahead; the stage
-     * equals the file path (vocoder_net + vocoder_syn on the same mel) and
-     * PyTorch. */
+    /* Phase differences + RTISI-LA: the stage equals the C path
+     * (vocoder_net + vocoder_syn on the same mel) and PyTorch, live (the
+     * model's 2 hops of RTISI-LA look-ahead and 2 passes) and in a file
+     * chain (the file synthesis: 8 hops, 16 passes). */
     assert_int_equal(osw_open(&w, DIFF_FIXTURE), 0);
     x = fixture_tensor(w, "input.wav", &n);
-    ref = fixture_tensor(w, "out.wav", &ny);
-    resynth_model = DIFF_FIXTURE;
-    y = run_chain("resynth", 16000, x, (size_t)n, 3, NULL, 0, &L);
-    resynth_model = FIXTURE;
-    assert_int_equal(L, 79 + 240 + (3 + 2) * 80);
-    vocoder_mel *fe;
-    vocoder_net *v;
-    vocoder_syn *syn;
-    assert_int_equal(vocoder_mel_create(&fe), 0);
-    assert_int_equal(vocoder_net_create(&v, w, 1), 0);
-    assert_int_equal(vocoder_syn_create(&syn, v), 0);
-    const size_t T = vocoder_mel_frames_for((size_t)n), S = (size_t)vocoder_syn_lookahead(syn);
-    float *mel = malloc(sizeof(float) * T * VOC_MELS), *fr = malloc(sizeof(float) * T * FR);
-    float *yc = malloc(sizeof(float) * (T + S) * VOC_HOP);
-    vocoder_mel_buffer(fe, x, (size_t)n, mel);
-    run_net(v, mel, (int)T, 1, 0, fr);
-    for (size_t t = 0; t < T + S; t++)
-        vocoder_syn_frame(syn, t < T ? fr + t * FR : NULL, yc + t * VOC_HOP);
-    /* The last S hops differ a little, by design: the file path flushes the
-     * look-ahead with silent frames, the stage with what the network makes of
-     * the silence that follows (not zero). */
-    const float *ya = yc + VOC_STFT_LATENCY + S * VOC_HOP;
-    const size_t m = (size_t)n - S * VOC_HOP;
-    e = nmse(ya, y, m);
-    double ep = nmse(ref, y, m);
-    print_message("resynth stage, phase differences + RTISI-LA: NMSE %.3g against the C path on the "
-                  "C front end's mel, %.3g against PyTorch; chain latency %d samples\n", e, ep, L);
-    assert_true(e < 1e-10);
-    assert_true(ep < RTISI_FIX_TOL);
-    vocoder_syn_destroy(syn);
-    vocoder_net_destroy(v);
-    vocoder_mel_destroy(fe);
-    free(mel);
-    free(fr);
-    free(yc);
+    for (int live = 1; live >= 0; live--) {
+        ref = fixture_tensor(w, live ? "out.wav" : "out_file.wav", &ny);
+        resynth_model = DIFF_FIXTURE;
+        chain_low_latency = live;
+        y = run_chain("resynth", 16000, x, (size_t)n, 3, NULL, 0, &L);
+        resynth_model = FIXTURE;
+        chain_low_latency = 0;
+        const int sla = live ? 2 : VOC_FILE_RTISI_LOOKAHEAD;
+        assert_int_equal(L, 79 + 240 + (3 + sla) * 80);
+        vocoder_mel *fe;
+        vocoder_net *v;
+        vocoder_syn *syn;
+        assert_int_equal(vocoder_mel_create(&fe), 0);
+        assert_int_equal(vocoder_net_create(&v, w, 1), 0);
+        assert_int_equal(live ? vocoder_syn_create(&syn, v) : vocoder_syn_create_file(&syn, v), 0);
+        const size_t T = vocoder_mel_frames_for((size_t)n), S = (size_t)vocoder_syn_lookahead(syn);
+        assert_int_equal(S, sla);
+        float *mel = malloc(sizeof(float) * T * VOC_MELS), *fr = malloc(sizeof(float) * T * FR);
+        float *yc = malloc(sizeof(float) * (T + S) * VOC_HOP);
+        vocoder_mel_buffer(fe, x, (size_t)n, mel);
+        run_net(v, mel, (int)T, 1, 0, fr);
+        for (size_t t = 0; t < T + S; t++)
+            vocoder_syn_frame(syn, t < T ? fr + t * FR : NULL, yc + t * VOC_HOP);
+        /* The last S hops differ a little, by design: the file path flushes the
+         * look-ahead with silent frames, the stage with what the network makes of
+         * the silence that follows (not zero). */
+        const float *ya = yc + VOC_STFT_LATENCY + S * VOC_HOP;
+        const size_t m = (size_t)n - S * VOC_HOP;
+        e = nmse(ya, y, m);
+        /* Against PyTorch the file synthesis is compared on its first 30 %:
+         * with these random weights (30 % of the bins at the mel fix's clamp)
+         * 16 passes over 8 open frames amplify rounding: in PyTorch alone a
+         * 1e-7 relative change of the spectra grows to an NMSE of 1e-3 by the
+         * end of the file (float32 C against float64 PyTorch: 5e-10 in the
+         * first tenth, 3e-2 in the last), while a logic difference would
+         * show from the first frames. */
+        double ep = nmse(ref, y, live ? m : m * 3 / 10);
+        print_message("resynth stage (%s), phase differences + RTISI-LA %zu x %d: NMSE %.3g against "
+                      "the C path on the C front end's mel, %.3g against PyTorch; chain latency %d "
+                      "samples\n", live ? "live" : "file", S, live ? 2 : VOC_FILE_RTISI_ITERS, e, ep, L);
+        assert_true(e < 1e-10);
+        assert_true(ep < RTISI_FIX_TOL);
+        vocoder_syn_destroy(syn);
+        vocoder_net_destroy(v);
+        vocoder_mel_destroy(fe);
+        free(mel);
+        free(fr);
+        free(yc);
+        if (live)
+            free(y);
+    }
     free(y);
     osw_close(w);
 }
@@ -826,19 +845,37 @@ static void test_commands(void **state)
         assert_int_equal(osw_open(&wd, DIFF_FIXTURE), 0);
         int64_t nmd, nyd;
         const float *mel_d = fixture_tensor(wd, "input.mel", &nmd);
-        const float *y_d = fixture_tensor(wd, "out.wav", &nyd);
         int64_t shd[2] = {nmd / VOC_MELS, VOC_MELS};
         assert_int_equal(npy_write_f32(npy, mel_d, 2, shd), 0);
-        RUN(rc, "vocode", npy, outw, "--model", DIFF_FIXTURE, "--bits", "float", "--quiet");
-        expect_fail(rc, 0, err, "");
-        size_t nd;
-        float *yd = read_wav(outw, &nd, &rate);
-        assert_int_equal((int64_t)nd, nyd);
-        double ed = nmse(y_d, yd, nd);
-        print_message("oscine vocode, phase differences + RTISI-LA, vs PyTorch: NMSE %.3g over %zu samples\n",
-                      ed, nd);
-        assert_true(ed < RTISI_FIX_TOL);
-        free(yd);
+        /* by default the file synthesis; --rtisi model: the streaming one;
+         * --rtisi 2,2 is the fixture's own setting, so the same samples */
+        const char *how[3] = {NULL, "model", "2,2"};
+        float *yprev = NULL;
+        for (int k = 0; k < 3; k++) {
+            const float *y_d = fixture_tensor(wd, k ? "out.wav" : "out_file.wav", &nyd);
+            if (how[k])
+                RUN(rc, "vocode", npy, outw, "--model", DIFF_FIXTURE, "--bits", "float", "--quiet",
+                    "--rtisi", how[k]);
+            else
+                RUN(rc, "vocode", npy, outw, "--model", DIFF_FIXTURE, "--bits", "float", "--quiet");
+            expect_fail(rc, 0, err, "");
+            size_t nd;
+            float *yd = read_wav(outw, &nd, &rate);
+            assert_int_equal((int64_t)nd, nyd);
+            double ed = nmse(y_d, yd, k ? nd : nd * 3 / 10); /* see test_stage_matches_pytorch */
+            print_message("oscine vocode --rtisi %s, phase differences + RTISI-LA, vs PyTorch: NMSE "
+                          "%.3g over %zu samples\n", how[k] ? how[k] : "(file default)", ed, nd);
+            assert_true(ed < RTISI_FIX_TOL);
+            if (k == 2)
+                assert_memory_equal(yprev, yd, sizeof(float) * nd);
+            free(yprev);
+            yprev = yd;
+        }
+        free(yprev);
+        RUN(rc, "vocode", npy, outw, "--model", DIFF_FIXTURE, "--rtisi", "3");
+        expect_fail(rc, 2, err, "--rtisi '3'");
+        RUN(rc, "vocode", npy, outw, "--model", DIFF_FIXTURE, "--rtisi", "17,2");
+        expect_fail(rc, 2, err, "0..16");
         osw_close(wd);
     }
     /* 16-bit by default */

@@ -204,10 +204,33 @@ int cmd_vocode(int argc, char **argv)
     int npos = 0;
     layout lay = LAYOUT_AUTO;
     oscine_sample_type samples = OSCINE_SAMPLES_PCM16;
+    int rtisi_la = -2, rtisi_it = -2; /* -2: the file synthesis; -1: the model's */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--layout")) {
+        if (!strcmp(a, "--rtisi")) {
+            if (v && !strcmp(v, "model")) {
+                rtisi_la = rtisi_it = -1;
+            } else {
+                char *end = NULL;
+                long la = -1, it = -1;
+                if (v) {
+                    la = strtol(v, &end, 10);
+                    if (end != v && *end == ',') {
+                        const char *p = end + 1;
+                        it = strtol(p, &end, 10);
+                        if (end == p)
+                            it = -1;
+                    }
+                }
+                if (!v || *end || la < 0 || la > 16 || it < 0 || it > 16)
+                    return cli_fail(EXIT_USAGE, "--rtisi '%s': give LOOKAHEAD,PASSES (0..16 "
+                                    "each) or 'model'", v ? v : "");
+                rtisi_la = (int)la;
+                rtisi_it = (int)it;
+            }
+            i++;
+        } else if (!strcmp(a, "--layout")) {
             if (parse_layout(v, &lay))
                 return cli_fail(EXIT_USAGE, "--layout: use frames-first or bands-first");
             i++;
@@ -327,7 +350,8 @@ int cmd_vocode(int argc, char **argv)
         cli_fail_lib(EXIT_RUNTIME, e, NULL);
         goto done;
     }
-    if ((e = vocoder_syn_create(&syn, net))) {
+    if ((e = rtisi_la == -2 ? vocoder_syn_create_file(&syn, net)
+                            : vocoder_syn_create_with(&syn, net, rtisi_la, rtisi_it))) {
         cli_fail_lib(EXIT_RUNTIME, e, NULL);
         goto done;
     }
@@ -482,6 +506,8 @@ int cmd_resynth(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--no-dither")) {
             job.dither = 0;
+        } else if (!strcmp(a, "--low-latency")) {
+            job.low_latency = 1;
         } else if (!strcmp(a, "--chain") || !strcmp(a, "--set")) {
             return cli_fail(EXIT_USAGE, "resynth: %s belongs to 'oscine process' (e.g. "
                             "oscine process IN OUT --chain denoise,resynth)", a);

@@ -32,8 +32,9 @@ static const cli_command commands[] = {
      "  --bits B            output samples: 16, 24, 32 (integer) or float\n"
      "  --no-dither         no TPDF dither when reducing bit depth\n"
      "  --model [STAGE=]PATH  weights for a stage that loads a model\n"
-     "  --low-latency       resample for the stages with the live (short) filters,\n"
-     "                      as the daemon and plugins do: the same output as them\n"
+     "  --low-latency       run the stages as the daemon and plugins do (short\n"
+     "                      resampling filters, resynth's streaming synthesis):\n"
+     "                      the same output as them\n"
      "  --quiet, -q         no progress bar (every command but run takes -q: no\n"
      "                      progress bar or summary line; errors still print)\n",
      cmd_process},
@@ -61,7 +62,7 @@ static const cli_command commands[] = {
      "definition. OUT is written to a temporary file and renamed when complete.\n",
      cmd_mel},
     {"vocode", "IN.npy OUT [--model PATH] [--layout frames-first|bands-first]\n"
-               "        [--bits 16|24|32|float] [--quiet]",
+               "        [--bits 16|24|32|float] [--rtisi LA,PASSES|model] [--quiet]",
      "turn a mel spectrogram (.npy) into speech with the vocoder",
      "Reads a float32 or float64 .npy mel spectrogram as 'oscine mel' writes it\n"
      "(natural-log mel, 80 bands, 5 ms frames, 16 kHz; values below ln 1e-5 are\n"
@@ -73,22 +74,30 @@ static const cli_command commands[] = {
      "                 ./models or the installed share/oscine/models); its\n"
      "                 recorded mel configuration must be oscine's (docs/mel.md)\n"
      "  --layout L     frames-first ([frames, 80]) or bands-first ([80, frames])\n"
-     "  --bits B       16 (default, TPDF-dithered), 24, 32 or float\n",
+     "  --bits B       16 (default, TPDF-dithered), 24, 32 or float\n"
+     "  --rtisi S      the phase refinement (RTISI-LA) of the synthesis: LA,PASSES\n"
+     "                 (0..16 frames of look-ahead, 0..16 passes), or 'model' for\n"
+     "                 the model's own streaming setting (the shipped model: 3,2,\n"
+     "                 as live resynth uses). Default: 8,16 (or the model's, if\n"
+     "                 more; a model without RTISI-LA keeps plain overlap-add):\n"
+     "                 closer to the original, at about twice the cost\n",
      cmd_vocode},
     {"resynth", "IN OUT [--warp R] [--tilt DB] [--low DB] [--mid DB] [--high DB] [--mix X]\n"
                 "        [--model PATH] [--format wav|flac] [--rate HZ] [--bits B] [--no-dither]\n"
-                "        [--quiet]",
+                "        [--low-latency] [--quiet]",
      "resynthesise speech through the vocoder, with mel-domain voice transforms",
      "Runs each channel of IN through the mel front end, the transforms below and\n"
      "the vocoder (16 kHz; other rates are resampled) and writes OUT aligned with\n"
      "IN. Same as: oscine process IN OUT --chain resynth --set /resynth/...\n"
+     "Files get the longer phase refinement of 'oscine vocode' (RTISI-LA 8 x 16;\n"
+     "live and --low-latency: the model's 3 x 2), its latency compensated.\n"
      "  --warp R     0.5..2 frequency warp (default 1): >1 raises formants and pitch\n"
      "  --tilt DB    -12..12 dB per octave around 1 kHz (default 0)\n"
      "  --low DB, --mid DB, --high DB\n"
      "               -24..24 dB gains at 250 Hz and below, 1.5 kHz, 5 kHz and above\n"
      "  --mix X      0..1 wet/dry (default 1: fully resynthesised)\n"
      "  --model PATH weights (default: vocoder-16k.osw, looked up as for vocode)\n"
-     "--format, --rate, --bits and --no-dither as for 'oscine process'.\n",
+     "--format, --rate, --bits, --no-dither and --low-latency as for 'oscine process'.\n",
      cmd_resynth},
     {"info", "FILE", "print a sound file's format, rate, channels and duration", NULL,
      cmd_info},

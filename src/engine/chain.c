@@ -248,7 +248,8 @@ static int lane_create(oscine_chain *c, lane *l)
 {
     for (int i = 0; i < c->nstages; i++) {
         stage_env env = {.sample_rate = c->irate, .max_frames = c->hop ? c->hop : CHUNK,
-                         .host_rate = c->rate, .model = c->models[i][0] ? c->models[i] : NULL};
+                         .host_rate = c->rate, .model = c->models[i][0] ? c->models[i] : NULL,
+                         .low_latency = c->low_latency};
         int e = c->cls[i]->create(&l->st[i], &env);
         if (e < 0)
             return err_prefix(e, "stage '%s'", c->cls[i]->name);

@@ -39,6 +39,7 @@ typedef struct stage_env {
     int max_frames;  /* largest n given to process() */
     int host_rate;   /* the chain's outside rate (may be higher than sample_rate) */
     const char *model; /* weights file for stages with model_file, resolved */
+    int low_latency;   /* the chain's: 1 live (keep latency down), 0 files */
 } stage_env;
 
 typedef struct stage_class {

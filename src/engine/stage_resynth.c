@@ -99,7 +99,8 @@ static int rs_create(void **state, const stage_env *env)
         e = vocoder_net_create(&s->net, w, 1);
     osw_close(w);
     if (!e)
-        e = vocoder_syn_create(&s->syn, s->net);
+        e = env->low_latency ? vocoder_syn_create(&s->syn, s->net)
+                             : vocoder_syn_create_file(&s->syn, s->net);
     if (!e) {
         s->latency = (vocoder_net_lookahead(s->net) + vocoder_syn_lookahead(s->syn)) * VOC_HOP +
                      VOC_STFT_LATENCY;

@@ -554,11 +554,32 @@ static void syn_fix(void *ctx, const float *seg, float *mag)
 
 int vocoder_syn_create(vocoder_syn **out, const vocoder_net *v)
 {
+    return vocoder_syn_create_with(out, v, -1, -1);
+}
+
+int vocoder_syn_create_file(vocoder_syn **out, const vocoder_net *v)
+{
+    if (v->syn_iters <= 0)
+        return vocoder_syn_create(out, v);
+    return vocoder_syn_create_with(
+        out, v, v->syn_lookahead > VOC_FILE_RTISI_LOOKAHEAD ? v->syn_lookahead : VOC_FILE_RTISI_LOOKAHEAD,
+        v->syn_iters > VOC_FILE_RTISI_ITERS ? v->syn_iters : VOC_FILE_RTISI_ITERS);
+}
+
+int vocoder_syn_create_with(vocoder_syn **out, const vocoder_net *v, int lookahead, int iters)
+{
     *out = NULL;
+    if (lookahead < -1 || lookahead > 16 || iters < -1 || iters > 16)
+        return err_set(OSCINE_E_RANGE, "vocoder: RTISI-LA look-ahead %d, passes %d: give 0..16 each",
+                       lookahead, iters);
+    if (lookahead < 0)
+        lookahead = v->syn_lookahead;
+    if (iters < 0)
+        iters = v->syn_iters;
     vocoder_syn *s = calloc(1, sizeof *s);
     if (!s)
         return err_set(OSCINE_E_NOMEM, "vocoder: out of memory");
-    rtisi_config rc = {VOC_NFFT, VOC_HOP, v->syn_lookahead, v->syn_iters};
+    rtisi_config rc = {VOC_NFFT, VOC_HOP, lookahead, iters};
     int e = rtisi_create(&s->r, &rc);
     if (e) {
         free(s);
@@ -566,8 +587,8 @@ int vocoder_syn_create(vocoder_syn **out, const vocoder_net *v)
     }
     s->logamp_max = v->logamp_max;
     s->fix = v->fix;
-    if (v->fix.lim > 0 && v->syn_iters > 0) {
-        s->open = v->syn_lookahead + 1;
+    if (v->fix.lim > 0 && iters > 0) {
+        s->open = lookahead + 1;
         s->melq = calloc((size_t)s->open, sizeof *s->melq);
         s->time = fftwf_malloc(sizeof(float) * VOC_MEL_NFFT);
         s->freq = fftwf_malloc(sizeof(fftwf_complex) * MEL_BINS);

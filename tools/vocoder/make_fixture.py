@@ -57,6 +57,9 @@ def test_signal(n, seed=7):
     return x.astype(np.float32)
 
 
+# RTISI-LA look-ahead and passes of the file synthesis (VOC_FILE_RTISI_LOOKAHEAD/ITERS)
+FILE_RTISI = (8, 16)
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="")
@@ -101,6 +104,12 @@ def main():
     tensors["out.re"] = X.real[0].numpy().astype(np.float32)
     tensors["out.im"] = X.imag[0].numpy().astype(np.float32)
     tensors["out.wav"] = y[0].numpy().astype(np.float32)
+    if m.cfg["rtisi_iters"] > 0:
+        # the file synthesis (src/models/vocoder.h, VOC_FILE_RTISI_*: `oscine vocode`, resynth
+        # in a chain that is not low-latency): the same spectra, longer RTISI-LA
+        Xf = A.rtisi_la(X[0].numpy(), FILE_RTISI[0], FILE_RTISI[1], mel[0].double().numpy(),
+                        m.cfg["mel_fix_db"])
+        tensors["out_file.wav"] = A.istft(torch.from_numpy(Xf)[None])[0].numpy().astype(np.float32)
     if m.diff:  # the integration alone, on float32 inputs (C's phaseint gets exactly these)
         f32 = [v[0].numpy().astype(np.float32) for v in (logamp, aux[0], aux[1])]
         tensors["out.dt"], tensors["out.df"] = f32[1], f32[2]

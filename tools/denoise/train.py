@@ -193,12 +193,17 @@ def parse_mix_cfg(raw):
                     or not -30 <= v[0] <= v[1] <= 60):
                 raise ValueError(f"snr_range: want [LO, HI] dB with -30 <= LO <= HI <= 60, got {v!r}")
             out[k] = (float(v[0]), float(v[1]))
+        elif k == "rumble_hz":
+            if (not isinstance(v, list) or len(v) != 2 or not all(isinstance(t, (int, float)) for t in v)
+                    or not 20 <= v[0] <= v[1] <= 2000):
+                raise ValueError(f"rumble_hz: want [LO, HI] Hz with 20 <= LO <= HI <= 2000, got {v!r}")
+            out[k] = (float(v[0]), float(v[1]))
         elif k in MIX_KEYS:
             if not isinstance(v, (int, float)) or not 0 <= v <= 1:
                 raise ValueError(f"{k}: want a probability in 0..1, got {v!r}")
             out[k] = float(v)
         else:
-            raise ValueError(f"unknown key '{k}' (known: {', '.join(sorted(list(MIX_KEYS) + ['snr_range']))})")
+            raise ValueError(f"unknown key '{k}' (known: {', '.join(sorted(list(MIX_KEYS) + ['rumble_hz', 'snr_range']))})")
     return out
 
 
@@ -248,7 +253,7 @@ def main():
                     help="JSON overrides of the training mixer: p_reverb (0.3), p_babble (0.15), p_bandlimit (0.2), "
                          "p_two_noises (0.2), snr_range ([-5, 20] dB); augmentations, 0 by default: p_speed (speech 0.9-1.1x as fast), "
                          "p_speech_eq and p_noise_eq (random peaking and shelving filters), p_noise_rumble (the noise's "
-                         "lows under 100-300 Hz raised 10-25 dB)")
+                         "lows under a corner in rumble_hz, [100, 300] Hz, raised 10-25 dB)")
     ap.add_argument("--workers", type=int, default=0,
                     help="processes that mix training batches (0: this one, the exactly resumable stream)")
     ap.add_argument("--init-osw", metavar="FILE",

@@ -497,6 +497,14 @@ static void test_synth_settings(void **state)
     assert_non_null(strstr(oscine_last_error(), "ddsp-no-such-instrument.osw"));
 }
 
+/* Write text to path (a score), failing the test if it cannot. */
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f))
+        fail_msg("cannot write %s", path);
+}
+
 /* `oscine synth`: a score renders (notes where the score puts them), a bad
  * line is a usage error naming it, and nothing is left behind. */
 static void test_cli_synth(void **state)
@@ -505,10 +513,8 @@ static void test_cli_synth(void **state)
     char score[512], out[512], err[1024];
     snprintf(score, sizeof score, "%s/a.score", dir);
     snprintf(out, sizeof out, "%s/a.wav", dir);
-    FILE *f = fopen(score, "w");
-    fputs("# test\n0.25 /synth/note_on 64 0.9   # E4\n0.0 /synth/reverb 0\n"
-          "0.75 /synth/note_off 64\n", f);
-    fclose(f);
+    write_text(score, "# test\n0.25 /synth/note_on 64 0.9   # E4\n0.0 /synth/reverb 0\n"
+                      "0.75 /synth/note_off 64\n");
     int rc = run_oscine(NULL, 0, err, sizeof err, "synth", score, out, "--model", FIXTURE,
                         "--rate", "16000", "--tail", "0.5", "--bits", "float", NULL);
     if (rc)
@@ -517,29 +523,24 @@ static void test_cli_synth(void **state)
     assert_int_equal(run_oscine(info, sizeof info, NULL, 0, "info", out, NULL), 0);
     assert_non_null(strstr(info, "16000 Hz"));
     assert_non_null(strstr(info, "frames:   20000"));
-    f = fopen(score, "w");
-    fputs("0.0 /synth/note_on 64 0.9\n0.5 /synth/note_on 200 1\n", f);
-    fclose(f);
     remove(out);
-    rc = run_oscine(NULL, 0, err, sizeof err, "synth", score, out, "--model", FIXTURE, NULL);
-    assert_int_equal(rc, 2);
-    assert_non_null(strstr(err, "line 2"));
-    assert_false(path_exists(out));
-    f = fopen(score, "w");
-    fputs("0.0 /gain/db 3\n", f);
-    fclose(f);
-    rc = run_oscine(NULL, 0, err, sizeof err, "synth", score, out, "--model", FIXTURE, NULL);
-    assert_int_equal(rc, 2);
-    assert_non_null(strstr(err, "line 1"));
-    rc = run_oscine(NULL, 0, err, sizeof err, "synth", score, out, "--model", "nope.osw", NULL);
-    assert_int_equal(rc, 2);
-    /* an empty score is an error, not a file of silence */
-    f = fopen(score, "w");
-    fputs("# nothing but a comment\n\n", f);
-    fclose(f);
-    rc = run_oscine(NULL, 0, err, sizeof err, "synth", score, out, "--model", FIXTURE, NULL);
-    assert_int_equal(rc, 1);
-    assert_non_null(strstr(err, "holds no messages"));
+    /* bad scores: exit code and message; nothing written */
+    static const struct {
+        const char *text, *model, *want;
+        int rc;
+    } bad[] = {
+        {"0.0 /synth/note_on 64 0.9\n0.5 /synth/note_on 200 1\n", FIXTURE, "line 2", 2},
+        {"0.0 /gain/db 3\n", FIXTURE, "line 1", 2},
+        {"0.0 /synth/note_on 64 0.9\n", "nope.osw", "model 'nope.osw' not found", 1},
+        {"0.0 /synth/note_on 64 0.9\n", "cello", "model 'ddsp-cello.osw' not found", 1},
+        {"# nothing but a comment\n\n", FIXTURE, "holds no messages", 1}, /* not 2 s of silence */
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        write_text(score, bad[k].text);
+        rc = run_oscine(NULL, 0, err, sizeof err, "synth", score, out, "--model", bad[k].model, NULL);
+        if (rc != bad[k].rc || !strstr(err, bad[k].want))
+            fail_msg("score %zu: exit %d, '%s' (want %d, '%s')", k, rc, err, bad[k].rc, bad[k].want);
+    }
     assert_int_equal(dir_count(dir), 1); /* only the score */
     tmpdir_remove(dir);
 }

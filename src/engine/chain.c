@@ -229,12 +229,17 @@ static int resolve_models(oscine_chain *c, const oscine_chain_config *cfg)
         const char *file = k->model_file;
         char named[256];
         if (given) {
-            /* a path, or (stages with model_name) an instrument name */
+            /* a path; or (stages with model_name) a file name looked up like
+             * model_file when it ends in .osw, else an instrument name */
+            size_t len = strlen(given);
             if (!k->model_name || strchr(given, '/') || paths_file_exists(given)) {
                 snprintf(c->models[i], sizeof c->models[i], "%s", given);
                 continue;
             }
-            snprintf(named, sizeof named, k->model_name, given);
+            if (len > 4 && !strcmp(given + len - 4, ".osw"))
+                snprintf(named, sizeof named, "%s", given);
+            else
+                snprintf(named, sizeof named, k->model_name, given);
             file = named;
         }
         if (paths_find_model(file, c->models[i], sizeof c->models[i]))

@@ -286,7 +286,7 @@ static float rs_band_gain(const void *state)
 const stage_class stage_resynth = {
     .name = "resynth",
     .help = "voice resynthesis through the APNet-style vocoder, with mel-domain warp, tilt, "
-            "band gains and freeze (16 kHz; 50 ms latency with the shipped model)",
+            "band gains and freeze (16 kHz; 50 ms latency live with the shipped model; files refine longer)",
     .rate = VOC_RATE,
     .hop = VOC_HOP,
     .params = rs_params,

@@ -569,12 +569,9 @@ int vocoder_syn_create_file(vocoder_syn **out, const vocoder_net *v)
 int vocoder_syn_create_with(vocoder_syn **out, const vocoder_net *v, int lookahead, int iters)
 {
     *out = NULL;
-    if (lookahead < -1 || lookahead > 16 || iters < -1 || iters > 16)
-        return err_set(OSCINE_E_RANGE, "vocoder: RTISI-LA look-ahead %d, passes %d: give 0..16 each",
-                       lookahead, iters);
-    if (lookahead < 0)
+    if (lookahead == -1) /* other values out of range: rtisi_create says so */
         lookahead = v->syn_lookahead;
-    if (iters < 0)
+    if (iters == -1)
         iters = v->syn_iters;
     vocoder_syn *s = calloc(1, sizeof *s);
     if (!s)

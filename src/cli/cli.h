@@ -39,6 +39,9 @@ int process_main(int argc, char **argv, const char *chain);
  * its error to an exit code with the message, and warn (unless --quiet) of
  * clipped output and of NaN/Inf replaced by silence. */
 int cli_run_job(oscine_file_job *job);
+/* Unless --quiet, warn that n samples of out_path hit full scale, with what
+ * to do about it (hint); nothing when n is 0. */
+void cli_warn_clipped(const char *out_path, long long n, const char *hint);
 int cmd_info(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_spectrogram(int argc, char **argv);

@@ -210,9 +210,7 @@ int cli_run_job(oscine_file_job *job)
     if (e)
         return cli_fail_lib(EXIT_RUNTIME, e, NULL);
     /* The file is written; say what the user would otherwise not hear of. */
-    if (!cli_quiet && rep.clipped)
-        fprintf(stderr, "oscine: warning: '%s': %lld samples clipped at full scale (lower the "
-                "level, or write --bits float)\n", job->out_path, (long long)rep.clipped);
+    cli_warn_clipped(job->out_path, rep.clipped, "lower the level, or write --bits float");
     if (!cli_quiet && rep.nonfinite)
         fprintf(stderr, "oscine: warning: '%s': NaN or infinity met %llu times (in the input, "
                 "or made by a stage) and replaced by silence\n", job->in_path,

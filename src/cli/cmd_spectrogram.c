@@ -260,7 +260,6 @@ static void png_warning_fn(png_structp png, png_const_charp msg)
     (void)msg;
 }
 
-/* Write the stacked panels; the caller renames or removes the file. */
 /* ---- axes: a 5 x 7 pixel font for the tick labels (digits, '.', '-' and
  * the letters of "kHz" and "s"), one row per byte, bit 4 leftmost. */
 static const struct glyph {
@@ -419,6 +418,7 @@ static void draw(canvas *c, const panel *ps, int np, int width, int height, floa
     text(c, x0 + width + 4, yb + 5, "s");
 }
 
+/* Write the drawn image; the caller renames or removes the file. */
 static int write_png(png_out *o, const canvas *c, const char *title)
 {
     char why[256] = "";

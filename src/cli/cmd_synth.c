@@ -417,10 +417,8 @@ int cmd_synth(int argc, char **argv)
         else
             fprintf(stderr, "oscine: %s: %d messages, %.2f s at %ld Hz, silent (no note sounds)\n",
                     out_path, nev, (double)end / rate, rate);
-        if (clipped)
-            fprintf(stderr, "oscine: warning: %lld samples clipped at full scale (lower "
-                    "/synth/loudness)\n", (long long)clipped);
     }
+    cli_warn_clipped(out_path, clipped, "lower /synth/loudness");
     code = EXIT_OK;
 restore:
     sigaction(SIGINT, &old_int, NULL);

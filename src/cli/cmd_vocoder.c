@@ -405,10 +405,8 @@ int cmd_vocode(int argc, char **argv)
     if (!cli_quiet) {
         fprintf(stderr, "oscine: %s: %lld frames -> %.2f s at 16 kHz (model %s)\n", out_path,
                 frames, nout / (double)VOC_RATE, mpath);
-        if (clipped)
-            fprintf(stderr, "oscine: warning: %lld samples clipped at full scale\n",
-                    (long long)clipped);
     }
+    cli_warn_clipped(out_path, clipped, "write --bits float to keep them");
     code = EXIT_OK;
 done:
     if (opened)

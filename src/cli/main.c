@@ -237,6 +237,13 @@ int cli_fail_lib(int code, int err, const char *context)
     return cli_fail(code, "%s", d[0] ? d : oscine_strerror(err));
 }
 
+void cli_warn_clipped(const char *out_path, long long n, const char *hint)
+{
+    if (n && !cli_quiet)
+        fprintf(stderr, "oscine: warning: '%s': %lld samples clipped at full scale (%s)\n", out_path,
+                n, hint);
+}
+
 int cli_parse_float(const char *s, float *out)
 {
     char *end;

@@ -179,6 +179,8 @@ class MixStream(torch.utils.data.IterableDataset):
 
 
 MIX_KEYS = {"p_reverb", "p_babble", "p_bandlimit", "p_two_noises", "p_speed", "p_speech_eq", "p_noise_eq", "p_noise_rumble"}
+# [LO, HI] keys: their bounds and unit
+RANGE_KEYS = {"snr_range": (-30, 60, "dB"), "rumble_hz": (20, 2000, "Hz")}
 
 
 def parse_mix_cfg(raw):
@@ -188,22 +190,18 @@ def parse_mix_cfg(raw):
         raise ValueError("not a JSON object")
     out = {}
     for k, v in cfg.items():
-        if k == "snr_range":
+        if k in RANGE_KEYS:
+            lo, hi, unit = RANGE_KEYS[k]
             if (not isinstance(v, list) or len(v) != 2 or not all(isinstance(t, (int, float)) for t in v)
-                    or not -30 <= v[0] <= v[1] <= 60):
-                raise ValueError(f"snr_range: want [LO, HI] dB with -30 <= LO <= HI <= 60, got {v!r}")
-            out[k] = (float(v[0]), float(v[1]))
-        elif k == "rumble_hz":
-            if (not isinstance(v, list) or len(v) != 2 or not all(isinstance(t, (int, float)) for t in v)
-                    or not 20 <= v[0] <= v[1] <= 2000):
-                raise ValueError(f"rumble_hz: want [LO, HI] Hz with 20 <= LO <= HI <= 2000, got {v!r}")
+                    or not lo <= v[0] <= v[1] <= hi):
+                raise ValueError(f"{k}: want [LO, HI] {unit} with {lo} <= LO <= HI <= {hi}, got {v!r}")
             out[k] = (float(v[0]), float(v[1]))
         elif k in MIX_KEYS:
             if not isinstance(v, (int, float)) or not 0 <= v <= 1:
                 raise ValueError(f"{k}: want a probability in 0..1, got {v!r}")
             out[k] = float(v)
         else:
-            raise ValueError(f"unknown key '{k}' (known: {', '.join(sorted(list(MIX_KEYS) + ['rumble_hz', 'snr_range']))})")
+            raise ValueError(f"unknown key '{k}' (known: {', '.join(sorted(MIX_KEYS | set(RANGE_KEYS)))})")
     return out
 
 

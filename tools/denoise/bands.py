@@ -29,14 +29,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 import data as D  # noqa: E402
+from evaluate import si_sdr  # noqa: E402  (the training evaluations' SI-SDR)
 
 BANDS = [(0, 80), (80, 160), (160, 300), (300, 1000), (1000, 2000), (2000, 4000), (4000, 8000)]
-
-
-def sisdr(ref, est):
-    a = np.dot(est, ref) / np.dot(ref, ref)
-    t = a * ref
-    return 10 * np.log10(np.sum(t ** 2) / np.sum((est - t) ** 2))
 
 
 def band(x, lo, hi, sr):
@@ -54,15 +49,15 @@ def analyse(noisy, clean, sr, binary, model, tmp):
     e, c, n = e.astype(np.float64), clean.astype(np.float64), noisy.astype(np.float64)
     L = min(len(e), len(c))
     e, c, n = e[:L], c[:L], n[:L]
-    base = sisdr(c, e)
-    row = [base - sisdr(c, n)]
+    base = si_sdr(e, c)
+    row = [base - si_sdr(n, c)]
     for lo, hi in BANDS:
         if lo >= sr / 2:
             row += [0.0, 0.0]
             continue
         eb = band(e, lo, hi, sr)
-        row.append(sisdr(c, e - eb + band(n, lo, hi, sr)) - base)
-        row.append(sisdr(c, e - eb + band(c, lo, hi, sr)) - base)
+        row.append(si_sdr(e - eb + band(n, lo, hi, sr), c) - base)
+        row.append(si_sdr(e - eb + band(c, lo, hi, sr), c) - base)
     return base, row
 
 

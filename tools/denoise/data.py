@@ -187,7 +187,7 @@ class Mixer:
 
     def __init__(self, corpus, seg_s=3.0, seed=0, p_reverb=0.3, p_babble=0.15, p_bandlimit=0.2, p_narrowband=0.1,
                  p_two_noises=0.2, snr_range=(-5.0, 20.0), level_db=LEVEL_DB, p_speed=0.0, p_speech_eq=0.0,
-                 p_noise_eq=0.0, p_noise_rumble=0.0, rumble_hz=(100.0, 300.0)):
+                 p_noise_eq=0.0, p_noise_rumble=0.0, rumble_hz=(100.0, 300.0), p_clean=0.0):
         self.seg = int(seg_s * SR)
         self.rng = np.random.default_rng(seed)
         self.p_reverb, self.p_babble, self.p_bandlimit = p_reverb, p_babble, p_bandlimit
@@ -195,6 +195,9 @@ class Mixer:
         # default so that runs made before them draw the same stream
         self.p_speed, self.p_speech_eq, self.p_noise_eq = p_speed, p_speech_eq, p_noise_eq
         self.p_noise_rumble = p_noise_rumble
+        # share of mixtures with no noise at all: the model must leave clean speech alone
+        # (quiet, breathy voices most of all), which mixtures at 20 dB SNR do not teach
+        self.p_clean = p_clean
         # the rumble shelf's corner, log-uniform in this range (Hz); one draw whatever the range
         self.rumble_hz = (float(rumble_hz[0]), float(rumble_hz[1]))
         if not 20.0 <= self.rumble_hz[0] <= self.rumble_hz[1] <= 2000.0:
@@ -313,6 +316,8 @@ class Mixer:
             noise = signal.sosfilt(sos[None], noise).astype(np.float32)
         snr = r.uniform(*self.snr_range)
         gn = rms(s_in) / rms(noise) * 10 ** (-snr / 20)
+        if self.p_clean > 0 and r.random() < self.p_clean:
+            gn = 0.0
         mix = s_in + gn * noise
         u = r.random()
         if u < self.p_bandlimit:

@@ -278,8 +278,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: oscine COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "  %-10s %s\n", "help", "help [COMMAND]: this text, or a command's; help osc: OSC reference");
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-11s %s\n", "help", "help [COMMAND]: this text, or a command's; help osc: OSC reference");
     fprintf(f, "\n  oscine --version    print the version\n");
 }
 

@@ -388,6 +388,27 @@ def dev_pairs(data_dir):
     return out
 
 
+def dev_clean(corpus, per_speaker=0, seed=4321):
+    """Dev speakers' utterances, no noise, scaled to -35..-20 dBFS RMS (the dev mixtures'
+    range), deterministic. per_speaker 0: all of them."""
+    rng = np.random.default_rng(seed)
+    by_spk = {}
+    for it in sorted(corpus.select("speech", dev=True), key=lambda it: it[2]):
+        by_spk.setdefault(it[1], []).append(it)
+    out = []
+    for spk in sorted(by_spk):
+        its = by_spk[spk]
+        if per_speaker and per_speaker < len(its):
+            pick = sorted(rng.choice(len(its), per_speaker, replace=False))
+            its = [its[i] for i in pick]
+        for it in its:
+            s = to_float(it[3])
+            g = 10 ** (rng.uniform(-35, -20) / 20) / rms(s)
+            g = min(g, 0.99 / (np.abs(s).max() + 1e-9))
+            out.append((os.path.basename(it[2])[:-5], (s * g).astype(np.float32)))
+    return out
+
+
 if __name__ == "__main__":
     import argparse
     ap = argparse.ArgumentParser()

@@ -1,7 +1,10 @@
 """Evaluate a denoiser checkpoint: SI-SDR on the dev mixtures (per input SNR) and on the
-real dev pairs, for the noisy input and for the enhanced output (both against clean).
+real dev pairs, for the noisy input and for the enhanced output (both against clean),
+and with --sets clean, on the dev speakers' clean utterances (no noise: output against
+input, as tools/eval_denoise's clean set, to see what a checkpoint does to clean speech).
 
     /usr/bin/python3 tools/denoise/evaluate.py --ckpt /work/ckpt/denoise/best.pt [--out DIR]
+    /usr/bin/python3 tools/denoise/evaluate.py --sets clean --ckpt /work/ckpt/r5a/eval-*.pt
 
 PESQ / STOI are not computed (not packaged in Debian); SI-SDR only.
 """
@@ -66,6 +69,22 @@ def evaluate(model, mixtures, pairs, device="cpu", out_dir=None):
     return res
 
 
+def evaluate_clean(model, clean, device="cpu"):
+    """Clean speech in, no noise: SI-SDR of the output against the input (mean, min,
+    the worst utterance) and the mean level change, dB."""
+    rows = []
+    for name, x in clean:
+        y = enhance_np(model, x, device)
+        n = min(len(x), len(y))
+        lv = 10 * np.log10((np.sum(y[:n].astype(np.float64) ** 2) + 1e-20)
+                           / (np.sum(x[:n].astype(np.float64) ** 2) + 1e-20))
+        rows.append((name, si_sdr(y[:n], x[:n]), lv))
+    k = int(np.argmin([r[1] for r in rows]))
+    return {"clean_si_sdr": float(np.mean([r[1] for r in rows])), "clean_min": rows[k][1],
+            "clean_worst": rows[k][0], "clean_level_db": float(np.mean([r[2] for r in rows])),
+            "clean_rows": rows}
+
+
 def format_result(res):
     lines = [f"dev mixtures  noisy {res['mix_noisy']:6.2f} dB  enhanced {res['mix_enh']:6.2f} dB  "
              f"(improvement {res['mix_enh']-res['mix_noisy']:+.2f})"]
@@ -91,24 +110,37 @@ def load_model(path, device="cpu"):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ckpt", default="/work/ckpt/denoise/best.pt")
+    ap.add_argument("--ckpt", nargs="+", default=["/work/ckpt/denoise/best.pt"],
+                    help="one or more checkpoints, each scored in turn")
+    ap.add_argument("--sets", default="mix,pairs",
+                    help="mix,pairs (the training evaluations' score) and/or clean")
     ap.add_argument("--data", default=D.default_data_dir())
     ap.add_argument("--cache", default=D.DEFAULT_CACHE)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None, help="write enhanced dev pairs as WAV here")
     a = ap.parse_args()
+    sets = set(a.sets.split(","))
+    if not sets or not sets <= {"mix", "pairs", "clean"} or (("mix" in sets) != ("pairs" in sets)):
+        ap.error(f"--sets {a.sets}: give mix,pairs and/or clean")
     torch.set_num_threads(a.threads)
-    m, ck = load_model(a.ckpt, a.device)
-    print(f"checkpoint {a.ckpt}: step {ck['step']}, {ck['audio_s']/3600:.2f} h of audio seen")
     corpus = D.Corpus(a.data, a.cache, verbose=False)
+    mixtures = D.dev_mixtures(corpus) if "mix" in sets else None
+    pairs = D.dev_pairs(a.data) if "pairs" in sets else None
+    clean = D.dev_clean(corpus) if "clean" in sets else None
     if a.out:
         os.makedirs(a.out, exist_ok=True)
-    t0 = time.time()
-    res = evaluate(m, D.dev_mixtures(corpus), D.dev_pairs(a.data), a.device, a.out)
-    print(format_result(res))
-    print(f"({time.time()-t0:.1f} s)")
-
+    for path in a.ckpt:
+        m, ck = load_model(path, a.device)
+        print(f"checkpoint {path}: step {ck['step']}, {ck['audio_s']/3600:.2f} h of audio seen")
+        t0 = time.time()
+        if mixtures is not None:
+            print(format_result(evaluate(m, mixtures, pairs, a.device, a.out)))
+        if clean is not None:
+            r = evaluate_clean(m, clean, a.device)
+            print(f"clean speech  SI-SDR mean {r['clean_si_sdr']:6.2f} dB  min {r['clean_min']:6.2f} dB "
+                  f"({r['clean_worst']})  level {r['clean_level_db']:+.2f} dB  [{len(clean)} utterances]")
+        print(f"({time.time()-t0:.1f} s)")
 
 if __name__ == "__main__":
     main()

@@ -68,7 +68,12 @@ OSCINE_API int oscine_file_info_get(const char *path, oscine_file_info *info)
     info->sample_rate = si.samplerate;
     info->channels = si.channels;
     info->frames = si.frames;
-    snprintf(info->container, sizeof info->container, "%s", major_name(si.format));
+    /* libsndfile names formats "FLAC (Free Lossless Audio Codec)", too long for
+     * the field: keep the short name before the parenthesis ("WAV", "FLAC") */
+    const char *name = major_name(si.format);
+    const char *paren = strstr(name, " (");
+    int len = paren ? (int)(paren - name) : (int)strlen(name);
+    snprintf(info->container, sizeof info->container, "%.*s", len, name);
     snprintf(info->samples, sizeof info->samples, "%s", sub_name(si.format));
     sf_close(sf);
     return 0;

@@ -899,6 +899,21 @@ static void test_commands(void **state)
     assert_int_equal(npy_write_f32(bad, z, 2, s0), 0);
     RUN(rc, "vocode", bad, outw, "--model", FIXTURE);
     expect_fail(rc, 1, err, "no frames");
+    /* 1-3 frames: no samples (frames*80 - 240); the count used to wrap around */
+    int64_t s3[2] = {3, 80};
+    assert_int_equal(npy_write_f32(bad, z, 2, s3), 0);
+    RUN(rc, "vocode", bad, outw, "--model", FIXTURE);
+    expect_fail(rc, 1, err, "3 frames make no audio");
+    int64_t s4[2] = {4, 80};
+    float z4[4 * 80] = {0};
+    assert_int_equal(npy_write_f32(bad, z4, 2, s4), 0);
+    RUN(rc, "vocode", bad, outw, "--model", FIXTURE, "--quiet");
+    expect_fail(rc, 0, err, "");
+    SF_INFO i4 = {0};
+    SNDFILE *sf4 = sf_open(outw, SFM_READ, &i4);
+    assert_non_null(sf4);
+    sf_close(sf4);
+    assert_int_equal(i4.frames, 4 * 80 - 240);
     int64_t s1[1] = {80};
     assert_int_equal(npy_write_f32(bad, z, 1, s1), 0);
     RUN(rc, "vocode", bad, outw, "--model", FIXTURE);

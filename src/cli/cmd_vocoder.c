@@ -314,6 +314,15 @@ int cmd_vocode(int argc, char **argv)
         cli_fail(EXIT_RUNTIME, "input '%s': no frames (shape (%lld, %lld))", in_path, r, c);
         goto done;
     }
+    /* frames*80 - 240 samples: the first 3 frames only fill the 20 ms window
+     * ('oscine mel' writes at least 4 for a file of one sample) */
+    const long long min_frames = VOC_STFT_LATENCY / VOC_HOP + 1;
+    if (frames < min_frames) {
+        cli_fail(EXIT_RUNTIME, "input '%s': %lld frames make no audio (the first %lld only "
+                 "fill the 20 ms window; need at least %lld)", in_path, frames,
+                 min_frames - 1, min_frames);
+        goto done;
+    }
     mel = malloc(sizeof(float) * (size_t)frames * VOC_MELS);
     if (!mel) {
         cli_fail(EXIT_RUNTIME, "input '%s': out of memory", in_path);

@@ -318,9 +318,9 @@ int cmd_vocode(int argc, char **argv)
      * ('oscine mel' writes at least 4 for a file of one sample) */
     const long long min_frames = VOC_STFT_LATENCY / VOC_HOP + 1;
     if (frames < min_frames) {
-        cli_fail(EXIT_RUNTIME, "input '%s': %lld frames make no audio (the first %lld only "
+        cli_fail(EXIT_RUNTIME, "input '%s': %lld frame%s no audio (the first %lld only "
                  "fill the 20 ms window; need at least %lld)", in_path, frames,
-                 min_frames - 1, min_frames);
+                 frames == 1 ? " makes" : "s make", min_frames - 1, min_frames);
         goto done;
     }
     mel = malloc(sizeof(float) * (size_t)frames * VOC_MELS);

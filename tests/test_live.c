@@ -458,7 +458,9 @@ static void test_sighup_reload(void **state)
     fputs("/engine/chain gain\n/gain/db -6\n", f);
     fclose(f);
     int port;
-    pid_t pid = daemon_start(&port, logpath, "--preset", "hup", NULL);
+    /* started from the file's path (the command line may give one), which
+     * SIGHUP re-reads */
+    pid_t pid = daemon_start(&port, logpath, "--preset", p, NULL);
     assert_true(pid > 0);
     osc_client c;
     osc_open(&c, port);
@@ -563,6 +565,11 @@ static void test_run_errors(void **state)
     assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "run", "--chain", "nope",
                                 "--host-api", "JACK", "--osc-port", "9377", NULL), 1);
     assert_non_null(strstr(err, "unknown stage 'nope'"));
+    /* the chain is checked before any device is opened */
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "run", "--chain", "gain,nope",
+                                "--output", "no such card", "--osc-port", "9377", NULL), 1);
+    assert_non_null(strstr(err, "unknown stage 'nope'"));
+    assert_null(strstr(err, "no such card"));
     assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "run", "--output", "no such card",
                                 "--host-api", "JACK", "--osc-port", "9377", NULL), 1);
     assert_non_null(strstr(err, "no output device matching 'no such card'"));

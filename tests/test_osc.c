@@ -93,6 +93,29 @@ static void test_preset_names_and_files(void **state)
     char path[4096];
     assert_int_equal(preset_resolve("../../etc/passwd", path, sizeof path), OSCINE_E_ARG);
     assert_int_equal(preset_resolve("nothere", path, sizeof path), OSCINE_E_IO);
+    /* The local user (command line) may also give a file: a path with a '/'
+     * or a name ending in .osc; a plain name is looked up as before. */
+    char file[300];
+    snprintf(file, sizeof file, "%s/mine.osc", d);
+    FILE *pf = fopen(file, "w");
+    assert_non_null(pf);
+    fputs("/engine/chain gain\n", pf);
+    fclose(pf);
+    assert_int_equal(preset_resolve_local(file, path, sizeof path), 0);
+    assert_string_equal(path, file);
+    assert_int_equal(preset_resolve(file, path, sizeof path), OSCINE_E_ARG);
+    assert_int_equal(preset_resolve_local("mine", path, sizeof path), 0); /* in OSCINE_PRESET_PATH */
+    assert_string_equal(path, file);
+    snprintf(file, sizeof file, "%s/absent.osc", d);
+    assert_int_equal(preset_resolve_local(file, path, sizeof path), OSCINE_E_IO);
+    assert_non_null(strstr(oscine_last_error(), "absent.osc"));
+    assert_int_equal(preset_resolve_local("absent.osc", path, sizeof path), OSCINE_E_IO);
+    assert_int_equal(preset_resolve_local(d, path, sizeof path), OSCINE_E_IO);
+    assert_non_null(strstr(oscine_last_error(), "is a directory"));
+    assert_int_equal(preset_resolve_local("nothere", path, sizeof path), OSCINE_E_IO);
+    assert_int_equal(preset_resolve_local("a b", path, sizeof path), OSCINE_E_ARG);
+    snprintf(file, sizeof file, "%s/mine.osc", d);
+    remove(file);
     /* The shipped presets parse (resolved in ./presets after the env dir). */
     const char *shipped[] = {"passthrough", "voice-call", "podcast"};
     for (size_t i = 0; i < sizeof shipped / sizeof shipped[0]; i++) {
@@ -123,6 +146,20 @@ static void test_preset_names_and_files(void **state)
     assert_int_equal(preset_parse_file(bad, back, PRESET_MAX_LINES, &n), OSCINE_E_RANGE);
     assert_non_null(strstr(oscine_last_error(), "bad.osc"));
     assert_non_null(strstr(oscine_last_error(), "line 3"));
+    /* A binary file is not taken for a text one with a long line. */
+    f = fopen(bad, "wb");
+    fwrite("/gain/db -3\n\xff\xfe\0x\n", 1, 17, f);
+    fclose(f);
+    assert_int_equal(preset_parse_file(bad, back, PRESET_MAX_LINES, &n), OSCINE_E_ARG);
+    assert_non_null(strstr(oscine_last_error(), "line 2: a NUL byte"));
+    f = fopen(bad, "w");
+    fputs("/gain/db -3 #", f);
+    for (int i = 0; i < 1100; i++)
+        fputc('x', f);
+    fputs("\n", f);
+    fclose(f);
+    assert_int_equal(preset_parse_file(bad, back, PRESET_MAX_LINES, &n), OSCINE_E_ARG);
+    assert_non_null(strstr(oscine_last_error(), "line 1: line too long"));
     unsetenv("OSCINE_PRESET_PATH");
     tmpdir_remove(d);
 }

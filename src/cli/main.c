@@ -132,7 +132,7 @@ static const cli_command commands[] = {
      cmd_spectrogram},
     {"stages", "", "list the stages and their parameters (OSC addresses)", NULL,
      cmd_stages},
-    {"run", "[--chain S,...|--preset NAME] [--input DEV|none] [--output DEV] [--host-api API]\n"
+    {"run", "[--chain S,...|--preset NAME|FILE] [--input DEV|none] [--output DEV] [--host-api API]\n"
             "        [--rate HZ] [--buffer FRAMES] [--channels N] [--osc-port 9000]\n"
             "        [--osc-host 127.0.0.1] [--tcp] [--log-level LEVEL] [--client-name NAME]\n"
             "        [--model PATH]",
@@ -141,7 +141,8 @@ static const cli_command commands[] = {
      "the chain in its callback. Runs in the foreground; logs one line per event to\n"
      "stderr. SIGINT/SIGTERM fade out and stop; SIGHUP reloads the preset.\n"
      "  --chain S,...      stages (default passthrough)\n"
-     "  --preset NAME      load presets/NAME.osc (may set the chain)\n"
+     "  --preset NAME      load the preset NAME.osc from the preset folders, or a\n"
+     "                     file: --preset ./mine.osc (may set the chain)\n"
      "  --input DEV        input device name (substring); 'none' for output only\n"
      "  --output DEV       output device name (substring)\n"
      "  --host-api API     only devices of this host API (e.g. JACK, ALSA)\n"

@@ -132,6 +132,16 @@ static int parse_stages(oscine_chain *c, const char *spec)
     return 0;
 }
 
+int chain_spec_check(const char *spec)
+{
+    oscine_chain *c = calloc(1, sizeof *c);
+    if (!c)
+        return err_set(OSCINE_E_NOMEM, "chain: out of memory");
+    int e = parse_stages(c, spec);
+    free(c);
+    return e;
+}
+
 static int plan(oscine_chain *c, const oscine_chain_config *cfg)
 {
     int need = 0;

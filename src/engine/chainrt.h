@@ -1,4 +1,4 @@
-/* chainrt.h - chain calls for the audio thread beyond the public API. */
+/* chainrt.h - chain calls beyond the public API, most for the audio thread. */
 #ifndef OSCINE_ENGINE_CHAINRT_H
 #define OSCINE_ENGINE_CHAINRT_H
 
@@ -26,5 +26,10 @@ void chain_carry(const oscine_chain *from, oscine_chain *to);
 /* The first "vad" meter in the chain, or -1 when no stage has one.
  * Thread: any. */
 float chain_vad(const oscine_chain *c);
+
+/* Is spec a valid chain (known stages, none twice, not too many)? 0 or
+ * OSCINE_E_STAGE with the message oscine_chain_create would give; builds
+ * nothing, loads no model. Thread: control. */
+int chain_spec_check(const char *spec);
 
 #endif

@@ -5,6 +5,7 @@
 #include "osc/daemon.h"
 
 #include "base/error.h"
+#include "engine/chainrt.h"
 #include "engine/live.h"
 #include "engine/stage.h"
 #include "io/pa.h"
@@ -92,7 +93,7 @@ typedef struct job {
     char why[512];
     /* state to commit on success */
     float state[128];
-    char preset[64];
+    char preset[4096];       /* a name, or a file's path when loaded locally */
     stage_models models;     /* to build with, and to commit on success */
 } job;
 
@@ -104,7 +105,7 @@ typedef struct oscd {
     /* settings: values of settable table entries, and the chain spec */
     char chain[256];
     float val[128];
-    char preset[64];
+    char preset[4096]; /* the last preset loaded: a name, or a path from the command line */
     stage_models models;
     /* network */
     int udp, tcp_l;
@@ -592,13 +593,16 @@ int osc_engine_chain(oscd *d, const osc_request *r)
     return 0;
 }
 
-/* Load a preset: every line valid, or nothing changes. from may be NULL. */
+/* Load a preset: every line valid, or nothing changes. from is the OSC peer
+ * that asked (a name only), or NULL for the local user (SIGHUP: a name or
+ * the path given on the command line). */
 static int load_preset(oscd *d, const char *name, const peer *from, const char *path)
 {
     char file[4096];
     preset_line lines[PRESET_MAX_LINES];
     int n = 0;
-    int e = preset_resolve(name, file, sizeof file);
+    int e = from ? preset_resolve(name, file, sizeof file)
+                 : preset_resolve_local(name, file, sizeof file);
     if (!e)
         e = preset_parse_file(file, lines, PRESET_MAX_LINES, &n);
     if (e) {
@@ -1135,7 +1139,7 @@ int daemon_run(const daemon_config *cfg)
     int nlines = 0;
     if (cfg->preset) {
         char file[4096];
-        if (preset_resolve(cfg->preset, file, sizeof file) ||
+        if (preset_resolve_local(cfg->preset, file, sizeof file) ||
             preset_parse_file(file, lines, PRESET_MAX_LINES, &nlines)) {
             logf_(LOG_ERROR, "%s", oscine_last_error());
             goto out;
@@ -1147,6 +1151,11 @@ int daemon_run(const daemon_config *cfg)
                 d->val[entry_index(lines[i].e)] = lines[i].f;
         }
         snprintf(d->preset, sizeof d->preset, "%s", cfg->preset);
+    }
+    /* so is a bad chain, from the preset or --chain */
+    if (chain_spec_check(d->chain)) {
+        logf_(LOG_ERROR, "%s", oscine_last_error());
+        goto out;
     }
 
     if (open_sockets(d)) {

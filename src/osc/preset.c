@@ -86,6 +86,24 @@ int preset_resolve(const char *name, char *path, size_t len)
     return err_set(OSCINE_E_IO, "preset '%s': not found in the preset folders", name);
 }
 
+int preset_resolve_local(const char *name_or_path, char *path, size_t len)
+{
+    size_t n = strlen(name_or_path);
+    if (!strchr(name_or_path, '/') && !(n > 4 && !strcmp(name_or_path + n - 4, ".osc")))
+        return preset_resolve(name_or_path, path, len);
+    struct stat st;
+    if (stat(name_or_path, &st) != 0)
+        return err_set(OSCINE_E_IO, "preset file '%s': %s", name_or_path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return err_set(OSCINE_E_IO, "preset file '%s': is a directory", name_or_path);
+    if (access(name_or_path, R_OK) != 0)
+        return err_set(OSCINE_E_IO, "preset file '%s': %s", name_or_path, strerror(errno));
+    if (n >= len)
+        return err_set(OSCINE_E_ARG, "preset file '%s': path too long", name_or_path);
+    memcpy(path, name_or_path, n + 1);
+    return 0;
+}
+
 int preset_parse_line(const char *text, preset_line *out)
 {
     char buf[512];
@@ -149,12 +167,20 @@ int preset_parse_file(const char *path, preset_line *lines, int max, int *n)
     FILE *f = fopen(path, "r");
     if (!f)
         return err_set(OSCINE_E_IO, "preset '%s': %s", path, strerror(errno));
-    char buf[1024];
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
     int lineno = 0, e = 0;
-    while (fgets(buf, sizeof buf, f)) {
+    while ((len = getline(&buf, &cap, f)) >= 0) {
         lineno++;
-        if (!strchr(buf, '\n') && !feof(f)) {
-            e = err_set(OSCINE_E_ARG, "preset '%s' line %d: line too long", path, lineno);
+        if (strlen(buf) != (size_t)len) {
+            e = err_set(OSCINE_E_ARG, "preset '%s' line %d: a NUL byte (not a text file)", path,
+                        lineno);
+            break;
+        }
+        if (len > 1023) {
+            e = err_set(OSCINE_E_ARG, "preset '%s' line %d: line too long (%zd bytes; at most "
+                        "1023)", path, lineno, len);
             break;
         }
         preset_line l;
@@ -172,6 +198,7 @@ int preset_parse_file(const char *path, preset_line *lines, int max, int *n)
         l.lineno = lineno;
         lines[(*n)++] = l;
     }
+    free(buf);
     fclose(f);
     return e;
 }

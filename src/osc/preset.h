@@ -24,6 +24,11 @@ int preset_name_ok(const char *name);
 /* Find NAME.osc in the preset folders. */
 int preset_resolve(const char *name, char *path, size_t len);
 
+/* A preset given by the local user (command line, SIGHUP): a name as for
+ * preset_resolve, or the path of a file when it has a '/' or ends in
+ * ".osc". Never for what arrives over OSC, which names presets only. */
+int preset_resolve_local(const char *name_or_path, char *path, size_t len);
+
 /* Parse and validate a whole file against the OSC table; the first bad line
  * fails it all with a message naming file and line. Only settable
  * addresses may appear. Thread: control. */

@@ -26,7 +26,8 @@ int preset_resolve(const char *name, char *path, size_t len);
 
 /* A preset given by the local user (command line, SIGHUP): a name as for
  * preset_resolve, or the path of a file when it has a '/' or ends in
- * ".osc". Never for what arrives over OSC, which names presets only. */
+ * ".osc". Never for what arrives over OSC, which names presets only.
+ * Thread: control. */
 int preset_resolve_local(const char *name_or_path, char *path, size_t len);
 
 /* Parse and validate a whole file against the OSC table; the first bad line

@@ -3,6 +3,7 @@
  * stage, parameters by address, and NaN handling. */
 #include "util/util.h"
 
+#include "engine/live.h"
 #include "oscine.h"
 
 #include <math.h>
@@ -260,6 +261,60 @@ static void test_nan_input(void **state)
     oscine_chain_destroy(c);
 }
 
+/* The live engine's own dry path (bypass, and the dry signal it keeps for
+ * it) never lets NaN or Inf through either, bypassed or not, and its meters
+ * stay finite. */
+static void test_live_nan_input(void **state)
+{
+    oscine_chain_config cfg = {.stages = "gain", .sample_rate = 16000, .channels = 1, .hop = 160,
+                               .max_block = 256};
+    oscine_chain *c;
+    assert_int_equal(oscine_chain_create(&c, &cfg), 0);
+    live *e;
+    live_config lc = {.sample_rate = 16000, .channels = 1, .max_block = 256, .chain = c};
+    assert_int_equal(live_create(&e, &lc), 0);
+    float x[256], y[256];
+    const float *in[1] = {x};
+    float *out[1] = {y};
+    int bad = 0, n_meter = 0;
+    for (int blk = 0; blk < 200; blk++) {
+        for (int i = 0; i < 256; i++)
+            x[i] = 0.1f * sinf(0.05f * (float)(blk * 256 + i));
+        if (blk % 10 == 3) {
+            x[17] = NAN;
+            x[99] = INFINITY;
+            x[200] = -INFINITY;
+        }
+        if (blk == 100) {
+            live_cmd b = {.kind = LIVE_BYPASS, .value = 1};
+            assert_int_equal(live_post(e, &b), 0);
+        }
+        live_process(e, in, out, 256, 0);
+        for (int i = 0; i < 256; i++)
+            bad += !isfinite(y[i]);
+        live_msg m;
+        while (live_poll(e, &m))
+            if (m.kind == LIVE_MSG_METER) {
+                assert_true(isfinite(m.meter.in_rms) && isfinite(m.meter.in_peak));
+                assert_true(isfinite(m.meter.out_rms) && isfinite(m.meter.out_peak));
+                assert_true(m.meter.in_peak <= 0.1f + 1e-6f);
+                n_meter++;
+            }
+    }
+    assert_int_equal(bad, 0);
+    assert_true(n_meter > 10);
+    /* bypassed, the output is the dry input delayed (latency 159), zeros where
+     * it was not finite */
+    for (int i = 0; i < 256; i++)
+        x[i] = 0.5f;
+    x[0] = NAN;
+    for (int blk = 0; blk < 2; blk++)
+        live_process(e, in, out, 256, 0);
+    assert_float_equal(y[159], 0.0f, 0);
+    assert_float_equal(y[160], 0.5f, 1e-6);
+    live_destroy(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_gain),
         cmocka_unit_test(test_params_and_errors),
         cmocka_unit_test(test_nan_input),
+        cmocka_unit_test(test_live_nan_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

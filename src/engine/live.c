@@ -245,8 +245,10 @@ static void run(live *e, const float *const *in, float *const *out, int off, int
         float *dl = e->dry[c], *y = out[c] + off;
         const float *x = src[c];
         for (int i = 0; i < n; i++) {
-            /* dry delayed by the chain's latency, so bypass keeps timing */
-            dl[pos] = x[i];
+            /* dry delayed by the chain's latency, so bypass keeps timing;
+             * the chain cleans its own copy of the input, this one is
+             * cleaned here (NaN * a bypass of 0 is still NaN) */
+            dl[pos] = isfinite(x[i]) ? x[i] : 0.0f;
             int rd = pos - e->dry_delay;
             if (rd < 0)
                 rd += e->dry_cap;
@@ -289,10 +291,11 @@ static void meter(live *e, const float *const *in, float *const *out, int n, dou
     for (int c = 0; c < e->channels; c++) {
         const float *x = in ? in[c] : e->zero;
         for (int i = 0; i < n; i++) {
-            float a = fabsf(x[i]), b = fabsf(out[c][i]);
+            float xi = isfinite(x[i]) ? x[i] : 0.0f; /* counted as NaN events, not level */
+            float a = fabsf(xi), b = fabsf(out[c][i]);
             e->in_peak = a > e->in_peak ? a : e->in_peak;
             e->out_peak = b > e->out_peak ? b : e->out_peak;
-            e->in_sq += (double)x[i] * x[i];
+            e->in_sq += (double)xi * xi;
             e->out_sq += (double)out[c][i] * out[c][i];
         }
     }

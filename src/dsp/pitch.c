@@ -218,6 +218,8 @@ static double exact_dip(const pitch *p, int t, double e0, double *tau)
     eval_frac(p, x, &D, &D1, &D2);
     double d = e0 + D;
     int i = (int)floor(x);
+    if (i >= p->T) /* x == T at the top of the range: cum has T + 1 values */
+        i = p->T - 1;
     double S = p->cum[i] + (x - i) * (p->cum[i + 1] - p->cum[i]);
     *tau = x;
     return S > 0 ? (d > 0 ? d : 0) * x / S : 1;

@@ -10,7 +10,11 @@
 #include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static char out[8192], err[8192];
 
@@ -389,6 +393,121 @@ static void test_interrupted(void **state)
     tmpdir_remove(d);
 }
 
+/* Where the output goes: the input under another name is refused before
+ * anything is written (by device and inode), a symbolic link stays a link
+ * and its target gets the file, a folder, pipe or dangling link is refused
+ * with its name, and a long but legal name works. */
+static void test_output_targets(void **state)
+{
+    const char *d = tmpdir_make();
+    char in[256], o[256], t[256], l[600];
+    snprintf(in, sizeof in, "%s/in.wav", d);
+    make_file(in, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, 1600);
+    size_t n0;
+    uint8_t *orig = read_file_bytes(in, &n0);
+    /* the input by another spelling, for every command that writes */
+    snprintf(o, sizeof o, "%s/./in.wav", d);
+    const char *cmds[][4] = {{"process", in, o, NULL}, {"mel", in, o, NULL},
+                             {"features", in, o, NULL}, {"denoise", in, o, NULL}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, cmds[i][0], cmds[i][1],
+                                    cmds[i][2], NULL), 2);
+        assert_non_null(strstr(err, "is the input file"));
+    }
+    snprintf(l, sizeof l, "%s/link.wav", d);
+    assert_int_equal(symlink("in.wav", l), 0);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", l, in, NULL), 2);
+    size_t n1;
+    uint8_t *now = read_file_bytes(in, &n1);
+    assert_int_equal(n1, n0);
+    assert_memory_equal(now, orig, n0);
+    free(now);
+    free(orig);
+    /* a link as the output: written through, still a link */
+    snprintf(t, sizeof t, "%s/target.wav", d);
+    make_file(t, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, 10);
+    snprintf(o, sizeof o, "%s/out.wav", d);
+    assert_int_equal(symlink("target.wav", o), 0);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", in, o, "-q", NULL), 0);
+    struct stat st;
+    assert_int_equal(lstat(o, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    SF_INFO si;
+    free(read_all(t, &si, 0));
+    assert_int_equal(si.frames, 1600);
+    /* refused before any work, named */
+    snprintf(o, sizeof o, "%s/adir.wav", d);
+    assert_int_equal(mkdir(o, 0755), 0);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", in, o, NULL), 1);
+    assert_non_null(strstr(err, "adir.wav': is a folder"));
+    rmdir(o);
+    snprintf(o, sizeof o, "%s/fifo.wav", d);
+    assert_int_equal(mkfifo(o, 0644), 0);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "mel", in, o, NULL), 1);
+    assert_non_null(strstr(err, "fifo.wav': not a regular file"));
+    assert_int_equal(lstat(o, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    unlink(o);
+    snprintf(o, sizeof o, "%s/dangling.wav", d);
+    assert_int_equal(symlink("nowhere.wav", o), 0);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "generate", o, NULL), 1);
+    assert_non_null(strstr(err, "a symbolic link to a missing file"));
+    unlink(o);
+    unlink(l);
+    unlink(t);
+    /* a 250-byte name (legal: 255) leaves room for the temporary's */
+    char name[251];
+    memset(name, 'x', 246);
+    memcpy(name + 246, ".wav", 5);
+    snprintf(l, sizeof l, "%s/%s", d, name);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", in, l, "-q", NULL), 0);
+    assert_true(path_exists(l));
+    unlink(l);
+    snprintf(o, sizeof o, "%s/out.wav", d);
+    unlink(o);
+    assert_int_equal(dir_count(d), 1); /* just the input: no temporaries left */
+    tmpdir_remove(d);
+}
+
+/* Killed by a signal the command does not handle (HUP, QUIT), a file
+ * command still deletes its hidden temporary file. */
+static void test_signal_leaves_no_temporary(void **state)
+{
+    const char *d = tmpdir_make();
+    char in[256], o[256];
+    snprintf(in, sizeof in, "%s/in.wav", d);
+    make_file(in, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 48000, 1, 48000 * 120);
+    snprintf(o, sizeof o, "%s/out.wav", d);
+    const char *bin = getenv("OSCINE_BIN") ? getenv("OSCINE_BIN") : "build/oscine";
+    const int sigs[] = {SIGHUP, SIGQUIT, SIGINT};
+    for (int k = 0; k < 3; k++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            freopen("/dev/null", "w", stderr);
+            execl(bin, bin, "resynth", in, o, "-q", (char *)NULL);
+            _exit(127);
+        }
+        /* wait for the temporary to appear (the input is read and resampled
+         * first), then kill */
+        int seen = 0;
+        for (int w = 0; w < 400 && !seen; w++) {
+            usleep(10000);
+            seen = dir_count(d) > 1;
+        }
+        assert_true(seen);
+        kill(pid, sigs[k]);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (sigs[k] == SIGINT) /* handled: an error exit with a message */
+            assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+        else
+            assert_true(WIFSIGNALED(status) && WTERMSIG(status) == sigs[k]);
+        assert_int_equal(dir_count(d), 1);
+    }
+    tmpdir_remove(d);
+}
+
 static void test_info_help_version(void **state)
 {
     const char *d = tmpdir_make();
@@ -496,6 +615,8 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_warnings_and_report),
         cmocka_unit_test(test_interrupted),
+        cmocka_unit_test(test_output_targets),
+        cmocka_unit_test(test_signal_leaves_no_temporary),
         cmocka_unit_test(test_info_help_version),
         cmocka_unit_test(test_bundled_files_found),
     };

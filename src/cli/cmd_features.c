@@ -14,6 +14,7 @@
 #include "dsp/loudness.h"
 #include "dsp/pitch.h"
 #include "dsp/resample.h"
+#include "io/audiofile.h"
 #include "oscine.h"
 
 #include <errno.h>
@@ -130,24 +131,16 @@ static void features_free(features *s)
 /* Write the CSV beside out_path, then rename it into place. */
 static int write_csv(const features *s, const char *out_path, int hop)
 {
-    char tmp[4200], dir[4096], base[4096];
-    if (strlen(out_path) >= sizeof dir)
-        return cli_fail(EXIT_RUNTIME, "output '%.60s...': path too long", out_path);
-    strcpy(dir, out_path);
-    strcpy(base, out_path);
-    snprintf(tmp, sizeof tmp, "%s/.%s.oscine-XXXXXX", dirname(dir), basename(base));
-    int fd = mkstemp(tmp);
+    char tmp[4200];
+    int fd = out_tmp_create(tmp, sizeof tmp, out_path);
     if (fd < 0)
-        return cli_fail(EXIT_RUNTIME, "output '%s': cannot create a file there: %s", out_path,
-                        strerror(errno));
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
+        return cli_fail_lib(fd == OSCINE_E_ARG ? EXIT_USAGE : EXIT_RUNTIME, fd, NULL);
     FILE *fo = fdopen(fd, "w");
     if (!fo) {
         int e = errno;
         close(fd);
         unlink(tmp);
+        out_tmp_forget(tmp);
         return cli_fail(EXIT_RUNTIME, "output '%s': %s", out_path, strerror(e));
     }
     fputs("time_s,f0_hz,confidence,loudness_db\n", fo);
@@ -160,13 +153,16 @@ static int write_csv(const features *s, const char *out_path, int hop)
         bad = 1, e = errno;
     if (bad) {
         unlink(tmp);
+        out_tmp_forget(tmp);
         return cli_fail(EXIT_RUNTIME, "output '%s': write failed: %s", out_path, strerror(e));
     }
     if (rename(tmp, out_path)) {
         e = errno;
         unlink(tmp);
+        out_tmp_forget(tmp);
         return cli_fail(EXIT_RUNTIME, "output '%s': %s", out_path, strerror(e));
     }
+    out_tmp_forget(tmp);
     return EXIT_OK;
 }
 
@@ -200,8 +196,10 @@ int cmd_features(int argc, char **argv)
         return cli_fail(EXIT_USAGE, "--hop-ms %g: not a whole number of samples at 16 kHz "
                         "(use a multiple of 0.0625 ms, e.g. 4, 10 or 20)", (double)hop_ms);
     const char *in_path = pos[0], *out_path = pos[1];
-    if (!strcmp(in_path, out_path))
-        return cli_fail(EXIT_USAGE, "output '%s' is the input file; write elsewhere", out_path);
+    char out_real[4096];
+    int te = out_target_check(in_path, out_path, out_real, sizeof out_real);
+    if (te)
+        return cli_fail_lib(te == OSCINE_E_ARG ? EXIT_USAGE : EXIT_RUNTIME, te, NULL);
 
     /* oscine_file_info_get gives the same messages as `process` for a
      * missing, unreadable or non-audio input. */
@@ -318,7 +316,7 @@ int cmd_features(int argc, char **argv)
         push(s, &s->fp, NULL, hop, run_pitch);
     while (s->fl.done < s->nframes)
         push(s, &s->fl, NULL, hop, run_loud);
-    code = write_csv(s, out_path, hop);
+    code = write_csv(s, out_real, hop);
 
 done:
     sf_close(sf);

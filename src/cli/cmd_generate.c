@@ -149,9 +149,12 @@ int cmd_generate(int argc, char **argv)
 
     int fmt, bits;
     out_file o;
-    int e = choose_output_format(out, OSCINE_FORMAT_SAME, samples, SF_FORMAT_FLOAT, &fmt, &bits);
+    char out_real[4096];
+    int e = out_target_check(NULL, out, out_real, sizeof out_real);
     if (!e)
-        e = out_open(&o, out, fmt, (int)rate, (int)channels, 1);
+        e = choose_output_format(out, OSCINE_FORMAT_SAME, samples, SF_FORMAT_FLOAT, &fmt, &bits);
+    if (!e)
+        e = out_open(&o, out_real, fmt, (int)rate, (int)channels, 1);
     if (!e) {
         e = out_write(&o, inter, (int)n);
         e = out_close(&o, e == 0) ? -1 : e;

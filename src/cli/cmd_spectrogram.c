@@ -241,6 +241,7 @@ static int png_open_tmp(png_out *o, const char *path)
         int e = errno;
         close(fd);
         unlink(o->tmp);
+        out_tmp_forget(o->tmp);
         o->tmp[0] = 0;
         return cli_fail(EXIT_RUNTIME, "output '%s': %s", path, strerror(e));
     }
@@ -501,7 +502,13 @@ int cmd_spectrogram(int argc, char **argv)
         return cli_fail(EXIT_USAGE, "output '%s': oscine spectrogram writes PNG; name it .png",
                         out);
 
-    /* Check every input before writing anything. */
+    /* Check the output and every input before writing anything. */
+    char out_real[4096];
+    for (int i = 0; i < np; i++) {
+        int te = out_target_check(ps[i].path, out, out_real, sizeof out_real);
+        if (te)
+            return cli_fail_lib(te == OSCINE_E_ARG ? EXIT_USAGE : EXIT_RUNTIME, te, NULL);
+    }
     double tmax = 0, nyq = 0;
     for (int i = 0; i < np; i++) {
         oscine_file_info fi;
@@ -554,7 +561,8 @@ int cmd_spectrogram(int argc, char **argv)
                      .h = np * (int)height + (np - 1) * SEPARATOR + (axes ? AX_TOP + AX_BOTTOM : 0)};
         cv.px = malloc((size_t)cv.w * (size_t)cv.h * 3);
         png_out o;
-        ret = cv.px ? png_open_tmp(&o, out) : cli_fail(EXIT_RUNTIME, "spectrogram: out of memory");
+        ret = cv.px ? png_open_tmp(&o, out_real)
+                    : cli_fail(EXIT_RUNTIME, "spectrogram: out of memory");
         if (!ret) {
             draw(&cv, ps, np, (int)width, (int)height, top, range, axes, tmax, fmax);
             ret = write_png(&o, &cv, title);
@@ -562,11 +570,12 @@ int cmd_spectrogram(int argc, char **argv)
                 ret = cli_fail(EXIT_RUNTIME, "output '%s': %s", out, strerror(errno));
             if (fclose(o.f) && !ret)
                 ret = cli_fail(EXIT_RUNTIME, "output '%s': %s", out, strerror(errno));
-            if (!ret && rename(o.tmp, out))
+            if (!ret && rename(o.tmp, out_real))
                 ret = cli_fail(EXIT_RUNTIME, "output '%s': cannot rename the finished file "
                                "into place: %s", out, strerror(errno));
             if (ret)
                 unlink(o.tmp);
+            out_tmp_forget(o.tmp);
         }
         free(cv.px);
     }

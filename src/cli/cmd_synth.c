@@ -332,8 +332,12 @@ int cmd_synth(int argc, char **argv)
     if (npos != 2)
         return cli_fail(EXIT_USAGE, "synth: need SCORE and OUT (see 'oscine help synth')");
     const char *score = pos[0], *out_path = pos[1];
-    if (!strcmp(score, out_path))
+    char out_real[4096];
+    int te = out_target_check(score, out_path, out_real, sizeof out_real);
+    if (te == OSCINE_E_ARG && strstr(oscine_last_error(), "is the input"))
         return cli_fail(EXIT_USAGE, "output '%s' is the score; write elsewhere", out_path);
+    if (te)
+        return cli_fail_lib(te == OSCINE_E_ARG ? EXIT_USAGE : EXIT_RUNTIME, te, NULL);
     int sf_format, bits;
     int e = choose_output_format(out_path, OSCINE_FORMAT_SAME, samples,
                                  SF_FORMAT_WAV | SF_FORMAT_FLOAT, &sf_format, &bits);
@@ -366,7 +370,7 @@ int cmd_synth(int argc, char **argv)
         cli_fail_lib(EXIT_RUNTIME, e, NULL);
         goto done;
     }
-    if ((e = out_open(&of, out_path, sf_format, (int)rate, 1, 1))) {
+    if ((e = out_open(&of, out_real, sf_format, (int)rate, 1, 1))) {
         cli_fail_lib(EXIT_RUNTIME, e, NULL);
         goto done;
     }

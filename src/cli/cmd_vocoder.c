@@ -157,8 +157,10 @@ int cmd_mel(int argc, char **argv)
     }
     if (npos != 2)
         return cli_fail(EXIT_USAGE, "mel: need IN and OUT.npy (see 'oscine help mel')");
-    if (!strcmp(pos[0], pos[1]))
-        return cli_fail(EXIT_USAGE, "output '%s' is the input file; write elsewhere", pos[1]);
+    char out_real[4096];
+    int te = out_target_check(pos[0], pos[1], out_real, sizeof out_real);
+    if (te)
+        return cli_fail_lib(te == OSCINE_E_ARG ? EXIT_USAGE : EXIT_RUNTIME, te, NULL);
     float *x = NULL;
     size_t n = 0;
     int code = read_mono16k(pos[0], &x, &n);
@@ -185,7 +187,7 @@ int cmd_mel(int argc, char **argv)
             shape[1] = (int64_t)frames;
             data = t;
         }
-        e = npy_write_f32(pos[1], data, 2, shape);
+        e = npy_write_f32(out_real, data, 2, shape);
     }
     if (!e && !cli_quiet)
         fprintf(stderr, "oscine: %s: %zu frames x %d mel bands (%s), %.2f s at 16 kHz\n", pos[1],
@@ -264,8 +266,10 @@ int cmd_vocode(int argc, char **argv)
     if (npos != 2)
         return cli_fail(EXIT_USAGE, "vocode: need IN.npy and OUT (see 'oscine help vocode')");
     const char *in_path = pos[0], *out_path = pos[1];
-    if (!strcmp(in_path, out_path))
-        return cli_fail(EXIT_USAGE, "output '%s' is the input file; write elsewhere", out_path);
+    char out_real[4096];
+    int te = out_target_check(in_path, out_path, out_real, sizeof out_real);
+    if (te)
+        return cli_fail_lib(te == OSCINE_E_ARG ? EXIT_USAGE : EXIT_RUNTIME, te, NULL);
     int sf_format, bits;
     int e = choose_output_format(out_path, OSCINE_FORMAT_SAME, samples,
                                  SF_FORMAT_WAV | SF_FORMAT_FLOAT, &sf_format, &bits);
@@ -396,7 +400,7 @@ int cmd_vocode(int argc, char **argv)
         cli_fail(EXIT_RUNTIME, "vocode: %zu of %lld frames came out (a bug)", done_frames, frames);
         goto done;
     }
-    if ((e = out_open(&of, out_path, sf_format, VOC_RATE, 1, 1))) {
+    if ((e = out_open(&of, out_real, sf_format, VOC_RATE, 1, 1))) {
         cli_fail_lib(EXIT_RUNTIME, e, NULL);
         goto done;
     }

@@ -1,11 +1,13 @@
 /* main.c - `oscine`: dispatch to subcommands, help and version. */
 #include "cli.h"
 
+#include "io/audiofile.h"
 #include "osc/table.h"
 #include "oscine.h"
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +38,7 @@ static const cli_command commands[] = {
      "                      resampling filters, resynth's streaming synthesis):\n"
      "                      the same output as them\n"
      "  --quiet, -q         no progress bar (every command but run takes -q: no\n"
-     "                      progress bar or summary line; errors still print)\n",
+     "                      progress bar, summary line or warnings; errors still print)\n",
      cmd_process},
     {"denoise", "IN OUT [--mix X] [--limit-db N] [--model PATH] [--format wav|flac]\n"
                 "        [--rate HZ] [--bits B] [--no-dither] [--quiet]",
@@ -327,6 +329,25 @@ static void find_bundled_files(void)
         oscine_set_data_dir(dir[0] ? dir : "/");
 }
 
+/* A fatal signal for a file command (one that installs no handler of its
+ * own, or one it does not handle: HUP, QUIT, PIPE) must not leave a hidden
+ * temporary file behind: delete them, then die of the signal as before. */
+static void on_fatal_signal(int sig)
+{
+    out_tmp_remove_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void catch_fatal_signals(void)
+{
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+    struct sigaction sa = {.sa_handler = on_fatal_signal};
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
     find_bundled_files();
@@ -354,6 +375,7 @@ int main(int argc, char **argv)
      * --log-level): no progress bar, no summary line, no warnings; errors
      * still print. Taken out here so each command's parser never sees it. */
     if (strcmp(cmd, "run")) {
+        catch_fatal_signals(); /* commands may override INT and TERM */
         int n = 2;
         for (int i = 2; i < argc; i++) {
             if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q"))

@@ -6,6 +6,8 @@
 #include "base/error.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <libgen.h>
 #include <math.h>
 #include <stdio.h>
@@ -84,15 +86,79 @@ int choose_output_format(const char *out_path, oscine_file_format fmt,
     return 0;
 }
 
+int out_target_check(const char *in_path, const char *out_path, char *real, size_t len)
+{
+    if (strlen(out_path) >= len)
+        return err_set(OSCINE_E_ARG, "output '%.60s...': path too long", out_path);
+    snprintf(real, len, "%s", out_path);
+    struct stat so, si;
+    if (lstat(out_path, &so) == 0 && S_ISLNK(so.st_mode)) {
+        char *rp = realpath(out_path, NULL);
+        if (!rp)
+            return err_set(OSCINE_E_IO, "output '%s': a symbolic link to a missing file (%s)",
+                           out_path, strerror(errno));
+        int too_long = strlen(rp) >= len;
+        snprintf(real, len, "%s", rp);
+        free(rp);
+        if (too_long)
+            return err_set(OSCINE_E_ARG, "output '%.60s...': path too long", out_path);
+    }
+    if (stat(real, &so) != 0)
+        return 0; /* a new file: whether the folder takes it shows when it is created */
+    if (S_ISDIR(so.st_mode))
+        return err_set(OSCINE_E_IO, "output '%s': is a folder; give a file name", out_path);
+    if (!S_ISREG(so.st_mode))
+        return err_set(OSCINE_E_IO, "output '%s': not a regular file (a pipe or device): "
+                       "oscine writes a complete file and renames it into place", out_path);
+    if (in_path && stat(in_path, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
+        return err_set(OSCINE_E_ARG, "output '%s' is the input file; write elsewhere",
+                       out_path);
+    return 0;
+}
+
+/* Temporary files in flight, for out_tmp_remove_all() in a signal handler:
+ * a slot's name is complete before it is marked used. */
+enum { TMP_SLOTS = 8 };
+static char tmp_names[TMP_SLOTS][4096];
+static volatile sig_atomic_t tmp_used[TMP_SLOTS];
+
+static void tmp_remember(const char *tmp)
+{
+    for (int i = 0; i < TMP_SLOTS; i++)
+        if (!tmp_used[i]) {
+            snprintf(tmp_names[i], sizeof tmp_names[i], "%s", tmp);
+            tmp_used[i] = 1;
+            return;
+        }
+}
+
+void out_tmp_forget(const char *tmp)
+{
+    for (int i = 0; i < TMP_SLOTS; i++)
+        if (tmp_used[i] && !strcmp(tmp_names[i], tmp))
+            tmp_used[i] = 0;
+}
+
+void out_tmp_remove_all(void)
+{
+    for (int i = 0; i < TMP_SLOTS; i++)
+        if (tmp_used[i]) {
+            unlink(tmp_names[i]);
+            tmp_used[i] = 0;
+        }
+}
+
 int out_tmp_create(char *tmp, size_t len, const char *path)
 {
     if (strlen(path) + 32 >= len)
         return err_set(OSCINE_E_ARG, "output '%.60s...': path too long", path);
-    /* The temporary lives in the same folder so rename() is atomic. */
+    /* The temporary lives in the same folder so rename() is atomic; its name
+     * keeps at most 200 bytes of the file's, so that a long but legal name
+     * still leaves room for the prefix and suffix. */
     char dir[4096], base[4096];
     snprintf(dir, sizeof dir, "%s", path);
     snprintf(base, sizeof base, "%s", path);
-    snprintf(tmp, len, "%s/.%s.oscine-XXXXXX", dirname(dir), basename(base));
+    snprintf(tmp, len, "%s/.%.200s.oscine-XXXXXX", dirname(dir), basename(base));
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
@@ -100,6 +166,7 @@ int out_tmp_create(char *tmp, size_t len, const char *path)
         return err_set(OSCINE_E_IO, "output '%s': cannot create a file there: %s", path,
                        strerror(e));
     }
+    tmp_remember(tmp);
     /* mkstemp makes the file private; give it the usual permissions. */
     mode_t mask = umask(0);
     umask(mask);
@@ -119,6 +186,7 @@ int out_open(out_file *o, const char *path, int sf_format, int rate, int channel
     if (!sf_format_check(&info)) {
         close(fd);
         unlink(o->tmp);
+        out_tmp_forget(o->tmp);
         o->tmp[0] = 0;
         return err_set(OSCINE_E_UNSUPPORTED,
                        "output '%s': this container cannot hold %d channels at %d Hz "
@@ -128,6 +196,7 @@ int out_open(out_file *o, const char *path, int sf_format, int rate, int channel
     if (!o->sf) {
         close(fd);
         unlink(o->tmp);
+        out_tmp_forget(o->tmp);
         o->tmp[0] = 0;
         return err_set(OSCINE_E_IO, "output '%s': %s", path, sf_strerror(NULL));
     }
@@ -208,6 +277,7 @@ int out_close(out_file *o, int commit)
         }
         if (!commit || e)
             unlink(o->tmp);
+        out_tmp_forget(o->tmp);
         o->tmp[0] = 0;
     }
     free(o->ibuf);

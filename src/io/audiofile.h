@@ -33,11 +33,29 @@ int choose_output_format(const char *out_path, oscine_file_format fmt,
                          oscine_sample_type samples, int in_format, int *sf_format,
                          int *bits);
 
+/* Check an output path before any work is done: not the input file (by
+ * device and inode: "./a.wav" and "a.wav" are one file), not a folder, pipe
+ * or device (the output is a temporary file renamed into place, which would
+ * replace them). A symbolic link is followed so that it stays a link: real
+ * gets the path to write (its target, or out_path). in_path may be NULL.
+ * OSCINE_E_ARG for the input file, OSCINE_E_IO for the rest.
+ * Thread: control. */
+int out_target_check(const char *in_path, const char *out_path, char *real, size_t len);
+
 /* Create a temporary file beside path (same folder, so rename() is atomic;
  * mode 0666 less the umask): its name goes to tmp, the open descriptor is
- * returned, or a negative OSCINE_E_* code with the detail set.
- * Thread: control. */
+ * returned, or a negative OSCINE_E_* code with the detail set. The name is
+ * remembered until out_tmp_forget(tmp), so that out_tmp_remove_all() can
+ * delete it if the process is killed by a signal. Thread: control. */
 int out_tmp_create(char *tmp, size_t len, const char *path);
+
+/* tmp was renamed into place or deleted: no longer to be cleaned up.
+ * Thread: control. */
+void out_tmp_forget(const char *tmp);
+
+/* Delete every temporary file not yet forgotten; async-signal-safe (for a
+ * fatal signal's handler). Thread: any. */
+void out_tmp_remove_all(void);
 
 /* Open a temporary file beside path for writing. Thread: control. */
 int out_open(out_file *o, const char *path, int sf_format, int rate, int channels,

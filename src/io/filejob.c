@@ -173,11 +173,12 @@ OSCINE_API int oscine_file_process(const oscine_file_job *job)
     err_clear();
     if (!job || !job->in_path || !job->out_path)
         return err_set(OSCINE_E_ARG, "file job: input and output paths are required");
-    if (!strcmp(job->in_path, job->out_path))
-        return err_set(OSCINE_E_ARG, "output '%s' is the input file; write elsewhere",
-                       job->out_path);
+    char out_path[4096]; /* where to write: job->out_path, or the file it links to */
+    int e = out_target_check(job->in_path, job->out_path, out_path, sizeof out_path);
+    if (e)
+        return e;
 
-    int e = open_input(job->in_path, &s->in, &s->info);
+    e = open_input(job->in_path, &s->in, &s->info);
     if (e)
         goto fail;
     const int ch = s->info.channels, rate = s->info.samplerate;
@@ -250,7 +251,7 @@ OSCINE_API int oscine_file_process(const oscine_file_job *job)
 
     s->to_skip = oscine_chain_latency(s->chain);
     s->out_total = (int64_t)llround((double)s->info.frames * out_rate / rate);
-    e = out_open(&s->out, job->out_path, sf_format, out_rate, ch, job->dither && reduce);
+    e = out_open(&s->out, out_path, sf_format, out_rate, ch, job->dither && reduce);
     if (e)
         goto fail;
     s->out_open = 1;

@@ -2,6 +2,7 @@
 #include "io/npy.h"
 
 #include "base/error.h"
+#include "io/audiofile.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -298,30 +299,27 @@ int npy_write_f32(const char *path, const float *data, int ndim, const int64_t *
     memset(head + 10 + dl, ' ', hlen - (size_t)dl - 1);
     head[padded - 1] = '\n';
 
-    char dir[4096], base[4096], tmp[4096 + 64];
-    snprintf(dir, sizeof dir, "%s", path);
-    snprintf(base, sizeof base, "%s", path);
-    snprintf(tmp, sizeof tmp, "%s/.%s.oscine-XXXXXX", dirname(dir), basename(base));
-    int fd = mkstemp(tmp);
+    char tmp[4096 + 64];
+    int fd = out_tmp_create(tmp, sizeof tmp, path);
     if (fd < 0)
-        return err_set(OSCINE_E_IO, "npy '%s': cannot create: %s", path, strerror(errno));
+        return fd;
     FILE *f = fdopen(fd, "wb");
     if (!f) {
+        int en = errno;
         close(fd);
         unlink(tmp);
-        return err_set(OSCINE_E_IO, "npy '%s': %s", path, strerror(errno));
+        out_tmp_forget(tmp);
+        return err_set(OSCINE_E_IO, "npy '%s': %s", path, strerror(en));
     }
     size_t count = (size_t)shape[0] * (ndim == 2 ? (size_t)shape[1] : 1);
     int ok = fwrite(head, 1, padded, f) == padded && fwrite(data, sizeof(float), count, f) == count;
     ok = fclose(f) == 0 && ok;
-    if (ok) {
-        mode_t um = umask(0);
-        umask(um);
-        chmod(tmp, 0666 & ~um);
-        if (rename(tmp, path) == 0)
-            return 0;
+    if (ok && rename(tmp, path) == 0) {
+        out_tmp_forget(tmp);
+        return 0;
     }
     int en = errno;
     unlink(tmp);
+    out_tmp_forget(tmp);
     return err_set(OSCINE_E_IO, "npy '%s': write failed: %s", path, strerror(en));
 }

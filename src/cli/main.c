@@ -38,7 +38,8 @@ static const cli_command commands[] = {
      "                      resampling filters, resynth's streaming synthesis):\n"
      "                      the same output as them\n"
      "  --quiet, -q         no progress bar (every command but run takes -q: no\n"
-     "                      progress bar, summary line or warnings; errors still print)\n",
+     "                      progress bar, summary line or warnings; errors still\n"
+     "                      print)\n",
      cmd_process},
     {"denoise", "IN OUT [--mix X] [--limit-db N] [--model PATH] [--format wav|flac]\n"
                 "        [--rate HZ] [--bits B] [--no-dither] [--quiet]",

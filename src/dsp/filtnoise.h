@@ -7,7 +7,8 @@
  * 16 kHz model). The FIR has L = 2 * round((B - 1) * rate / (2 * band_top_hz))
  * taps (128 for 65 bands at 16 kHz, 384 at 48 kHz):
  *   H[j]  = M linearly interpolated at j * rate / L, 0 above band_top_hz
- *           (j = 0..L/2; at rate = 2 * band_top_hz, H[j] = M[j] exactly)
+ *           (j = 0..L/2; at rate = 2 * band_top_hz, H[j] = M[j] exactly; at
+ *           a lower rate the bands above rate / 2 are never reached)
  *   h0    = real inverse DFT of H (zero phase, length L)
  *   ir[m] = h0[(m - L/2) mod L] * (0.5 - 0.5 cos(2 pi m / L)),  m = 0..L-1
  * i.e. DDSP's Hann window applied in zero-phase form, then shifted to causal
@@ -35,7 +36,8 @@
 typedef struct filtnoise_config {
     int sample_rate;    /* output rate, 8000..192000 Hz */
     int n_bands;        /* 2..1025 (65 in DDSP) */
-    double band_top_hz; /* frequency of the last band, 0 < f <= rate / 2 (0: rate / 2) */
+    double band_top_hz; /* frequency of the last band, up to 96 kHz (0: rate / 2); bands
+                         * above rate / 2 are left out (a band-limited render) */
     int max_block;      /* largest n per process call, 1..16384 */
     uint64_t seed;
 } filtnoise_config;

@@ -146,8 +146,9 @@ OSCINE_API int oscine_chain_get(const oscine_chain *c, const char *address, floa
  * channels). Thread: any. */
 OSCINE_API int oscine_chain_meter(const oscine_chain *c, const char *address, float *value);
 
-/* Count of blocks in which a stage produced NaN/Inf (the stage was reset and
- * the block silenced instead of passing it on). Thread: any. */
+/* Count of non-finite samples caught: NaN/Inf in the input (each set to 0)
+ * and those a stage produced (the stage was reset and its block silenced
+ * instead of passing them on). Thread: any. */
 OSCINE_API uint64_t oscine_chain_nan_events(const oscine_chain *c);
 
 /* Times the internal output FIFO ran dry or overflowed. The chain sizes
@@ -197,8 +198,8 @@ typedef struct oscine_file_report {
     int64_t frames_in;   /* input frames read */
     int64_t frames_out;  /* output frames written */
     int64_t clipped;     /* output samples that hit full scale (integer formats only) */
-    uint64_t nonfinite;  /* blocks where NaN or infinity (in the input, or made by a
-                            stage) was replaced by silence */
+    uint64_t nonfinite;  /* samples of NaN or infinity (in the input, or made by a
+                            stage) replaced by silence: oscine_chain_nan_events */
     int latency;         /* chain latency compensated, in input frames */
 } oscine_file_report;
 

@@ -212,8 +212,8 @@ int cli_run_job(oscine_file_job *job)
     /* The file is written; say what the user would otherwise not hear of. */
     cli_warn_clipped(job->out_path, rep.clipped, "lower the level, or write --bits float");
     if (!cli_quiet && rep.nonfinite)
-        fprintf(stderr, "oscine: warning: '%s': NaN or infinity met %llu times (in the input, "
-                "or made by a stage) and replaced by silence\n", job->in_path,
+        fprintf(stderr, "oscine: warning: '%s': %llu samples of NaN or infinity (in the "
+                "input, or made by a stage) replaced by silence\n", job->in_path,
                 (unsigned long long)rep.nonfinite);
     return EXIT_OK;
 }

@@ -486,11 +486,11 @@ static void run_stages(oscine_chain *c, lane *l, float *buf, int n)
             k->process(l->st[i], buf, n);
         int bad = 0;
         for (int j = 0; j < n; j++)
-            bad |= !isfinite(buf[j]);
+            bad += !isfinite(buf[j]);
         if (bad) {
             k->reset(l->st[i]);
             memset(buf, 0, sizeof(float) * (size_t)n);
-            atomic_fetch_add_explicit(&c->nan_events, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&c->nan_events, (uint64_t)bad, memory_order_relaxed);
         }
     }
 }
@@ -557,11 +557,11 @@ static void lane_process(oscine_chain *c, lane *l, const float *in, float *out, 
         for (int i = 0; i < m; i++) {
             float v = in[pos + i];
             int ok = isfinite(v);
-            bad |= !ok;
+            bad += !ok;
             l->in[i] = ok ? v : 0.0f;
         }
         if (bad)
-            atomic_fetch_add_explicit(&c->nan_events, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&c->nan_events, (uint64_t)bad, memory_order_relaxed);
         if (!c->hop) {
             run_stages(c, l, l->in, m);
             memcpy(out + pos, l->in, sizeof(float) * (size_t)m);

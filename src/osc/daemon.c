@@ -1074,7 +1074,7 @@ static void drain_engine(oscd *d)
                 logf_(LOG_WARN, "audio callback ran longer than its buffer (total %llu)",
                       (unsigned long long)m.meter.overruns);
             if (m.meter.nan_events > d->meter.nan_events)
-                logf_(LOG_WARN, "NaN/Inf caught in the chain (total %llu); stage reset",
+                logf_(LOG_WARN, "NaN/Inf caught in the chain (%llu samples in all): silenced",
                       (unsigned long long)m.meter.nan_events);
             d->meter = m.meter;
         } else if (m.kind == LIVE_MSG_RETIRED) {

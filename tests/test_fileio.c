@@ -292,7 +292,14 @@ static void test_bad_input(void **state)
     expect_fail(d, 2, "--format", "process", good, o, "--format", "mp3", NULL);
     expect_fail(d, 2, "--bits", "process", good, o, "--bits", "12", NULL);
     expect_fail(d, 2, "need IN and OUT", "process", good, NULL);
-    expect_fail(d, 1, "WAV or FLAC", "process", good, "x.ogg", NULL);
+    /* the output's name and flags are the user's: usage errors (2), found
+     * before the input is read (the missing input is not what is named) */
+    expect_fail(d, 2, "WAV or FLAC", "process", good, "x.ogg", NULL);
+    expect_fail(d, 2, "WAV or FLAC", "process", missing, "x.mp3", NULL);
+    expect_fail(d, 2, "FLAC stores 16 or 24 bits, not float", "process", good, "x.flac",
+                "--bits", "float", NULL);
+    expect_fail(d, 2, "WAV or FLAC", "generate", "x.mp3", NULL);
+    expect_fail(d, 2, "WAV or FLAC", "denoise", good, "x.ogg", NULL);
     expect_fail(d, 1, "no/such/dir", "process", good, nodir, NULL);
     expect_fail(d, 2, "is the input", "process", good, good, NULL);
     expect_fail(d, 2, "unknown command", "frobnicate", NULL);

@@ -161,7 +161,7 @@ int cmd_generate(int argc, char **argv)
     }
     free(inter);
     if (e)
-        return cli_fail_lib(EXIT_RUNTIME, e, NULL);
+        return cli_fail_lib(e == OSCINE_E_ARG ? EXIT_USAGE : EXIT_RUNTIME, e, NULL);
     if (!cli_quiet)
         fprintf(stderr, "oscine: wrote %s (%.2f s, %ld Hz, %ld ch)\n", out, (double)seconds,
                 rate, channels);

@@ -51,9 +51,8 @@ int choose_output_format(const char *out_path, oscine_file_format fmt,
     else if (!strcasecmp(ext, "flac"))
         major = SF_FORMAT_FLAC;
     else
-        return err_set(OSCINE_E_UNSUPPORTED,
-                       "output '%s': oscine writes WAV or FLAC; name it .wav or .flac "
-                       "or give --format", out_path);
+        return err_set(OSCINE_E_ARG, "output '%s': oscine writes WAV or FLAC; name it .wav "
+                       "or .flac", out_path);
 
     int sub;
     switch (samples) {
@@ -75,7 +74,7 @@ int choose_output_format(const char *out_path, oscine_file_format fmt,
     }
     if (major == SF_FORMAT_FLAC && (sub == SF_FORMAT_PCM_32 || sub == SF_FORMAT_FLOAT)) {
         if (samples == OSCINE_SAMPLES_PCM32 || samples == OSCINE_SAMPLES_FLOAT)
-            return err_set(OSCINE_E_UNSUPPORTED,
+            return err_set(OSCINE_E_ARG,
                            "output '%s': FLAC stores 16 or 24 bits, not %s", out_path,
                            samples == OSCINE_SAMPLES_FLOAT ? "float" : "32");
         sub = SF_FORMAT_PCM_24; /* float input kept as closely as FLAC can */

@@ -27,8 +27,9 @@ typedef struct out_file {
 int subtype_bits(int sf_format);
 
 /* Choose the output SF_FORMAT from the job's wishes, the input's format and
- * the output path's extension; *bits as out_file.bits. Fails with a message
- * naming the path for a container oscine cannot write. */
+ * the output path's extension; *bits as out_file.bits. Fails (OSCINE_E_ARG:
+ * the user's name or flags) with a message naming the path for a container
+ * oscine cannot write or a sample type the container cannot hold. */
 int choose_output_format(const char *out_path, oscine_file_format fmt,
                          oscine_sample_type samples, int in_format, int *sf_format,
                          int *bits);

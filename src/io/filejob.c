@@ -175,6 +175,12 @@ OSCINE_API int oscine_file_process(const oscine_file_job *job)
         return err_set(OSCINE_E_ARG, "file job: input and output paths are required");
     char out_path[4096]; /* where to write: job->out_path, or the file it links to */
     int e = out_target_check(job->in_path, job->out_path, out_path, sizeof out_path);
+    /* the container and sample type asked for, before any work (the input's
+     * own type matters only when none is asked for: any stands in here) */
+    int fmt_probe, bits_probe;
+    if (!e)
+        e = choose_output_format(job->out_path, job->format, job->samples,
+                                 SF_FORMAT_WAV | SF_FORMAT_PCM_16, &fmt_probe, &bits_probe);
     if (e)
         return e;
 

@@ -397,6 +397,14 @@ static void test_synth_voice_stealing(void **state)
 {
     const int n = RATE;
     oscine_chain *c = synth_chain(RATE, 256);
+    /* voices is a whole number: 2.5 is refused by name; a plugin host's
+     * 1.9999 (the real-time path) means 2 */
+    assert_int_equal(oscine_chain_set(c, "/synth/voices", 2.5f), OSCINE_E_RANGE);
+    assert_non_null(strstr(oscine_last_error(), "not a whole number"));
+    assert_int_equal(chain_set_rt(c, "/synth/voices", 1.9999f), 0);
+    float v;
+    assert_int_equal(oscine_chain_get(c, "/synth/voices", &v), 0);
+    assert_float_equal(v, 2.0f, 0);
     set(c, "/synth/voices", 1);
     set(c, "/synth/reverb", 0);
     float *y = calloc((size_t)n, sizeof(float)), conf, active;

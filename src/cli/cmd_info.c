@@ -2,6 +2,8 @@
  * `oscine stages`: what a chain can hold. */
 #include "cli.h"
 
+#include "osc/table.h"
+
 #include "oscine.h"
 
 #include <stdio.h>
@@ -31,14 +33,16 @@ static void print_stage(void *user, const char *name, const char *help)
 static void print_param(void *user, const char *stage, const char *address, const char *unit,
                         float min, float max, float def, const char *help)
 {
-    printf("  %-18s f  %g..%g %-3s (default %g)  %s\n", address, (double)min, (double)max,
-           unit, (double)def, help);
+    const osc_entry *e = osc_table_find(address); /* 'i' for whole-number parameters */
+    printf("  %-18s %s  %g..%g %-3s (default %g)  %s\n", address, e ? e->types : "f",
+           (double)min, (double)max, unit, (double)def, help);
 }
 
 int cmd_stages(int argc, char **argv)
 {
     if (argc != 1)
         return cli_fail(EXIT_USAGE, "stages: takes no arguments");
+    osc_table_init();
     oscine_stages_list(print_stage, NULL);
     printf("\nparameters (OSC address, type, range, unit):\n");
     oscine_params_list(print_param, NULL);

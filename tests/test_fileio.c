@@ -300,6 +300,9 @@ static void test_bad_input(void **state)
     expect_fail(d, 2, "FLAC stores 16 or 24 bits, not float", "process", good, "x.flac",
                 "--bits", "float", NULL);
     expect_fail(d, 2, "WAV or FLAC", "generate", "x.mp3", NULL);
+    expect_fail(d, 2, "less than one sample", "generate", o, "--seconds", "1e-9", NULL);
+    expect_fail(d, 2, "impulse is at 0.1 s", "generate", o, "--signal", "impulse", "--seconds",
+                "0.05", NULL);
     expect_fail(d, 2, "WAV or FLAC", "denoise", good, "x.ogg", NULL);
     expect_fail(d, 1, "no/such/dir", "process", good, nodir, NULL);
     expect_fail(d, 2, "is the input", "process", good, good, NULL);

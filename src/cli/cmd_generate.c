@@ -112,6 +112,12 @@ int cmd_generate(int argc, char **argv)
         return cli_fail(EXIT_USAGE, "generate: --freq %g Hz is above Nyquist", (double)freq);
 
     int64_t n = (int64_t)llround((double)seconds * rate);
+    if (n < 1)
+        return cli_fail(EXIT_USAGE, "--seconds %g: less than one sample at %ld Hz", (double)seconds,
+                        rate);
+    if (kind == SIG_IMPULSE && n <= (int64_t)(0.1 * rate))
+        return cli_fail(EXIT_USAGE, "--seconds %g: the impulse is at 0.1 s; give more than 0.1",
+                        (double)seconds);
     float *mono = malloc(sizeof(float) * (size_t)n);
     float *inter = malloc(sizeof(float) * (size_t)n * (size_t)channels);
     if (!mono || !inter) {

@@ -568,6 +568,7 @@ static void test_cli_synth(void **state)
         {"0.0 /synth/note_on 64 0.9\n", "nope.osw", "model 'nope.osw' not found", 1},
         {"0.0 /synth/note_on 64 0.9\n", "cello", "model 'ddsp-cello.osw' not found", 1},
         {"# nothing but a comment\n\n", FIXTURE, "holds no messages", 1}, /* not 2 s of silence */
+        {"0 /synth/model clarinet\n", FIXTURE, "give the instrument with --model", 2},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         write_text(score, bad[k].text);
@@ -575,6 +576,15 @@ static void test_cli_synth(void **state)
         if (rc != bad[k].rc || !strstr(err, bad[k].want))
             fail_msg("score %zu: exit %d, '%s' (want %d, '%s')", k, rc, err, bad[k].rc, bad[k].want);
     }
+    FILE *wf = fopen(score, "wb"); /* a WAV given as the score */
+    fwrite("RIFF\x04\x00\x00\x00WAVEfmt ", 1, 16, wf);
+    fclose(wf);
+    rc = run_oscine(NULL, 0, err, sizeof err, "synth", score, out, "--model", FIXTURE, NULL);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "a binary file that is not MIDI"));
+    rc = run_oscine(NULL, 0, err, sizeof err, "synth", dir, out, "--model", FIXTURE, NULL);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "is a directory"));
     assert_int_equal(dir_count(dir), 1); /* only the score */
     tmpdir_remove(dir);
 }

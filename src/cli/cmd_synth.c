@@ -22,6 +22,7 @@
 #include "io/smf.h"
 #include "oscine.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define BLOCK 512
 #define MAX_LINE 1024
@@ -84,6 +86,10 @@ static int parse_line(const char *path, int lineno, char *text, score_ev *ev)
     int pi = -1, ei = -1;
     const stage_param *p = stage_find_param(k, slash + 1, &pi);
     const stage_event *e = p ? NULL : stage_find_event(k, slash + 1, &ei);
+    if (!p && !e && !strcmp(addr, "/synth/model"))
+        return cli_fail(EXIT_USAGE, "score '%s' line %d: /synth/model loads weights, which a "
+                        "score cannot do mid-way; give the instrument with --model", path,
+                        lineno), -1;
     if (!p && !e)
         return cli_fail(EXIT_USAGE, "score '%s' line %d: unknown address '%s' (see 'oscine "
                         "help osc')", path, lineno, addr), -1;
@@ -257,12 +263,20 @@ static int read_midi(const char *path, const uint8_t *b, size_t len, score_ev **
 /* A score file or a MIDI file (by its first bytes, "MThd"). */
 static int read_input(const char *path, score_ev **out, int *n)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return cli_fail(EXIT_RUNTIME, "score '%s': is a directory", path);
     FILE *f = fopen(path, "rb");
     if (!f)
-        return cli_fail(EXIT_RUNTIME, "score '%s': cannot open", path);
-    char magic[4] = {0};
-    size_t got = fread(magic, 1, 4, f);
-    if (got < 4 || memcmp(magic, "MThd", 4)) {
+        return cli_fail(EXIT_RUNTIME, "score '%s': cannot open: %s", path, strerror(errno));
+    char head[512];
+    size_t got = fread(head, 1, sizeof head, f);
+    if (got < 4 || memcmp(head, "MThd", 4)) {
+        if (memchr(head, 0, got)) { /* a WAV, an image...: neither text nor MIDI */
+            fclose(f);
+            return cli_fail(EXIT_RUNTIME, "score '%s': a binary file that is not MIDI (a "
+                            "score is text: 'TIME ADDRESS ARGS' per line)", path);
+        }
         rewind(f);
         return read_score(path, f, out, n);
     }

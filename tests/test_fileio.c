@@ -308,6 +308,9 @@ static void test_bad_input(void **state)
     expect_fail(d, 2, "is the input", "process", good, good, NULL);
     expect_fail(d, 2, "unknown command", "frobnicate", NULL);
     expect_fail(d, 1, "missing.wav", "info", missing, NULL);
+    expect_fail(d, 2, "unknown flag '--bogus'", "info", "--bogus", good, NULL);
+    expect_fail(d, 2, "not standard output", "mel", good, "-", NULL);
+    expect_fail(d, 2, "not standard output", "process", good, "-", NULL);
     /* An existing output is left untouched when a job fails. */
     f = fopen(o, "wb");
     fputs("precious", f);

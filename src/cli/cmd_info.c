@@ -3,14 +3,20 @@
 #include "cli.h"
 
 #include "osc/table.h"
-
 #include "oscine.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int cmd_info(int argc, char **argv)
 {
-    if (argc != 2 || argv[1][0] == '-')
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-"))
+            return cli_fail(EXIT_USAGE, "info: '-': give a file (standard input is not read)");
+        if (argv[i][0] == '-')
+            return cli_fail(EXIT_USAGE, "info: unknown flag '%s'", argv[i]);
+    }
+    if (argc != 2)
         return cli_fail(EXIT_USAGE, "info: need exactly one FILE");
     oscine_file_info fi;
     int e = oscine_file_info_get(argv[1], &fi);

@@ -298,6 +298,11 @@ static int help(const char *name)
         usage(stdout);
         return EXIT_OK;
     }
+    if (!strcmp(name, "help")) {
+        printf("usage: oscine help [COMMAND|osc]\n\nthe commands, a command's flags, or the "
+               "OSC reference ('help osc')\n");
+        return EXIT_OK;
+    }
     if (!strcmp(name, "osc")) {
         osc_table_init();
         osc_table_markdown(stdout);

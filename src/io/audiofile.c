@@ -87,6 +87,9 @@ int choose_output_format(const char *out_path, oscine_file_format fmt,
 
 int out_target_check(const char *in_path, const char *out_path, char *real, size_t len)
 {
+    if (!strcmp(out_path, "-"))
+        return err_set(OSCINE_E_ARG, "output '-': oscine writes files, not standard output; "
+                       "give a file name");
     if (strlen(out_path) >= len)
         return err_set(OSCINE_E_ARG, "output '%.60s...': path too long", out_path);
     snprintf(real, len, "%s", out_path);

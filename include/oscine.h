@@ -59,7 +59,8 @@ typedef enum oscine_error {
     OSCINE_E_W_DTYPE = -27,     /* unknown or unexpected tensor dtype */
     OSCINE_E_W_HEADER = -28,    /* malformed header field */
     OSCINE_E_W_MODEL = -29,     /* weights are for another model or configuration */
-    OSCINE_E_COUNT = 30         /* one past the largest magnitude */
+    OSCINE_E_W_VALUE = -30,     /* a tensor holds NaN or infinity */
+    OSCINE_E_COUNT = 31         /* one past the largest magnitude */
 } oscine_error;
 
 /* Fixed text for an error code. Thread: any. */

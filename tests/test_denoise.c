@@ -296,7 +296,7 @@ static void test_bad_weights(void **state)
     oscine_chain_config cfg = {.stages = "denoise", .sample_rate = 16000, .channels = 1,
                                .models = &mp, .nmodels = 1};
     int e = oscine_chain_create(&c, &cfg);
-    assert_true(e <= OSCINE_E_W_TRUNCATED && e >= OSCINE_E_W_MODEL);
+    assert_true(e <= OSCINE_E_W_TRUNCATED && e >= OSCINE_E_W_VALUE);
     assert_non_null(strstr(oscine_last_error(), "small.osw"));
     mp.path = "tests/fixtures/denoise/does-not-exist.osw";
     assert_int_equal(oscine_chain_create(&c, &cfg), OSCINE_E_IO);

@@ -10,6 +10,7 @@
 #include "nn/weights.h"
 #include "oscine.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,6 +340,55 @@ static void test_wrong_shape_request(void **state)
     expect_get(w, "enc.0.weight", 4, s3, OSCINE_E_W_SHAPE, "[4, 2, 3]", "[4, 2, 3, 1]");
     expect_get(w, "gain", 1, s2, OSCINE_E_W_SHAPE, "shape []", "expected [4]");
     osw_close(w);
+}
+
+static void write_file(const char *path, const uint8_t *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+/* A well-formed file (right CRC: written from a run that diverged) whose
+ * tensor holds NaN or infinity is refused by name when a model asks for it,
+ * instead of making every output silent. */
+static void test_nonfinite_tensor(void **state)
+{
+    osw_file *w = NULL;
+    assert_int_equal(osw_open(&w, FIXTURE), 0);
+    const int64_t s[] = {4, 2, 3};
+    const float *d;
+    assert_int_equal(osw_get_f32(w, "enc.0.weight", 3, s, &d), 0);
+    float head[6];
+    memcpy(head, d, sizeof head);
+    osw_close(w);
+    const float bad[2] = {NAN, INFINITY};
+    for (int k = 0; k < 2; k++) {
+        uint8_t *b = copy(0);
+        uint8_t *at = memmem(b, fixture_len, head, sizeof head);
+        assert_non_null(at);
+        memcpy(at + 5 * sizeof(float), &bad[k], sizeof(float)); /* element 5 */
+        reseal(b, fixture_len);
+        assert_int_equal(osw_open_memory(&w, b, fixture_len, "nan.osw"), 0);
+        assert_int_equal(osw_get_f32(w, "enc.0.weight", 3, s, &d), OSCINE_E_W_VALUE);
+        const char *msg = oscine_last_error();
+        if (!strstr(msg, "nan.osw") || !strstr(msg, "enc.0.weight") ||
+            !strstr(msg, k ? "infinity at element 5" : "NaN at element 5"))
+            fail_msg("message: %s", msg);
+        assert_string_equal(oscine_strerror(OSCINE_E_W_VALUE), "weights hold NaN or infinity");
+        osw_close(w);
+        if (k == 0) { /* `oscine model` checks the values too */
+            const char *dir = tmpdir_make();
+            char path[256], out[8192], err[1024];
+            snprintf(path, sizeof path, "%s/nan.osw", dir);
+            write_file(path, b, fixture_len);
+            assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "model", path, NULL), 1);
+            assert_non_null(strstr(err, "enc.0.weight': NaN at element 5"));
+            tmpdir_remove(dir);
+        }
+        free(b);
+    }
 }
 
 static void test_wrong_dtype_request(void **state)
@@ -732,13 +782,6 @@ static void test_io_errors(void **state)
 
 /* ------------------------------------------------------------ the CLI */
 
-static void write_file(const char *path, const uint8_t *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(b, 1, n, f), n);
-    fclose(f);
-}
 
 static void test_cli_model_valid(void **state)
 {
@@ -813,6 +856,7 @@ int main(void)
         cmocka_unit_test(test_accessors_bad_args),
         cmocka_unit_test(test_missing_tensor),
         cmocka_unit_test(test_wrong_shape_request),
+        cmocka_unit_test(test_nonfinite_tensor),
         cmocka_unit_test(test_wrong_dtype_request),
         cmocka_unit_test(test_expect_meta),
         cmocka_unit_test(test_meta_numbers),

@@ -30,6 +30,7 @@ static const char *const texts[OSCINE_E_COUNT] = {
     [-OSCINE_E_W_DTYPE] = "weights dtype invalid or unexpected",
     [-OSCINE_E_W_HEADER] = "weights header malformed",
     [-OSCINE_E_W_MODEL] = "weights are for another model",
+    [-OSCINE_E_W_VALUE] = "weights hold NaN or infinity",
 };
 
 OSCINE_API const char *oscine_strerror(int err)

@@ -134,7 +134,20 @@ int cmd_model(int argc, char **argv)
     printf("total     %d %s, %llu parameters, %llu bytes of tensor data\n", nt,
            nt == 1 ? "tensor" : "tensors", (unsigned long long)total,
            (unsigned long long)bytes);
-    printf("valid     magic, version, sizes, crc32, strings, shapes and offsets checked\n");
+    /* what a model would refuse on load: NaN or infinity in an f32 tensor */
+    for (int i = 0; i < nt; i++) {
+        const char *n;
+        int nd;
+        const int64_t *s;
+        const float *d;
+        osw_tensor_info(w, i, &n, &nd, &s);
+        if (osw_tensor_dtype(w, i) == OSW_F32 && (err = osw_get_f32(w, n, nd, s, &d))) {
+            osw_close(w);
+            return cli_fail_lib(EXIT_RUNTIME, err, NULL);
+        }
+    }
+    printf("valid     magic, version, sizes, crc32, strings, shapes, offsets and finite "
+           "values checked\n");
     osw_close(w);
     return EXIT_OK;
 }

@@ -670,7 +670,13 @@ int osw_get_f32(const osw_file *w, const char *name, int ndim, const int64_t *sh
                     shape_text(got, sizeof got, t->ndim, t->shape),
                     shape_text(want, sizeof want, ndim, shape));
     }
-    *data = (const float *)(const void *)t->data;
+    const float *f = (const float *)(const void *)t->data;
+    size_t n = (size_t)(t->nbytes / sizeof(float));
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(f[k]))
+            return fail(w, OSCINE_E_W_VALUE, "tensor '%s': %s at element %zu (of %zu)", name,
+                        isnan(f[k]) ? "NaN" : "infinity", k, n);
+    *data = f;
     return 0;
 }
 

@@ -64,6 +64,8 @@
  *   OSCINE_E_W_DTYPE      the tensor is not f32
  *   OSCINE_E_W_SHAPE      ndim or a dimension differs from what the model needs
  *   OSCINE_E_W_MODEL      metadata value differs (weights for another model)
+ *   OSCINE_E_W_VALUE      the tensor holds NaN or infinity (a file written
+ *                         from a diverged training run: its CRC is right)
  *
  * Writer: tools/osw.py (write_osw); docs/weights.md has the same spec.
  *

@@ -316,6 +316,12 @@ static void test_bad_weights(void **state)
         osw_close(w);
         free(c);
     }
+    uint8_t *neg = patched_osw(b, len, "ln_eps", "1e-06", "-1e-6");
+    assert_int_equal(osw_open_memory(&w, neg, len, "spoilt.osw"), 0);
+    assert_int_equal(vocoder_net_create(&v, w, 1), OSCINE_E_W_MODEL);
+    assert_non_null(strstr(oscine_last_error(), "spoilt.osw': ln_eps -1e-06 out of range"));
+    osw_close(w);
+    free(neg);
     free(b);
     oscine_model_path mp = {"resynth", "tests/fixtures/vocoder/nope.osw"};
     oscine_chain_config cfg = {.stages = "resynth", .sample_rate = 16000, .channels = 1,

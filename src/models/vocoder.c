@@ -219,6 +219,9 @@ static int load_predictor(vocoder_net *v, predictor *p, const osw_file *w, const
     int e = osw_meta_float(w, "ln_eps", NULL, &lc.eps);
     if (e)
         return e;
+    if (!(lc.eps > 0 && lc.eps < 1))
+        return err_set(OSCINE_E_W_MODEL, "weights '%s': ln_eps %g out of range (0, 1)",
+                       osw_path(w), (double)lc.eps);
     snprintf(k, sizeof k, "%s.in_conv", name);
     if ((e = nn_conv_load(&p->in_conv, &ic, w, k)))
         return e;

@@ -107,9 +107,12 @@ static int callback(const void *input, void *output, unsigned long frames,
                          paOutputOverflow)) != 0;
     const float *const *in = p->in_ch ? (const float *const *)input : NULL;
     float *const *out = (float *const *)output;
-    /* The engine takes at most OSCINE_MAX_BLOCK frames a call. */
-    for (unsigned long off = 0; off < frames; off += OSCINE_MAX_BLOCK) {
-        int n = frames - off < OSCINE_MAX_BLOCK ? (int)(frames - off) : OSCINE_MAX_BLOCK;
+    /* The engine was built for blocks of at most the buffer size asked for
+     * (pa_live_prepare's *buffer); PortAudio keeps to it, but a callback
+     * that broke the contract would overrun the engine's buffers. */
+    const unsigned long most = p->buffer ? (unsigned long)p->buffer : OSCINE_MAX_BLOCK;
+    for (unsigned long off = 0; off < frames; off += most) {
+        int n = (int)(frames - off < most ? frames - off : most);
         const float *ip[OSCINE_MAX_CHANNELS];
         float *op[OSCINE_MAX_CHANNELS];
         for (int c = 0; c < p->out_ch; c++) {

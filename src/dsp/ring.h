@@ -10,7 +10,7 @@ typedef struct ring {
 
 int ring_init(ring *r, int cap); /* thread: control */
 void ring_free(ring *r);
-void ring_clear(ring *r);
+void ring_clear(ring *r); /* thread: audio (a stage reset) or control; no allocation */
 /* Returns samples written / read (short when full / empty). Thread: audio. */
 int ring_write(ring *r, const float *x, int n);
 int ring_write_zeros(ring *r, int n);

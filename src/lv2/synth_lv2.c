@@ -147,7 +147,8 @@ static oscine_chain *build(synth *s, const char *name)
 }
 
 /* Bring chain c up to date with the ports and the MIDI state; force: send
- * everything (a new chain). Thread: audio. */
+ * everything (a new chain). Only atomic stores (chain_set_rt). Thread:
+ * audio, or instantiation (activate, restore). */
 static void send_controls(synth *s, oscine_chain *c, int force)
 {
     for (int i = 0; i < NDIRECT; i++) {

@@ -115,6 +115,8 @@ void ddsp_reverb_set_wet(ddsp_reverb *r, float wet);
 /* out = in + wet * (in conv ir), n <= max_block; in and out may be the same
  * buffer. Thread: audio. */
 void ddsp_reverb_process(ddsp_reverb *r, const float *in, float *out, int n);
+/* Silence the reverb's tail; no allocation. Thread: audio (a stage reset
+ * after NaN) or control. */
 void ddsp_reverb_reset(ddsp_reverb *r);
 int ddsp_reverb_length(const ddsp_reverb *r); /* IR samples at the output rate */
 int ddsp_reverb_block(const ddsp_reverb *r);  /* B */

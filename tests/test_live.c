@@ -285,9 +285,15 @@ static void test_bundle_timetag(void **state)
      * nearest to sample k says when it ran. */
     double at_us = jio_time_at(recorder, k);
     double err_ms = (at_us - target_mono_us) / 1000.0;
-    print_message("bundle for +400 ms applied %.2f ms from its timetag (one buffer = %.2f ms)\n",
-                  err_ms, 1000.0 * LIVE_PERIOD / LIVE_RATE);
-    assert_true(fabs(err_ms) < 2000.0 * LIVE_PERIOD / LIVE_RATE);
+    /* Two buffers; three without realtime scheduling (OSCINE_TEST_JACK_NORT,
+     * as in CI), where a busy machine starts a callback up to a buffer late
+     * and the timetag maps to the block after (seen at 10.7-10.8 ms with
+     * both cores training, 5.4 ms idle). */
+    const char *nort = getenv("OSCINE_TEST_JACK_NORT");
+    const double buffers = nort && nort[0] == '1' ? 3.0 : 2.0;
+    print_message("bundle for +400 ms applied %.2f ms from its timetag (one buffer = %.2f ms; "
+                  "bound %.0f buffers)\n", err_ms, 1000.0 * LIVE_PERIOD / LIVE_RATE, buffers);
+    assert_true(fabs(err_ms) < buffers * 1000.0 * LIVE_PERIOD / LIVE_RATE);
     jio_close(player);
     jio_close(recorder);
     osc_close(&c);

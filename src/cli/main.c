@@ -346,6 +346,11 @@ static void find_bundled_files(void)
 static void on_fatal_signal(int sig)
 {
     out_tmp_remove_all();
+    if (sig != SIGPIPE) { /* write(2) is async-signal-safe; stdio is not */
+        static const char msg[] = "oscine: stopped by a signal; no output written\n";
+        ssize_t r = write(2, msg, sizeof msg - 1);
+        (void)r;
+    }
     signal(sig, SIG_DFL);
     raise(sig);
 }

@@ -202,6 +202,8 @@ typedef struct oscine_file_report {
     uint64_t nonfinite;  /* samples of NaN or infinity (in the input, or made by a
                             stage) replaced by silence: oscine_chain_nan_events */
     int latency;         /* chain latency compensated, in input frames */
+    int64_t frames_missing; /* frames the input's header promises but the file lacks
+                               (a WAV or AIFF cut off): only what is there was read */
 } oscine_file_report;
 
 typedef struct oscine_file_job {

@@ -381,6 +381,20 @@ static void test_warnings_and_report(void **state)
     assert_int_equal(rep.clipped, clipped);
     assert_int_equal(rep.nonfinite, 3);
     assert_int_equal(rep.latency, 0);
+    assert_int_equal(rep.frames_missing, 0);
+    /* a WAV cut off mid-write: what is there is processed, with a warning
+     * that says how much the header promised beyond it */
+    char cut[256];
+    snprintf(cut, sizeof cut, "%s/cut.wav", d);
+    make_file(cut, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, 16000);
+    assert_int_equal(truncate(cut, 44 + 2 * 1000), 0); /* 1000 of 16000 frames */
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", cut, o, NULL), 0);
+    assert_non_null(strstr(err, "cut.wav' is cut short: its header promises 15000 more frames"));
+    job.in_path = cut;
+    job.nset = 0;
+    assert_int_equal(oscine_file_process(&job), 0);
+    assert_int_equal(rep.frames_in, 1000);
+    assert_int_equal(rep.frames_missing, 15000);
     tmpdir_remove(d);
 }
 

@@ -211,6 +211,10 @@ int cli_run_job(oscine_file_job *job)
         return cli_fail_lib(EXIT_RUNTIME, e, NULL);
     /* The file is written; say what the user would otherwise not hear of. */
     cli_warn_clipped(job->out_path, rep.clipped, "lower the level, or write --bits float");
+    if (!cli_quiet && rep.frames_missing > 0)
+        fprintf(stderr, "oscine: warning: '%s' is cut short: its header promises %lld more "
+                "frames than it holds; the %lld there were processed\n", job->in_path,
+                (long long)rep.frames_missing, (long long)rep.frames_in);
     if (!cli_quiet && rep.nonfinite)
         fprintf(stderr, "oscine: warning: '%s': %llu samples of NaN or infinity (in the "
                 "input, or made by a stage) replaced by silence\n", job->in_path,

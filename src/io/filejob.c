@@ -16,6 +16,31 @@
 
 #define BLOCK 4096
 
+/* Frames an input's header promises beyond what the file holds (a WAV or
+ * AIFF cut off mid-write): libsndfile reads what is there and notes the
+ * header's figure in its log as "data : CLAIMED (should be ACTUAL)". A
+ * header left unfinished by a streaming writer (0 or 0xFFFFFFFF) is not a
+ * cut: 0 then. */
+static int64_t frames_missing(SNDFILE *sf, const SF_INFO *info)
+{
+    int major = info->format & SF_FORMAT_TYPEMASK;
+    if (major != SF_FORMAT_WAV && major != SF_FORMAT_AIFF && major != SF_FORMAT_W64)
+        return 0;
+    char log[4096];
+    sf_command(sf, SFC_GET_LOG_INFO, log, sizeof log);
+    const char *p = strstr(log, "\ndata : ");
+    if (!p)
+        p = strstr(log, "\nSSND : ");
+    unsigned long long claimed, actual;
+    if (!p || sscanf(p + 8, "%llu (should be %llu)", &claimed, &actual) != 2)
+        return 0;
+    if (claimed <= actual || claimed == 0xFFFFFFFFull || claimed == 0x7FFFFFFFull)
+        return 0;
+    int bytes = sf_current_byterate(sf) > 0 && info->samplerate > 0
+                    ? sf_current_byterate(sf) / info->samplerate : 0;
+    return bytes > 0 ? (int64_t)((claimed - actual) / (unsigned long long)bytes) : 0;
+}
+
 static int open_input(const char *path, SNDFILE **sf, SF_INFO *info)
 {
     struct stat st;
@@ -313,7 +338,8 @@ OSCINE_API int oscine_file_process(const oscine_file_job *job)
     oscine_file_report rep = {.frames_in = done, .frames_out = s->out_written,
                               .clipped = s->out.clipped,
                               .nonfinite = oscine_chain_nan_events(s->chain),
-                              .latency = oscine_chain_latency(s->chain)};
+                              .latency = oscine_chain_latency(s->chain),
+                              .frames_missing = frames_missing(s->in, &s->info)};
     s->out_open = 0;
     e = out_close(&s->out, 1);
     if (e)

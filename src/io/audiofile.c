@@ -6,10 +6,9 @@
 #include "base/error.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <signal.h>
 #include <libgen.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -18,7 +18,6 @@
 #include "oscine.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <math.h>
 #include <signal.h>
 #include <sndfile.h>

@@ -5,7 +5,6 @@
 #include "io/audiofile.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -360,6 +360,11 @@ static void test_warnings_and_report(void **state)
     free(y);
     assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", in, o, "-q", NULL), 0);
     assert_string_equal(err, "");
+    /* without -q, a summary of what was written */
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", in, o, "--chain",
+                                "gain", "--bits", "24", NULL), 0);
+    assert_non_null(strstr(err, "out.wav (1.00 s, 16000 Hz, 1 ch, WAV PCM_24; chain gain, "
+                                "latency 0 samples compensated)"));
 
     /* +12 dB on a 0.5 sine into 16 bits: every sample above 0.25 clips */
     assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "process", in, o, "--chain",

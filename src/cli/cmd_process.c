@@ -209,7 +209,15 @@ int cli_run_job(oscine_file_job *job)
         return cli_fail_lib(EXIT_USAGE, e, NULL);
     if (e)
         return cli_fail_lib(EXIT_RUNTIME, e, NULL);
-    /* The file is written; say what the user would otherwise not hear of. */
+    /* The file is written: what it is (as generate, mel and vocode say), */
+    oscine_file_info fo;
+    if (!cli_quiet && oscine_file_info_get(job->out_path, &fo) == 0)
+        fprintf(stderr, "oscine: wrote %s (%.2f s, %d Hz, %d ch, %s %s; chain %s, latency "
+                "%d samples compensated)\n", job->out_path,
+                fo.sample_rate ? (double)fo.frames / fo.sample_rate : 0.0, fo.sample_rate,
+                fo.channels, fo.container, fo.samples, job->stages ? job->stages : "passthrough",
+                rep.latency);
+    /* and what the user would otherwise not hear of. */
     cli_warn_clipped(job->out_path, rep.clipped, "lower the level, or write --bits float");
     if (!cli_quiet && rep.frames_missing > 0)
         fprintf(stderr, "oscine: warning: '%s' is cut short: its header promises %lld more "

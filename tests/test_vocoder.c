@@ -906,12 +906,12 @@ static void test_commands(void **state)
     RUN(rc, "vocode", bad, outw, "--model", FIXTURE);
     expect_fail(rc, 1, err, "no frames");
     /* 1-3 frames: no samples (frames*80 - 240); the count used to wrap around */
+    float z4[4 * 80] = {0};
     int64_t s3[2] = {3, 80};
-    assert_int_equal(npy_write_f32(bad, z, 2, s3), 0);
+    assert_int_equal(npy_write_f32(bad, z4, 2, s3), 0);
     RUN(rc, "vocode", bad, outw, "--model", FIXTURE);
     expect_fail(rc, 1, err, "3 frames make no audio");
     int64_t s4[2] = {4, 80};
-    float z4[4 * 80] = {0};
     assert_int_equal(npy_write_f32(bad, z4, 2, s4), 0);
     RUN(rc, "vocode", bad, outw, "--model", FIXTURE, "--quiet");
     expect_fail(rc, 0, err, "");

@@ -138,8 +138,7 @@ static int write_csv(const features *s, const char *out_path, int hop)
     if (!fo) {
         int e = errno;
         close(fd);
-        unlink(tmp);
-        out_tmp_forget(tmp);
+        out_tmp_discard(tmp);
         return cli_fail(EXIT_RUNTIME, "output '%s': %s", out_path, strerror(e));
     }
     fputs("time_s,f0_hz,confidence,loudness_db\n", fo);
@@ -151,17 +150,11 @@ static int write_csv(const features *s, const char *out_path, int hop)
     if (fclose(fo))
         bad = 1, e = errno;
     if (bad) {
-        unlink(tmp);
-        out_tmp_forget(tmp);
+        out_tmp_discard(tmp);
         return cli_fail(EXIT_RUNTIME, "output '%s': write failed: %s", out_path, strerror(e));
     }
-    if (rename(tmp, out_path)) {
-        e = errno;
-        unlink(tmp);
-        out_tmp_forget(tmp);
+    if ((e = out_tmp_commit(tmp, out_path)))
         return cli_fail(EXIT_RUNTIME, "output '%s': %s", out_path, strerror(e));
-    }
-    out_tmp_forget(tmp);
     return EXIT_OK;
 }
 

@@ -240,8 +240,7 @@ static int png_open_tmp(png_out *o, const char *path)
     if (!o->f) {
         int e = errno;
         close(fd);
-        unlink(o->tmp);
-        out_tmp_forget(o->tmp);
+        out_tmp_discard(o->tmp);
         o->tmp[0] = 0;
         return cli_fail(EXIT_RUNTIME, "output '%s': %s", path, strerror(e));
     }
@@ -570,12 +569,12 @@ int cmd_spectrogram(int argc, char **argv)
                 ret = cli_fail(EXIT_RUNTIME, "output '%s': %s", out, strerror(errno));
             if (fclose(o.f) && !ret)
                 ret = cli_fail(EXIT_RUNTIME, "output '%s': %s", out, strerror(errno));
-            if (!ret && rename(o.tmp, out_real))
-                ret = cli_fail(EXIT_RUNTIME, "output '%s': cannot rename the finished file "
-                               "into place: %s", out, strerror(errno));
+            int re;
             if (ret)
-                unlink(o.tmp);
-            out_tmp_forget(o.tmp);
+                out_tmp_discard(o.tmp);
+            else if ((re = out_tmp_commit(o.tmp, out_real)))
+                ret = cli_fail(EXIT_RUNTIME, "output '%s': cannot rename the finished file "
+                               "into place: %s", out, strerror(re));
         }
         free(cv.px);
     }

@@ -133,11 +133,28 @@ static void tmp_remember(const char *tmp)
         }
 }
 
-void out_tmp_forget(const char *tmp)
+static void tmp_forget(const char *tmp)
 {
     for (int i = 0; i < TMP_SLOTS; i++)
         if (tmp_used[i] && !strcmp(tmp_names[i], tmp))
             tmp_used[i] = 0;
+}
+
+void out_tmp_discard(const char *tmp)
+{
+    unlink(tmp);
+    tmp_forget(tmp);
+}
+
+int out_tmp_commit(const char *tmp, const char *path)
+{
+    if (rename(tmp, path)) {
+        int e = errno;
+        out_tmp_discard(tmp);
+        return e;
+    }
+    tmp_forget(tmp);
+    return 0;
 }
 
 void out_tmp_remove_all(void)
@@ -186,8 +203,7 @@ int out_open(out_file *o, const char *path, int sf_format, int rate, int channel
     SF_INFO info = {.samplerate = rate, .channels = channels, .format = sf_format};
     if (!sf_format_check(&info)) {
         close(fd);
-        unlink(o->tmp);
-        out_tmp_forget(o->tmp);
+        out_tmp_discard(o->tmp);
         o->tmp[0] = 0;
         return err_set(OSCINE_E_UNSUPPORTED,
                        "output '%s': this container cannot hold %d channels at %d Hz "
@@ -196,8 +212,7 @@ int out_open(out_file *o, const char *path, int sf_format, int rate, int channel
     o->sf = sf_open_fd(fd, SFM_WRITE, &info, 1);
     if (!o->sf) {
         close(fd);
-        unlink(o->tmp);
-        out_tmp_forget(o->tmp);
+        out_tmp_discard(o->tmp);
         o->tmp[0] = 0;
         return err_set(OSCINE_E_IO, "output '%s': %s", path, sf_strerror(NULL));
     }
@@ -272,13 +287,12 @@ int out_close(out_file *o, int commit)
         o->sf = NULL;
     }
     if (o->tmp[0]) {
-        if (commit && !e && rename(o->tmp, o->path)) {
-            e = err_set(OSCINE_E_IO, "output '%s': cannot rename the finished file into "
-                        "place: %s", o->path, strerror(errno));
-        }
+        int re;
         if (!commit || e)
-            unlink(o->tmp);
-        out_tmp_forget(o->tmp);
+            out_tmp_discard(o->tmp);
+        else if ((re = out_tmp_commit(o->tmp, o->path)))
+            e = err_set(OSCINE_E_IO, "output '%s': cannot rename the finished file into "
+                        "place: %s", o->path, strerror(re));
         o->tmp[0] = 0;
     }
     free(o->ibuf);

@@ -46,13 +46,17 @@ int out_target_check(const char *in_path, const char *out_path, char *real, size
 /* Create a temporary file beside path (same folder, so rename() is atomic;
  * mode 0666 less the umask): its name goes to tmp, the open descriptor is
  * returned, or a negative OSCINE_E_* code with the detail set. The name is
- * remembered until out_tmp_forget(tmp), so that out_tmp_remove_all() can
- * delete it if the process is killed by a signal. Thread: control. */
+ * remembered until out_tmp_commit or out_tmp_discard, so that
+ * out_tmp_remove_all() can delete it if the process is killed by a signal.
+ * Thread: control. */
 int out_tmp_create(char *tmp, size_t len, const char *path);
 
-/* tmp was renamed into place or deleted: no longer to be cleaned up.
+/* Rename the finished tmp to path: 0, or errno with tmp deleted.
  * Thread: control. */
-void out_tmp_forget(const char *tmp);
+int out_tmp_commit(const char *tmp, const char *path);
+
+/* Delete tmp (a failed or cancelled write). Thread: control. */
+void out_tmp_discard(const char *tmp);
 
 /* Delete every temporary file not yet forgotten; async-signal-safe (for a
  * fatal signal's handler). Thread: any. */

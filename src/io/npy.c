@@ -306,19 +306,16 @@ int npy_write_f32(const char *path, const float *data, int ndim, const int64_t *
     if (!f) {
         int en = errno;
         close(fd);
-        unlink(tmp);
-        out_tmp_forget(tmp);
+        out_tmp_discard(tmp);
         return err_set(OSCINE_E_IO, "npy '%s': %s", path, strerror(en));
     }
     size_t count = (size_t)shape[0] * (ndim == 2 ? (size_t)shape[1] : 1);
     int ok = fwrite(head, 1, padded, f) == padded && fwrite(data, sizeof(float), count, f) == count;
     ok = fclose(f) == 0 && ok;
-    if (ok && rename(tmp, path) == 0) {
-        out_tmp_forget(tmp);
-        return 0;
-    }
     int en = errno;
-    unlink(tmp);
-    out_tmp_forget(tmp);
+    if (!ok)
+        out_tmp_discard(tmp);
+    else if (!(en = out_tmp_commit(tmp, path)))
+        return 0;
     return err_set(OSCINE_E_IO, "npy '%s': write failed: %s", path, strerror(en));
 }

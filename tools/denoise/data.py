@@ -388,6 +388,13 @@ def dev_pairs(data_dir):
     return out
 
 
+def level_change_db(x, y):
+    """Output y's level against the input x's, dB (energy over the common length)."""
+    n = min(len(x), len(y))
+    return float(10 * np.log10((np.sum(np.asarray(y[:n], np.float64) ** 2) + 1e-20)
+                               / (np.sum(np.asarray(x[:n], np.float64) ** 2) + 1e-20)))
+
+
 def dev_clean(corpus, per_speaker=0, seed=4321):
     """Dev speakers' utterances, no noise, scaled to -35..-20 dBFS RMS (the dev mixtures'
     range), deterministic. per_speaker 0: all of them."""

@@ -76,9 +76,7 @@ def evaluate_clean(model, clean, device="cpu"):
     for name, x in clean:
         y = enhance_np(model, x, device)
         n = min(len(x), len(y))
-        lv = 10 * np.log10((np.sum(y[:n].astype(np.float64) ** 2) + 1e-20)
-                           / (np.sum(x[:n].astype(np.float64) ** 2) + 1e-20))
-        rows.append((name, si_sdr(y[:n], x[:n]), lv))
+        rows.append((name, si_sdr(y[:n], x[:n]), D.level_change_db(x, y)))
     k = int(np.argmin([r[1] for r in rows]))
     return {"clean_si_sdr": float(np.mean([r[1] for r in rows])), "clean_min": rows[k][1],
             "clean_worst": rows[k][0], "clean_level_db": float(np.mean([r[2] for r in rows])),

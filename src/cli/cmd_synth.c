@@ -114,7 +114,7 @@ static int parse_line(const char *path, int lineno, char *text, score_ev *ev)
         if (e && e->params)
             q = stage_find_param(k, e->params[i], &qi);
         float lo = q ? q->min : e->min[i], hi = q ? q->max : e->max[i];
-        int whole = q ? (int)((k->int_params >> qi) & 1) : e->types[i] == 'i';
+        int whole = q ? stage_param_whole(k, qi) : e->types[i] == 'i';
         float v = ev->args[i];
         if (v < lo || v > hi || (whole && v != floorf(v)))
             return cli_fail(EXIT_USAGE, "score '%s' line %d: %s argument %d = %g out of range "

@@ -728,7 +728,7 @@ static int event_arg_ok(const stage_class *k, const stage_event *ev, int i, floa
     const stage_param *p = ev->params ? stage_find_param(k, ev->params[i], &pi) : NULL;
     *lo = p ? p->min : ev->min[i];
     *hi = p ? p->max : ev->max[i];
-    int whole = p ? (int)((k->int_params >> pi) & 1) : ev->types[i] == 'i';
+    int whole = p ? stage_param_whole(k, pi) : ev->types[i] == 'i';
     return isfinite(v) && v >= *lo && v <= *hi && (!whole || v == floorf(v));
 }
 
@@ -818,7 +818,7 @@ int chain_set_rt(oscine_chain *c, const char *address, float value)
     const stage_param *p = &c->cls[si]->params[pi];
     if (!(value >= p->min && value <= p->max))
         return OSCINE_E_RANGE;
-    if ((c->cls[si]->int_params >> pi) & 1) /* a plugin host's 1.9999 means 2 */
+    if (stage_param_whole(c->cls[si], pi)) /* a plugin host's 1.9999 means 2 */
         value = roundf(value);
     atomic_store_explicit(&c->target[c->pbase[si] + pi], value, memory_order_relaxed);
     return 0;
@@ -871,7 +871,7 @@ OSCINE_API int oscine_chain_set(oscine_chain *c, const char *address, float valu
         return err_set(OSCINE_E_RANGE, "%s: value %g out of range %g..%g%s%s", address,
                        (double)value, (double)p->min, (double)p->max, p->unit[0] ? " " : "",
                        p->unit);
-    if (((c->cls[si]->int_params >> pi) & 1) && value != floorf(value))
+    if (stage_param_whole(c->cls[si], pi) && value != floorf(value))
         return err_set(OSCINE_E_RANGE, "%s: %g is not a whole number (%g..%g)", address,
                        (double)value, (double)p->min, (double)p->max);
     atomic_store_explicit(&c->target[c->pbase[si] + pi], value, memory_order_relaxed);

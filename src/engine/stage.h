@@ -99,6 +99,13 @@ const stage_event *stage_find_event(const stage_class *k, const char *name, int 
 /* The stage's parameter called name, or NULL. Thread: any. */
 const stage_param *stage_find_param(const stage_class *k, const char *name, int *index);
 
+/* Does params[index] take whole numbers only (int_params, OSC type i)?
+ * Thread: any. */
+static inline int stage_param_whole(const stage_class *k, int index)
+{
+    return index >= 0 && (int)((k->int_params >> index) & 1);
+}
+
 /* The registry. Thread: any. */
 const stage_class *stage_find(const char *name);
 int stage_class_count(void);

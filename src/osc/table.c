@@ -62,7 +62,7 @@ static void add_param(void *user, const char *stage, const char *address, const 
     int pi = -1;
     if (k)
         stage_find_param(k, address + strlen(stage) + 2, &pi);
-    e->types = pi >= 0 && ((k->int_params >> pi) & 1) ? "i" : "f";
+    e->types = stage_param_whole(k, pi) ? "i" : "f";
     e->min = min;
     e->max = max;
     e->def = def;

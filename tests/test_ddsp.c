@@ -585,6 +585,13 @@ static void test_cli_synth(void **state)
     rc = run_oscine(NULL, 0, err, sizeof err, "synth", dir, out, "--model", FIXTURE, NULL);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(err, "is a directory"));
+    rc = run_oscine(NULL, 0, err, sizeof err, "synth", score, score, "--model", FIXTURE, NULL);
+    assert_int_equal(rc, 2); /* the score itself as the output: refused, kept */
+    assert_non_null(strstr(err, "is the input file"));
+    assert_non_null(strstr(err, score));
+    size_t score_len = 0;
+    free(read_file_bytes(score, &score_len));
+    assert_int_equal(score_len, 16);
     assert_int_equal(dir_count(dir), 1); /* only the score */
     tmpdir_remove(dir);
 }

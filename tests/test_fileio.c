@@ -288,6 +288,10 @@ static void test_bad_input(void **state)
                 "/gain/db", "100", NULL);
     expect_fail(d, 2, "'abc'", "process", good, o, "--set", "/gain/db", "abc", NULL);
     expect_fail(d, 2, "'0x10'", "process", good, o, "--set", "/gain/db", "0x10", NULL); /* not +16 dB */
+    expect_fail(d, 2, "'1e39' is beyond the range of a float", "process", good, o, "--set",
+                "/gain/db", "1e39", NULL);
+    expect_fail(d, 2, "'1e39': beyond the range of a float", "denoise", good, o, "--mix", "1e39",
+                NULL);
     expect_fail(d, 2, "'--frobnicate'", "process", good, o, "--frobnicate", NULL);
     expect_fail(d, 2, "--rate", "process", good, o, "--rate", "1000", NULL);
     expect_fail(d, 2, "--format", "process", good, o, "--format", "mp3", NULL);

@@ -21,8 +21,11 @@ int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* Print the library error detail (or the code's text) with a context. */
 int cli_fail_lib(int code, int err, const char *context);
 
-/* Parse a finite float / an int in [lo, hi]; 0 on success. */
+/* Parse a finite float (decimal only) / an int in [lo, hi]; 0 on success.
+ * cli_parse_float: -1 when s is not a number, -2 when it is one beyond the
+ * float range (about 3.4e38); cli_float_why() words either for a message. */
 int cli_parse_float(const char *s, float *out);
+const char *cli_float_why(int rc);
 int cli_parse_int(const char *s, long lo, long hi, long *out);
 
 /* Global flags shared by commands. */

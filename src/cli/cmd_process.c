@@ -64,8 +64,9 @@ int cmd_denoise(int argc, char **argv)
             if (i + 1 >= argc)
                 return cli_fail(EXIT_USAGE, "%s needs a value", a);
             float v;
-            if (cli_parse_float(argv[i + 1], &v))
-                return cli_fail(EXIT_USAGE, "%s '%s': not a number", a, argv[i + 1]);
+            int pe = cli_parse_float(argv[i + 1], &v);
+            if (pe)
+                return cli_fail(EXIT_USAGE, "%s '%s': %s", a, argv[i + 1], cli_float_why(pe));
             int k = a[2] == 'm' ? 0 : 1;
             snprintf(setbuf[k], sizeof setbuf[k], "%s", k ? "/denoise/limit_db" : "/denoise/mix");
             args[n++] = "--set";
@@ -107,9 +108,10 @@ int process_main(int argc, char **argv, const char *chain)
                                 "--set /gain/db -6");
             if (nset == MAX_SETS)
                 return cli_fail(EXIT_USAGE, "--set: at most %d", MAX_SETS);
-            if (cli_parse_float(argv[i + 2], &vals[nset]))
-                return cli_fail(EXIT_USAGE, "--set %s: '%s' is not a finite number", v,
-                                argv[i + 2]);
+            int pe = cli_parse_float(argv[i + 2], &vals[nset]);
+            if (pe)
+                return cli_fail(EXIT_USAGE, "--set %s: '%s' is %s", v, argv[i + 2],
+                                cli_float_why(pe));
             addr[nset++] = v;
             i += 2;
         } else if (!strcmp(a, "--format")) {

@@ -99,9 +99,10 @@ static int parse_line(const char *path, int lineno, char *text, score_ev *ev)
         if (ev->nargs == want)
             return cli_fail(EXIT_USAGE, "score '%s' line %d: %s takes %d number%s", path,
                             lineno, addr, want, want == 1 ? "" : "s"), -1;
-        if (cli_parse_float(a, &ev->args[ev->nargs]))
-            return cli_fail(EXIT_USAGE, "score '%s' line %d: '%s' is not a number", path,
-                            lineno, a), -1;
+        int pe = cli_parse_float(a, &ev->args[ev->nargs]);
+        if (pe)
+            return cli_fail(EXIT_USAGE, "score '%s' line %d: '%s' is %s", path, lineno, a,
+                            cli_float_why(pe)), -1;
         ev->nargs++;
     }
     if (ev->nargs != want)
@@ -348,8 +349,6 @@ int cmd_synth(int argc, char **argv)
     const char *score = pos[0], *out_path = pos[1];
     char out_real[4096];
     int te = out_target_check(score, out_path, out_real, sizeof out_real);
-    if (te == OSCINE_E_ARG && strstr(oscine_last_error(), "is the input"))
-        return cli_fail(EXIT_USAGE, "output '%s' is the score; write elsewhere", out_path);
     if (te)
         return cli_fail_lib(te == OSCINE_E_ARG ? EXIT_USAGE : EXIT_RUNTIME, te, NULL);
     int sf_format, bits;

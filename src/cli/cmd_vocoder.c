@@ -475,8 +475,9 @@ int cmd_resynth(int argc, char **argv)
             float x;
             if (!v)
                 return cli_fail(EXIT_USAGE, "%s needs a value", a);
-            if (cli_parse_float(v, &x))
-                return cli_fail(EXIT_USAGE, "%s '%s': not a number", a, v);
+            int pe = cli_parse_float(v, &x);
+            if (pe)
+                return cli_fail(EXIT_USAGE, "%s '%s': %s", a, v, cli_float_why(pe));
             int k = 0;
             while (k < nset && addr[k] != map[m].addr)
                 k++;

@@ -258,10 +258,17 @@ int cli_parse_float(const char *s, float *out)
     double v = strtod(s, &end);
     if (errno == ERANGE && fabs(v) < 1.0)
         v = 0.0, errno = 0; /* 1e-400: too small to matter, not an error */
-    if (!s[0] || *end || errno || !isfinite(v) || fabs(v) > 3.4e38)
+    if (!s[0] || *end)
         return -1;
+    if (errno || !isfinite(v) || fabs(v) > 3.4e38)
+        return -2; /* a number, beyond what a float holds */
     *out = (float)v;
     return 0;
+}
+
+const char *cli_float_why(int rc)
+{
+    return rc == -2 ? "beyond the range of a float (3.4e38)" : "not a finite decimal number";
 }
 
 int cli_parse_int(const char *s, long lo, long hi, long *out)

@@ -112,8 +112,8 @@ int out_target_check(const char *in_path, const char *out_path, char *real, size
         return err_set(OSCINE_E_IO, "output '%s': not a regular file (a pipe or device): "
                        "oscine writes a complete file and renames it into place", out_path);
     if (in_path && stat(in_path, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
-        return err_set(OSCINE_E_ARG, "output '%s' is the input file; write elsewhere",
-                       out_path);
+        return err_set(OSCINE_E_ARG, "output '%s' is the input file '%s'; write elsewhere",
+                       out_path, in_path);
     return 0;
 }
 

@@ -187,7 +187,7 @@ class Mixer:
 
     def __init__(self, corpus, seg_s=3.0, seed=0, p_reverb=0.3, p_babble=0.15, p_bandlimit=0.2, p_narrowband=0.1,
                  p_two_noises=0.2, snr_range=(-5.0, 20.0), level_db=LEVEL_DB, p_speed=0.0, p_speech_eq=0.0,
-                 p_noise_eq=0.0, p_noise_rumble=0.0, rumble_hz=(100.0, 300.0), p_clean=0.0):
+                 p_noise_eq=0.0, p_noise_rumble=0.0, rumble_hz=(100.0, 300.0), p_clean=0.0, p_alias=0.0):
         self.seg = int(seg_s * SR)
         self.rng = np.random.default_rng(seed)
         self.p_reverb, self.p_babble, self.p_bandlimit = p_reverb, p_babble, p_bandlimit
@@ -203,6 +203,9 @@ class Mixer:
         if not 20.0 <= self.rumble_hz[0] <= self.rumble_hz[1] <= 2000.0:
             raise ValueError(f"rumble_hz {rumble_hz}: give [low, high] within 20..2000 Hz")
         self.p_narrowband = p_narrowband
+        # 8 kHz origin through a poor resampler (no or a gentle anti-alias filter): the
+        # 4-8 kHz band folds below 4 kHz and must be kept as speech, not cut as noise
+        self.p_alias = p_alias
         self.p_two_noises, self.snr_range, self.level_db = p_two_noises, snr_range, level_db
         sp = corpus.select("speech", dev=False)
         self.noise = [it[3] for it in corpus.select("noise", dev=False)]
@@ -292,6 +295,14 @@ class Mixer:
         dry = signal.fftconvolve(s, early)[:n].astype(np.float32)
         return wet, dry
 
+    def _alias8k(self, x, n, same=False):
+        """alias8k() without (half the time) or with a gentle low-pass at 2.8-4 kHz;
+        same=True repeats the previous call's filter (the target follows the mix)."""
+        if not same:
+            r = self.rng
+            self._alias_fc = 0.0 if r.random() < 0.5 else r.uniform(2800.0, 4000.0)
+        return alias8k(x, self._alias_fc)[:n]
+
     def sample(self):
         """One training pair (noisy, target), float32, length seg."""
         r, n = self.rng, self.seg
@@ -329,6 +340,8 @@ class Mixer:
             # steep anti-alias filter at 4 kHz as resamplers make, not a gentle low-pass
             mix = signal.resample_poly(signal.resample_poly(mix, 1, 2), 2, 1)[:n].astype(np.float32)
             target = signal.resample_poly(signal.resample_poly(target, 1, 2), 2, 1)[:n].astype(np.float32)
+        elif u < self.p_bandlimit + self.p_narrowband + self.p_alias:
+            mix, target = self._alias8k(mix, n), self._alias8k(target, n, same=True)
         g = 10 ** (r.uniform(*self.level_db) / 20) / rms(mix)
         peak = max(np.abs(mix).max(), np.abs(target).max()) * g
         if peak > 0.99:
@@ -338,6 +351,14 @@ class Mixer:
     def batch(self, b):
         xs, ys = zip(*[self.sample() for _ in range(b)])
         return np.stack(xs), np.stack(ys)
+
+
+def alias8k(x, fc=0.0):
+    """x through a poor 8 kHz link: a 2nd-order low-pass at fc Hz (none when 0), every
+    other sample kept (4-8 kHz folds below 4 kHz), back to 16 kHz by a proper resampler."""
+    if fc > 0:
+        x = signal.sosfilt(signal.butter(2, fc, fs=SR, output="sos"), x)
+    return signal.resample_poly(x[::2], 2, 1)[:len(x)].astype(np.float32)
 
 
 def dev_mixtures(corpus, per_snr=24, seed=1234):

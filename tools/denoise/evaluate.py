@@ -1,7 +1,9 @@
 """Evaluate a denoiser checkpoint: SI-SDR on the dev mixtures (per input SNR) and on the
 real dev pairs, for the noisy input and for the enhanced output (both against clean),
 and with --sets clean, on the dev speakers' clean utterances (no noise: output against
-input, as tools/eval_denoise's clean set, to see what a checkpoint does to clean speech).
+input, as tools/eval_denoise's clean set, to see what a checkpoint does to clean speech);
+--sets alias8k: the same utterances through a poor 8 kHz link (data.alias8k: no
+anti-alias filter), output against that input.
 
     /usr/bin/python3 tools/denoise/evaluate.py --ckpt /work/ckpt/denoise/best.pt [--out DIR]
     /usr/bin/python3 tools/denoise/evaluate.py --sets clean --ckpt /work/ckpt/r5a/eval-*.pt
@@ -111,7 +113,7 @@ def main():
     ap.add_argument("--ckpt", nargs="+", default=["/work/ckpt/denoise/best.pt"],
                     help="one or more checkpoints, each scored in turn")
     ap.add_argument("--sets", default="mix,pairs",
-                    help="mix,pairs (the training evaluations' score) and/or clean")
+                    help="mix,pairs (the training evaluations' score), clean and/or alias8k")
     ap.add_argument("--data", default=D.default_data_dir())
     ap.add_argument("--cache", default=D.DEFAULT_CACHE)
     ap.add_argument("--device", default="cpu")
@@ -119,13 +121,15 @@ def main():
     ap.add_argument("--out", default=None, help="write enhanced dev pairs as WAV here")
     a = ap.parse_args()
     sets = set(a.sets.split(","))
-    if not sets or not sets <= {"mix", "pairs", "clean"} or (("mix" in sets) != ("pairs" in sets)):
-        ap.error(f"--sets {a.sets}: give mix,pairs and/or clean")
+    if not sets or not sets <= {"mix", "pairs", "clean", "alias8k"} or (("mix" in sets) != ("pairs" in sets)):
+        ap.error(f"--sets {a.sets}: give mix,pairs, clean and/or alias8k")
     torch.set_num_threads(a.threads)
     corpus = D.Corpus(a.data, a.cache, verbose=False)
     mixtures = D.dev_mixtures(corpus) if "mix" in sets else None
     pairs = D.dev_pairs(a.data) if "pairs" in sets else None
-    clean = D.dev_clean(corpus) if "clean" in sets else None
+    clean = D.dev_clean(corpus) if "clean" in sets or "alias8k" in sets else None
+    checks = ([("clean speech", clean)] if "clean" in sets else []) + (
+        [("clean, 8k alias", [(n, D.alias8k(x)) for n, x in clean])] if "alias8k" in sets else [])
     if a.out:
         os.makedirs(a.out, exist_ok=True)
     for path in a.ckpt:
@@ -134,10 +138,10 @@ def main():
         t0 = time.time()
         if mixtures is not None:
             print(format_result(evaluate(m, mixtures, pairs, a.device, a.out)))
-        if clean is not None:
-            r = evaluate_clean(m, clean, a.device)
-            print(f"clean speech  SI-SDR mean {r['clean_si_sdr']:6.2f} dB  min {r['clean_min']:6.2f} dB "
-                  f"({r['clean_worst']})  level {r['clean_level_db']:+.2f} dB  [{len(clean)} utterances]")
+        for label, utts in checks:
+            r = evaluate_clean(m, utts, a.device)
+            print(f"{label:15s} SI-SDR mean {r['clean_si_sdr']:6.2f} dB  min {r['clean_min']:6.2f} dB "
+                  f"({r['clean_worst']})  level {r['clean_level_db']:+.2f} dB  [{len(utts)} utterances]")
         print(f"({time.time()-t0:.1f} s)")
 
 if __name__ == "__main__":

@@ -56,8 +56,8 @@ static long first_above(const float *x, size_t n, float thr)
 
 /* Play sig through the daemon (client "oscine") and record rec_n frames,
  * both in the same JACK client and cycle, so the delay between them is the
- * round trip through the graph. */
-static void play_record(const float *sig, size_t n, int loop, float *rec, size_t rec_n)
+ * round trip through the graph. Returns the xruns the server reported. */
+static int play_record(const float *sig, size_t n, int loop, float *rec, size_t rec_n)
 {
     jack_io *io = jio_open("oscine:in_0", "oscine:out_0");
     assert_non_null(io);
@@ -65,7 +65,42 @@ static void play_record(const float *sig, size_t n, int loop, float *rec, size_t
     for (int i = 0; i < 500 && jio_recorded(io) < rec_n; i++)
         msleep(10);
     assert_int_equal(jio_recorded(io), rec_n);
+    int xruns = jio_xruns(io);
     jio_close(io);
+    return xruns;
+}
+
+/* y (rn frames) holds x (n frames) times g, within tol, from its first
+ * sample above 1e-6 on: the delay, or -1. */
+static long find_exact(const float *y, size_t rn, const float *x, size_t n, float g, float tol)
+{
+    long d = first_above(y, rn, 1e-6f);
+    if (d < 0 || (size_t)d + n > rn)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!(fabsf(y[d + i] - x[i] * g) <= tol))
+            return -1;
+    return d;
+}
+
+/* Record x through the daemon until it comes back (times g, within tol), trying
+ * again (up to 3 times) only when the server reported an xrun: a cycle lost
+ * by the dummy driver on a loaded machine (no realtime scheduling in CI) is
+ * not the daemon's fault. A mismatch without an xrun fails at once. */
+static long record_exact(const float *x, size_t n, float *y, size_t rn, float g, float tol)
+{
+    for (int attempt = 1;; attempt++) {
+        memset(y, 0, sizeof(float) * rn);
+        int xruns = play_record(x, n, 0, y, rn);
+        long d = find_exact(y, rn, x, n, g, tol);
+        if (d >= 0)
+            return d;
+        if (!xruns || attempt == 3)
+            fail_msg("the recording does not hold the input times %g within %g (attempt %d, "
+                     "%d xruns)", g, tol, attempt, xruns);
+        print_message("%d xrun(s) in the server during attempt %d: recording again\n", xruns,
+                      attempt);
+    }
 }
 
 static float *noise(size_t n, uint64_t seed)
@@ -87,9 +122,7 @@ static void test_passthrough_exact(void **state)
     msleep(100); /* past the fade-in */
     const size_t n = LIVE_RATE / 2, rn = LIVE_RATE;
     float *x = noise(n, 1), *y = calloc(rn, sizeof(float));
-    play_record(x, n, 0, y, rn);
-    long d = first_above(y, rn, 1e-6f);
-    assert_true(d >= 0 && (size_t)d + n <= rn);
+    long d = record_exact(x, n, y, rn, 1.0f, 0.0f);
     print_message("passthrough through JACK: output = input delayed by %ld frames "
                   "(%.1f ms at %d Hz, period %d)\n", d, 1000.0 * d / LIVE_RATE, LIVE_RATE,
                   LIVE_PERIOD);
@@ -111,21 +144,12 @@ static void test_gain_and_bypass(void **state)
     msleep(100);
     const size_t n = LIVE_RATE / 2, rn = LIVE_RATE;
     float *x = noise(n, 2), *y = calloc(rn, sizeof(float));
-    play_record(x, n, 0, y, rn);
-    long d = first_above(y, rn, 1e-6f);
-    assert_true(d >= 0);
-    float g = powf(10, -6 / 20.0f);
-    for (size_t i = 0; i < n; i++)
-        assert_float_equal(y[d + i], x[i] * g, 1e-6);
+    long d = record_exact(x, n, y, rn, powf(10, -6 / 20.0f), 1e-6f);
     /* Bypass: the input again, at the same delay (the chain has none). */
     assert_int_equal(osc_call(&c, "/engine/bypass", why, sizeof why, "i", 1), 1);
     msleep(150);
-    memset(y, 0, sizeof(float) * rn);
-    play_record(x, n, 0, y, rn);
-    long d2 = first_above(y, rn, 1e-6f);
+    long d2 = record_exact(x, n, y, rn, 1.0f, 1e-6f);
     assert_int_equal(d2, d);
-    for (size_t i = 0; i < n; i++)
-        assert_float_equal(y[d2 + i], x[i], 1e-6);
     osc_close(&c);
     assert_int_equal(daemon_stop(pid, SIGTERM), 0);
     free(x);

@@ -341,6 +341,7 @@ struct jack_io {
     size_t cap;
     _Atomic size_t pos_play, pos_rec;
     _Atomic int running;
+    _Atomic int xruns;
     /* each recording callback: where its frames went and when it ran */
     size_t cb_pos[JIO_MAX_CB];
     double cb_us[JIO_MAX_CB];
@@ -380,6 +381,13 @@ static int jio_process(jack_nframes_t n, void *arg)
     return 0;
 }
 
+static int jio_xrun(void *arg)
+{
+    jack_io *j = arg;
+    atomic_fetch_add(&j->xruns, 1);
+    return 0;
+}
+
 jack_io *jio_open(const char *dest_port, const char *src_port)
 {
     jack_io *j = calloc(1, sizeof *j);
@@ -394,6 +402,7 @@ jack_io *jio_open(const char *dest_port, const char *src_port)
     j->out = jack_port_register(j->client, "play", JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0);
     j->in = jack_port_register(j->client, "rec", JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
     jack_set_process_callback(j->client, jio_process, j);
+    jack_set_xrun_callback(j->client, jio_xrun, j);
     jack_activate(j->client);
     if (dest_port && jack_connect(j->client, jack_port_name(j->out), dest_port)) {
         jio_close(j);
@@ -418,10 +427,13 @@ void jio_start(jack_io *j, const float *buf, size_t n, int loop, float *rec, siz
     atomic_store(&j->pos_play, 0);
     atomic_store(&j->pos_rec, 0);
     atomic_store(&j->ncb, 0);
+    atomic_store(&j->xruns, 0);
     atomic_store(&j->running, 1);
 }
 
 size_t jio_recorded(jack_io *j) { return atomic_load(&j->pos_rec); }
+
+int jio_xruns(jack_io *j) { return atomic_load(&j->xruns); }
 
 
 /* The callback nearest in time to `us`: its table index. */

@@ -71,6 +71,9 @@ jack_io *jio_open(const char *dest_port, const char *src_port);
 void jio_start(jack_io *j, const float *buf, size_t n, int loop, float *rec, size_t cap);
 /* Frames recorded so far. */
 size_t jio_recorded(jack_io *j);
+/* Xruns the server reported since jio_start (a cycle some client missed:
+ * the recording may hold a gap that is the server's, not the daemon's). */
+int jio_xruns(jack_io *j);
 /* Recording index <-> CLOCK_MONOTONIC (us), mapped through the recording
  * callback nearest in time, so that cycles the server skipped or ran late
  * (no realtime scheduling) do not shift the mapping. -1: nothing recorded. */

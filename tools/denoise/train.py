@@ -179,7 +179,7 @@ class MixStream(torch.utils.data.IterableDataset):
 
 
 MIX_KEYS = {"p_reverb", "p_babble", "p_bandlimit", "p_two_noises", "p_speed", "p_speech_eq", "p_noise_eq",
-            "p_noise_rumble", "p_clean", "p_alias"}
+            "p_noise_rumble", "p_clean", "p_alias", "alias_steep"}
 # [LO, HI] keys: their bounds and unit
 RANGE_KEYS = {"snr_range": (-30, 60, "dB"), "rumble_hz": (20, 2000, "Hz")}
 
@@ -253,7 +253,8 @@ def main():
                          "p_two_noises (0.2), snr_range ([-5, 20] dB); augmentations, 0 by default: p_speed (speech 0.9-1.1x as fast), "
                          "p_speech_eq and p_noise_eq (random peaking and shelving filters), p_noise_rumble (the noise's "
                          "lows under a corner in rumble_hz, [100, 300] Hz, raised 10-25 dB), p_clean (no noise at all: the target is the input's dry or early-reverb speech), "
-                         "p_alias (8 kHz origin through a poor resampler: mix and target aliased below 4 kHz)")
+                         "p_alias (8 kHz origin through a poor resampler: mix and target aliased below 4 kHz; "
+                         "alias_steep of them through a steep filter at 4-5 kHz, the fold a narrow hump under 4 kHz)")
     ap.add_argument("--workers", type=int, default=0,
                     help="processes that mix training batches (0: this one, the exactly resumable stream)")
     ap.add_argument("--init-osw", metavar="FILE",

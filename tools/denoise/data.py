@@ -300,18 +300,13 @@ class Mixer:
         dry = signal.fftconvolve(s, early)[:n].astype(np.float32)
         return wet, dry
 
-    def _alias8k(self, x, n, same=False):
-        """alias8k() with a steep low-pass at 4-5 kHz (share alias_steep), else without
-        (half the time) or with a gentle one at 2.8-4 kHz; same=True repeats the previous
-        call's filter (the target follows the mix)."""
-        if not same:
-            r = self.rng
-            if self.alias_steep > 0 and r.random() < self.alias_steep:
-                self._alias_fc, self._alias_order = r.uniform(4000.0, 5000.0), 8
-            else:
-                self._alias_fc = 0.0 if r.random() < 0.5 else r.uniform(2800.0, 4000.0)
-                self._alias_order = 2
-        return alias8k(x, self._alias_fc, self._alias_order)[:n]
+    def _alias_filter(self):
+        """The anti-alias filter of one p_alias example, (corner Hz, order): a steep one at
+        4-5 kHz (share alias_steep), else none (half the time) or a gentle one at 2.8-4 kHz."""
+        r = self.rng
+        if self.alias_steep > 0 and r.random() < self.alias_steep:
+            return r.uniform(4000.0, 5000.0), 8
+        return (0.0 if r.random() < 0.5 else r.uniform(2800.0, 4000.0)), 2
 
     def sample(self):
         """One training pair (noisy, target), float32, length seg."""
@@ -351,7 +346,8 @@ class Mixer:
             mix = signal.resample_poly(signal.resample_poly(mix, 1, 2), 2, 1)[:n].astype(np.float32)
             target = signal.resample_poly(signal.resample_poly(target, 1, 2), 2, 1)[:n].astype(np.float32)
         elif u < self.p_bandlimit + self.p_narrowband + self.p_alias:
-            mix, target = self._alias8k(mix, n), self._alias8k(target, n, same=True)
+            fc, order = self._alias_filter()  # the target goes through the same link
+            mix, target = alias8k(mix, fc, order), alias8k(target, fc, order)
         g = 10 ** (r.uniform(*self.level_db) / 20) / rms(mix)
         peak = max(np.abs(mix).max(), np.abs(target).max()) * g
         if peak > 0.99:

@@ -33,6 +33,23 @@
  * agree to about 1e-8 here (1e-9 to 2e-8 with the shipped model on dev speech);
  * taking the mel of a frame one hop off gives 0.4. */
 #define RTISI_FIX_TOL 1e-7
+/* The file synthesis (8 open frames, 16 passes) against PyTorch. With the
+ * fixture's random weights (30 % of the bins at the mel fix's clamp) those
+ * passes amplify rounding about twofold per hop: float32 C against float64
+ * PyTorch starts near 1e-12 and passes 1e-7 somewhere between hop 10 and hop
+ * 25, depending on the CPU's BLAS kernels (hop 11 on an AVX-512 Xeon), then
+ * levels off near 1e-2. A logic difference shows from the first hops. So the
+ * first tenth must agree to RTISI_FIX_TOL and the whole output to
+ * RTISI_CHAOS_TOL, well under what one frame out of place gives (0.4). */
+#define RTISI_CHAOS_TOL 0.1
+
+/* NMSE of y against ref on the first tenth of n samples (*head) and on all
+ * of them (*whole). */
+static void nmse_file_synth(const float *ref, const float *y, size_t n, double *head, double *whole)
+{
+    *head = nmse(ref, y, n / 10);
+    *whole = nmse(ref, y, n);
+}
 
 #include "util/count_alloc.h"
 
@@ -453,12 +470,19 @@ static void test_stage_matches_pytorch(void **state)
          * end of the file (float32 C against float64 PyTorch: 5e-10 in the
          * first tenth, 3e-2 in the last), while a logic difference would
          * show from the first frames. */
-        double ep = nmse(ref, y, live ? m : m * 3 / 10);
+        double ep, ew = 0;
+        if (live)
+            ep = nmse(ref, y, m);
+        else
+            nmse_file_synth(ref, y, m, &ep, &ew);
         print_message("resynth stage (%s), phase differences + RTISI-LA %zu x %d: NMSE %.3g against "
-                      "the C path on the C front end's mel, %.3g against PyTorch; chain latency %d "
-                      "samples\n", live ? "live" : "file", S, live ? 2 : VOC_FILE_RTISI_ITERS, e, ep, L);
+                      "the C path on the C front end's mel, %.3g against PyTorch%s (whole: %.3g); "
+                      "chain latency %d samples\n", live ? "live" : "file", S,
+                      live ? 2 : VOC_FILE_RTISI_ITERS, e, ep, live ? "" : " on the first tenth",
+                      live ? ep : ew, L);
         assert_true(e < 1e-10);
         assert_true(ep < RTISI_FIX_TOL);
+        assert_true(ew < RTISI_CHAOS_TOL);
         vocoder_syn_destroy(syn);
         vocoder_net_destroy(v);
         vocoder_mel_destroy(fe);
@@ -868,10 +892,18 @@ static void test_commands(void **state)
             size_t nd;
             float *yd = read_wav(outw, &nd, &rate);
             assert_int_equal((int64_t)nd, nyd);
-            double ed = nmse(y_d, yd, k ? nd : nd * 3 / 10); /* see test_stage_matches_pytorch */
+            double ed, edw = 0;
+            if (k)
+                ed = nmse(y_d, yd, nd);
+            else
+                nmse_file_synth(y_d, yd, nd, &ed, &edw);
             print_message("oscine vocode --rtisi %s, phase differences + RTISI-LA, vs PyTorch: NMSE "
-                          "%.3g over %zu samples\n", how[k] ? how[k] : "(file default)", ed, nd);
+                          "%.3g over %zu samples%s", how[k] ? how[k] : "(file default)", ed,
+                          k ? nd : nd / 10, k ? "\n" : "");
+            if (!k)
+                print_message(" (%.3g over all %zu)\n", edw, nd);
             assert_true(ed < RTISI_FIX_TOL);
+            assert_true(edw < RTISI_CHAOS_TOL);
             if (k == 2)
                 assert_memory_equal(yprev, yd, sizeof(float) * nd);
             free(yprev);

@@ -1037,6 +1037,50 @@ static const char *const fixtures[] = {
     "dn_cconv2d", "dn_cconvt2d", "dn_cfsmn_freq", "dn_cfsmn_time", "layernorm",
 };
 
+/* OpenBLAS's kernel set: which OPENBLAS_CORETYPE a CPU of each level gets
+ * over each set OpenBLAS may have loaded, and the process's own answer; the
+ * AUTO choice follows it (our loops for the products they win when OpenBLAS
+ * runs an older set than the CPU's, OpenBLAS for all of them otherwise). */
+static void blas_coretype(void **state)
+{
+    static const struct {
+        const char *loaded;
+        int level;
+        const char *want;
+    } cases[] = {
+        {"Prescott", 5, "Cooperlake"}, {"Prescott", 4, "SkylakeX"}, {"Prescott", 3, "Haswell"},
+        {"Prescott", 1, NULL},         {"Prescott", 0, NULL},        {"Nehalem", 4, "SkylakeX"},
+        {"Sandybridge", 3, "Haswell"}, {"Haswell", 5, "Cooperlake"}, {"Haswell", 3, NULL},
+        {"Zen", 3, NULL},              {"Zen", 5, "Cooperlake"},     {"SkylakeX", 4, NULL},
+        {"SkylakeX", 5, "Cooperlake"}, {"Cooperlake", 5, NULL},      {"SapphireRapids", 5, NULL},
+        {"SomethingNew", 5, NULL},     {NULL, 5, NULL},              {"Prescott", 6, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *got = nn_blas_coretype_for(cases[i].loaded, cases[i].level);
+        if (cases[i].want)
+            assert_non_null(got), assert_string_equal(got, cases[i].want);
+        else
+            assert_null(got);
+    }
+    const char *better = nn_blas_better_coretype();
+    assert_true(better == nn_blas_coretype_for(nn_blas_corename(), nn_cpu_level()));
+    assert_int_equal(nn_blas_is_generic(), better != NULL);
+    print_message("OpenBLAS kernels %s, CPU level %d%s%s\n", nn_blas_corename(), nn_cpu_level(),
+                  better ? ": older than the CPU's " : "", better ? better : "");
+    nn_kernel_set(NN_KERNEL_AUTO);
+    /* gemv 160 x 480 and sgemm with inner dimension 480: ours when generic;
+     * gemv 16 x 16 and sgemm with inner dimension 40: OpenBLAS's either way */
+    assert_int_equal(nn_kernel_use_blas_gemv(160, 480), !better);
+    assert_int_equal(nn_kernel_use_blas(8, 160, 480), !better);
+    assert_int_equal(nn_kernel_use_blas_gemv(16, 16), 1);
+    assert_int_equal(nn_kernel_use_blas(10, 8, 40), 1);
+    nn_kernel_set(NN_KERNEL_OWN);
+    assert_int_equal(nn_kernel_use_blas(8, 160, 480), 0);
+    nn_kernel_set(NN_KERNEL_BLAS);
+    assert_int_equal(nn_kernel_use_blas_gemv(160, 480), 1);
+    nn_kernel_set(NN_KERNEL_AUTO);
+}
+
 #define NFIX (sizeof fixtures / sizeof *fixtures)
 
 int main(void)
@@ -1053,6 +1097,7 @@ int main(void)
         cmocka_unit_test(complex_block_equals_cconv),
         cmocka_unit_test(bad_configs),        cmocka_unit_test(bad_weights),
         cmocka_unit_test(reset_restarts),     cmocka_unit_test(no_allocation),
+        cmocka_unit_test(blas_coretype),
     };
     for (size_t i = 0; i < sizeof more / sizeof *more; i++)
         tests[n++] = more[i];

@@ -46,6 +46,22 @@ nn_kernel_mode nn_kernel_get(void);
  * Thread: control. */
 void nn_blas_init(void);
 
+/* OpenBLAS's kernel set. nn_blas_corename: the one it loaded (e.g.
+ * "Cooperlake"); nn_cpu_level: what this CPU runs (0 older than AVX, 1 AVX,
+ * 3 AVX2 + FMA, 4 AVX-512, 5 AVX-512 with BF16); nn_blas_coretype_for: the
+ * OPENBLAS_CORETYPE that would give a CPU of that level better kernels than
+ * `current`, or NULL (also for names it does not know); nn_blas_better_coretype:
+ * that for this process. OpenBLAS reads OPENBLAS_CORETYPE only when it loads,
+ * so a program that gets a name here can only run itself again with it set
+ * (the oscine command does). nn_blas_is_generic: nonzero when the loaded set is
+ * older than the CPU; AUTO then sends the products our loops win to them.
+ * Thread: any (nn_blas_is_generic: control). */
+const char *nn_blas_corename(void);
+int nn_cpu_level(void);
+const char *nn_blas_coretype_for(const char *current, int cpu_level);
+const char *nn_blas_better_coretype(void);
+int nn_blas_is_generic(void);
+
 /* Would the current mode send an M x N x K product (a matrix-vector
  * product M x K) to OpenBLAS? */
 int nn_kernel_use_blas(int M, int N, int K);

@@ -3,6 +3,7 @@
  * bad-input case (exit code, message, no output left behind). */
 #include "util/util.h"
 
+#include "nn/kernels.h"
 #include "oscine.h"
 
 #include <limits.h>
@@ -570,6 +571,34 @@ static void test_info_help_version(void **state)
     assert_non_null(strstr(out, "2.000 s"));
     assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "--version", NULL), 0);
     assert_non_null(strstr(out, OSCINE_VERSION_STRING));
+    /* The command runs on the best OpenBLAS kernel set this CPU has: where
+     * OpenBLAS loaded an older one it ran itself again with OPENBLAS_CORETYPE
+     * set (src/cli/main.c); one the user sets is kept and the better named. */
+    char *env = getenv("OPENBLAS_CORETYPE") ? strdup(getenv("OPENBLAS_CORETYPE")) : NULL;
+    unsetenv("OPENBLAS_CORETYPE");
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "--version", NULL), 0);
+    char core[64] = "";
+    const char *k = strstr(out, "OpenBLAS kernels: ");
+    assert_non_null(k);
+    assert_int_equal(sscanf(k, "OpenBLAS kernels: %63[A-Za-z0-9]", core), 1);
+    print_message("oscine --version: OpenBLAS kernels %s (loaded here: %s, CPU level %d)\n", core,
+                  nn_blas_corename(), nn_cpu_level());
+    assert_null(nn_blas_coretype_for(core, nn_cpu_level()));
+    assert_null(strstr(out, "this CPU runs"));
+    setenv("OPENBLAS_CORETYPE", "Prescott", 1);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "--version", NULL), 0);
+    assert_non_null(strstr(out, "OpenBLAS kernels: Prescott"));
+    const char *want = nn_blas_coretype_for("Prescott", nn_cpu_level());
+    if (want) {
+        char hint[96];
+        snprintf(hint, sizeof hint, "this CPU runs %s", want);
+        assert_non_null(strstr(out, hint));
+    }
+    if (env)
+        setenv("OPENBLAS_CORETYPE", env, 1);
+    else
+        unsetenv("OPENBLAS_CORETYPE");
+    free(env);
     assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "help", "process", NULL), 0);
     assert_non_null(strstr(out, "--chain"));
     assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "stages", NULL), 0);

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "io/audiofile.h"
+#include "nn/kernels.h"
 #include "osc/table.h"
 #include "oscine.h"
 
@@ -371,8 +372,26 @@ static void catch_fatal_signals(void)
         sigaction(sigs[i], &sa, NULL);
 }
 
+/* OpenBLAS picks its kernels when it loads, before main, from the CPU model;
+ * 0.3.21 falls back to its Prescott (SSE3) kernels on CPUs it does not know,
+ * and OPENBLAS_CORETYPE is read only at load (nn/kernels.h). So where the CPU
+ * runs a better set than the one loaded, the command runs itself again with
+ * the variable set: once, since it is then set, and never when the user has
+ * set it (to anything, empty included). If the exec fails it carries on. */
+static void blas_rerun(char **argv)
+{
+    const char *core = nn_blas_better_coretype();
+    if (!core || getenv("OPENBLAS_CORETYPE"))
+        return;
+    if (setenv("OPENBLAS_CORETYPE", core, 1))
+        return;
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE");
+}
+
 int main(int argc, char **argv)
 {
+    blas_rerun(argv);
     find_bundled_files();
     if (argc < 2) {
         usage(stderr);
@@ -381,6 +400,12 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
         printf("oscine %s\n", oscine_version());
+        const char *better = nn_blas_better_coretype();
+        if (better)
+            printf("OpenBLAS kernels: %s (this CPU runs %s: OPENBLAS_CORETYPE=%s)\n", nn_blas_corename(),
+                   better, better);
+        else
+            printf("OpenBLAS kernels: %s\n", nn_blas_corename());
         return EXIT_OK;
     }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {

@@ -5,6 +5,7 @@
  * ratio of its time to two baselines measured in the same run: memcpy of the
  * same audio in the same blocks, and a plain sine oscillator (one double
  * phase accumulator and one sin() per sample). */
+#include "blas_rerun.h"
 #include "dsp/fftconv.h"
 #include "dsp/filtnoise.h"
 #include "dsp/harmonic.h"
@@ -164,8 +165,10 @@ static void row(const char *name, double t, double base, double sine)
            t / base, t / sine);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    bench_blas_rerun(argv);
     const size_t n = (size_t)RATE * SECONDS;
     x = malloc(sizeof(float) * n);
     y = malloc(sizeof(float) * n);

@@ -3,6 +3,7 @@
  * (seconds of audio per second of CPU) and the ratio against a baseline
  * measured in the same run: a plain memcpy of the same audio through the
  * same block sizes. */
+#include "blas_rerun.h"
 #include "oscine.h"
 
 #include "dsp/stft.h"
@@ -93,8 +94,10 @@ static void row(const char *name, double t, double base)
     printf("%-48s %8.1f x real time   %7.2f x memcpy time\n", name, SECONDS / t, t / base);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    bench_blas_rerun(argv);
     const size_t n = (size_t)RATE * SECONDS;
     x = malloc(sizeof(float) * n);
     y = malloc(sizeof(float) * n);

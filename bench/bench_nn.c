@@ -9,6 +9,7 @@
  * own/blas, and the real-time budget each layer takes per frame.
  * `bench_nn quick` runs fewer repetitions. docs/performance.md discusses the
  * numbers. */
+#include "blas_rerun.h"
 #include "nn/kernels.h"
 #include "nn/nn.h"
 
@@ -509,6 +510,7 @@ static void raw_table(void)
 
 int main(int argc, char **argv)
 {
+    bench_blas_rerun(argv);
     if (argc > 1 && !strcmp(argv[1], "quick"))
         min_time = 0.03;
     nn_blas_init();

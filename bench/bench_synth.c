@@ -8,6 +8,7 @@
  * models/ddsp-violin.osw, else build/ddsp-random.osw (random weights of the
  * same size: tools/ddsp/make_decoder_fixture.py --full build/ddsp-random.osw);
  * without one it says so and exits 0. */
+#include "blas_rerun.h"
 #include "engine/chainrt.h"
 #include "models/ddsp.h"
 #include "oscine.h"
@@ -102,8 +103,10 @@ static void row(const char *name, double t, double base, double sine)
            SECONDS / t, t / SECONDS, t / base, t / sine);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    bench_blas_rerun(argv);
     const char *path = getenv("OSCINE_DDSP_MODEL");
     const char *cands[] = {path, "models/ddsp-violin.osw", "build/ddsp-random.osw"};
     path = NULL;

@@ -18,6 +18,7 @@
  * needs no trained file;
  * when models/vocoder-16k.osw (or one in $OSCINE_MODEL_PATH) exists it is
  * timed as well. Speed does not depend on the weights' values. */
+#include "blas_rerun.h"
 #include "oscine.h"
 
 #include "dsp/mel.h"
@@ -394,8 +395,10 @@ static const char *find_trained(char *buf, size_t cap)
     return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    bench_blas_rerun(argv);
     x = malloc(sizeof(float) * N);
     float *y = malloc(sizeof(float) * (N + 4096)); /* room for the look-aheads' hops */
     for (size_t i = 0; i < N; i++) { /* a voice-like tone: 120-220 Hz glide, harmonics, breath */

@@ -63,20 +63,23 @@ def phase_losses(p_g, p_r):
 EDGE = A.WIN // A.HOP - 1  # frames at each end of a crop that overlap-add does not cover fully
 
 
-def diff_losses(model, mel, wav, ctx):
+def diff_losses(model, mel, wav, ctx, amp_only=False):
     """Phase-difference model (cfg phase "diff"): 45 x L_A as above plus
     100 x L_D, the anti-wrapped errors of the predicted time and frequency
     differences, each weighted by the geometric mean magnitude of the two
     coefficients it joins (where the phase matters), plus 0.1 x their
-    unweighted means (so quiet bins are not left to chance)."""
+    unweighted means (so quiet bins are not left to chance). amp_only: 45 x L_A
+    alone (the phase predictor is frozen and not run)."""
     la = model.cfg["lookahead"]
     x = model.features(mel)
     (logamp,) = model.amp(x)
-    dt, df = model.diffs(x)
     X = A.frames_of(wav, A.N_FFT)
     ph, mag = torch.angle(X), X.abs()
     sl = slice(ctx, mel.shape[1] - la)
     L_A = torch.mean((logamp[:, sl] - torch.log(mag[:, sl] + 1e-5)) ** 2)
+    if amp_only:
+        return 45 * L_A, dict(A=L_A.item())
+    dt, df = model.diffs(x)
     e_t = anti_wrap(dt[:, 1:] - (ph[:, 1:] - ph[:, :-1]))[:, ctx - 1:mel.shape[1] - la - 1]
     w_t = torch.sqrt(mag[:, 1:] * mag[:, :-1])[:, ctx - 1:mel.shape[1] - la - 1]
     e_f = anti_wrap(df[..., :-1] - (ph[..., 1:] - ph[..., :-1]))[:, sl]
@@ -87,11 +90,12 @@ def diff_losses(model, mel, wav, ctx):
     return total, dict(A=L_A.item(), T=L_T.item(), F=L_F.item())
 
 
-def losses(model, mel, wav, ctx, w_ip=1.0):
+def losses(model, mel, wav, ctx, w_ip=1.0, amp_only=False):
     """mel [B, F, 80], wav [B, (F-1)*80+320] (frame t = wav[t*80 : t*80+320]);
-    w_ip scales the instantaneous-phase term within L_P."""
+    w_ip scales the instantaneous-phase term within L_P; amp_only (phase-difference
+    models): the amplitude loss alone."""
     if model.diff:
-        return diff_losses(model, mel, wav, ctx)
+        return diff_losses(model, mel, wav, ctx, amp_only)
     la = model.cfg["lookahead"]
     logamp, phase, _ = model(mel)
     X = A.frames_of(wav, A.N_FFT)                     # true spectrum [B, F, 161]
@@ -174,9 +178,15 @@ def main():
                          "--model-cfg '{\"phase\": \"diff\"}' over an atan2 model, everything but the phase "
                          "heads is taken")
     ap.add_argument("--freeze-amp", action="store_true", help="train the phase predictor only")
+    ap.add_argument("--freeze-phase", action="store_true",
+                    help="train the amplitude predictor only (phase-difference models: L_A alone, the "
+                         "phase predictor is not run); with --init and a deeper --model-cfg amp_blocks, "
+                         "the added blocks start with layer scale 0, so the start computes what --init does")
     trainlib.add_gpu_args(ap)
     args = ap.parse_args()
     trainlib.check_gpu_args(ap, args)
+    if args.freeze_amp and args.freeze_phase:
+        ap.error("--freeze-amp and --freeze-phase together leave nothing to train")
 
     dev = trainlib.device(args)
     os.makedirs(args.ckpt_dir, exist_ok=True)
@@ -206,12 +216,21 @@ def main():
         sd = {k: v for k, v in init["model"].items()
               if not (k.startswith("pha.heads.") and model.diff and not M.build(init["model_cfg"]).diff)}
         missing, unexpected = model.load_state_dict(sd, strict=False)
-        if unexpected or any(not k.startswith("pha.heads.") for k in missing):
+        n_amp = M.build(init["model_cfg"]).cfg["amp_blocks"]
+        added = [k for k in missing if k.startswith("amp.blocks.") and int(k.split(".")[2]) >= n_amp]
+        if unexpected or any(not k.startswith("pha.heads.") and k not in added for k in missing):
             raise SystemExit(f"--init {args.init}: does not fit (missing {missing}, unexpected {unexpected})")
+        with torch.no_grad():  # added amplitude blocks: identity at the start
+            for k in added:
+                if k.endswith(".gamma"):
+                    model.state_dict()[k].zero_()
         print(f"[train] initialised from {args.init} (step {init.get('step')}); new: {missing or 'none'}",
               flush=True)
     if args.freeze_amp:
         for p in model.amp.parameters():
+            p.requires_grad_(False)
+    if args.freeze_phase:
+        for p in model.pha.parameters():
             p.requires_grad_(False)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, betas=(0.8, 0.99),
                             weight_decay=0.01)
@@ -292,7 +311,7 @@ def main():
         wav = torch.from_numpy(wav).to(dev)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args)
-        loss, parts = losses(model, mel, wav, args.context, args.w_ip)
+        loss, parts = losses(model, mel, wav, args.context, args.w_ip, args.freeze_phase and model.diff)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], args.clip)

@@ -16,9 +16,11 @@ script keeps its model, data, losses and evaluation.
     while not stop["flag"]: ... if trainlib.done(args, t_start, step): ...
 """
 import csv
+import ctypes
 import lzma
 import os
 import signal
+import sys
 import time
 
 import numpy as np
@@ -91,8 +93,83 @@ def add_run_args(ap, data, cache, ckpt_dir, eval_every, log_every, ema=False,
                         help="decay of the weights' moving average that is evaluated and exported (0: off)")
 
 
+# OpenBLAS 0.3.21's x86-64 kernel sets by the instructions they use (as
+# src/nn/kernels.c): 0 older than AVX, 1 AVX, 3 AVX2 + FMA, 4 AVX-512, 5 with BF16.
+BLAS_CORES = {"Prescott": 0, "Core2": 0, "Penryn": 0, "Dunnington": 0, "Nehalem": 0, "Atom": 0,
+              "Sandybridge": 1, "Haswell": 3, "Zen": 3, "SkylakeX": 4, "Cooperlake": 5,
+              "SapphireRapids": 5}
+BLAS_BEST = {3: "Haswell", 4: "SkylakeX", 5: "Cooperlake"}
+
+
+def cpu_level(flags=None):
+    """This CPU's level on the scale of BLAS_CORES (flags: /proc/cpuinfo's)."""
+    if flags is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                line = next((ln for ln in f if ln.startswith("flags")), "")
+        except OSError:
+            return 0
+        flags = set(line.split(":", 1)[-1].split())
+    avx512 = {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"} <= flags
+    if avx512:
+        return 5 if "avx512_bf16" in flags else 4
+    if {"avx2", "fma"} <= flags:
+        return 3
+    return 1 if "avx" in flags else 0
+
+
+def blas_coretype_for(current, level):
+    """The OPENBLAS_CORETYPE that gives a CPU of this level better kernels than
+    `current`, or None (also for a name not in BLAS_CORES)."""
+    if current not in BLAS_CORES or level not in BLAS_BEST:
+        return None
+    return BLAS_BEST[level] if BLAS_CORES[current] < level else None
+
+
+def openblas_corename():
+    """The kernel set of the OpenBLAS this process loaded (numpy and torch use
+    it), or None."""
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({ln.split()[-1] for ln in f if "libopenblas" in ln and ".so" in ln})
+        for lib in libs:
+            fn = ctypes.CDLL(lib).openblas_get_corename
+            fn.restype = ctypes.c_char_p
+            return fn().decode()
+    except (OSError, AttributeError, IndexError):
+        pass
+    return None
+
+
+def blas_rerun(threads):
+    """OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS only when it
+    loads. 0.3.21 falls back to its Prescott (SSE3) kernels on CPUs it does not
+    know (on an Emerald Rapids Xeon torch's matmul ran at 29 GFLOP/s instead of
+    109, and training 2.6-2.8 x slower), and starts worker threads that spin
+    beside a one-thread run. So where either variable is unset and would
+    matter, the script runs itself again with it set (once: they are then set;
+    values the user set are kept)."""
+    env = {}
+    if "OPENBLAS_NUM_THREADS" not in os.environ:
+        env["OPENBLAS_NUM_THREADS"] = str(max(1, threads))
+    core = openblas_corename()
+    want = blas_coretype_for(core, cpu_level()) if "OPENBLAS_CORETYPE" not in os.environ else None
+    if want:
+        env["OPENBLAS_CORETYPE"] = want
+    if not env or core is None:
+        return
+    print(f"[train] OpenBLAS kernels {core}" + (f", older than this CPU's {want}" if want else "") +
+          ": running again with " + " ".join(f"{k}={v}" for k, v in env.items()), flush=True)
+    os.environ.update(env)
+    argv = getattr(sys, "orig_argv", None) or [sys.executable] + sys.argv
+    os.execv(sys.executable, argv)
+
+
 def device(args):
-    """Set torch's CPU threads; the device to train on ("auto": CUDA when present)."""
+    """Set torch's CPU threads (first making OpenBLAS load its best kernels,
+    with as many threads: blas_rerun); the device to train on ("auto": CUDA
+    when present)."""
+    blas_rerun(args.threads)
     import torch
     torch.set_num_threads(args.threads)
     if args.device == "auto":

@@ -90,6 +90,60 @@ def diff_losses(model, mel, wav, ctx, amp_only=False):
     return total, dict(A=L_A.item(), T=L_T.item(), F=L_F.item())
 
 
+class AmpCritic(torch.nn.Module):
+    """Least-squares GAN critic of log-amplitude spectrogram patches (--adv-amp).
+    An amplitude trained on MSE alone predicts the conditional mean, which blurs
+    harmonic peaks and noise texture; the critic scores [B, T, 161] patches of
+    11 frames (55 ms) by most of the band, as HiFi-GAN's discriminators score
+    waveforms. Five weight-normalised 2-D convolutions, 16 channels, stride 2
+    along frequency in the first three; returns every layer's output (the last
+    is the score map) for the feature-matching loss."""
+
+    def __init__(self, ch=16):
+        super().__init__()
+        wn = torch.nn.utils.weight_norm
+        C = torch.nn.Conv2d
+        self.layers = torch.nn.ModuleList([
+            wn(C(1, ch, (3, 7), (1, 2), (1, 3))), wn(C(ch, ch, (3, 7), (1, 2), (1, 3))),
+            wn(C(ch, ch, (3, 7), (1, 2), (1, 3))), wn(C(ch, ch, (3, 5), (1, 1), (1, 2))),
+            wn(C(ch, 1, (3, 3), (1, 1), (1, 1)))])
+
+    def forward(self, logamp):  # [B, T, K]
+        x = ((logamp + 5.0) / 3.0)[:, None]
+        feats = []
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = torch.nn.functional.leaky_relu(x, 0.1)
+            feats.append(x)
+        return feats
+
+
+def amp_pair(model, mel, wav, ctx):
+    """The predicted and the true log-amplitude over the frames the loss sees."""
+    la = model.cfg["lookahead"]
+    (logamp,) = model.amp(model.features(mel))
+    X = A.frames_of(wav, A.N_FFT)
+    sl = slice(ctx, mel.shape[1] - la)
+    return logamp[:, sl], torch.log(X[:, sl].abs() + 1e-5)
+
+
+def adv_amp_losses(critic, fake, real, w_adv):
+    """Generator side: 45 x L_A + w_adv x (LSGAN (D(fake) - 1)^2 + 2 x feature
+    matching L1 over the critic's layers), HiFi-GAN's proportions."""
+    L_A = torch.mean((fake - real) ** 2)
+    ff = critic(fake)
+    with torch.no_grad():
+        fr = critic(real)
+    adv = torch.mean((ff[-1] - 1) ** 2)
+    fm = sum(torch.mean(torch.abs(a - b)) for a, b in zip(ff[:-1], fr[:-1]))
+    return 45 * L_A + w_adv * (adv + 2 * fm), dict(A=L_A.item(), adv=adv.item(), fm=float(fm))
+
+
+def critic_loss(critic, fake, real):
+    return torch.mean((critic(real)[-1] - 1) ** 2) + torch.mean(critic(fake.detach())[-1] ** 2)
+
+
 def losses(model, mel, wav, ctx, w_ip=1.0, amp_only=False):
     """mel [B, F, 80], wav [B, (F-1)*80+320] (frame t = wav[t*80 : t*80+320]);
     w_ip scales the instantaneous-phase term within L_P; amp_only (phase-difference
@@ -182,11 +236,16 @@ def main():
                     help="train the amplitude predictor only (phase-difference models: L_A alone, the "
                          "phase predictor is not run); with --init and a deeper --model-cfg amp_blocks, "
                          "the added blocks start with layer scale 0, so the start computes what --init does")
+    ap.add_argument("--adv-amp", type=float, default=0.0, metavar="W",
+                    help="with --freeze-phase: train the amplitude against a spectrogram critic too "
+                         "(AmpCritic), adversarial + feature-matching terms weighted W (0: off)")
     trainlib.add_gpu_args(ap)
     args = ap.parse_args()
     trainlib.check_gpu_args(ap, args)
     if args.freeze_amp and args.freeze_phase:
         ap.error("--freeze-amp and --freeze-phase together leave nothing to train")
+    if args.adv_amp < 0 or (args.adv_amp > 0 and not args.freeze_phase):
+        ap.error("--adv-amp: a weight >= 0, with --freeze-phase (the critic sees the amplitude only)")
 
     dev = trainlib.device(args)
     os.makedirs(args.ckpt_dir, exist_ok=True)
@@ -249,6 +308,15 @@ def main():
         history = ck.get("history", [])
         print(f"[train] resumed {last_path}: step {step}, {audio_s/3600:.2f} h audio, best {best:.4f}", flush=True)
     ema = trainlib.make_ema(model, args, ck)
+    critic = opt_c = None
+    if args.adv_amp > 0:
+        critic = AmpCritic().to(dev)
+        opt_c = torch.optim.AdamW(critic.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
+        if ck is not None and ck.get("critic") is not None:
+            critic.load_state_dict(ck["critic"])
+            opt_c.load_state_dict(ck["opt_critic"])
+        print(f"[train] amplitude critic: {sum(p.numel() for p in critic.parameters())} parameters"
+              f"{', resumed' if ck is not None and ck.get('critic') is not None else ', new'}", flush=True)
     net_eval = ema.model if ema is not None else model  # what evaluations score and best.pt keeps
     runs = runinfo.start(ck, step)
     trainlib.announce(dev, args, runs)
@@ -259,6 +327,8 @@ def main():
 
     def checkpoint(path, extra=None):
         obj = dict(model=model.state_dict(), opt=opt.state_dict(), step=step, audio_s=audio_s, best=best,
+                   critic=critic.state_dict() if critic is not None else None,
+                   opt_critic=opt_c.state_dict() if critic is not None else None,
                    train_s=train_s, crop_rng=crops.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
                    model_cfg=model_cfg, ema=ema.state_dict() if ema is not None else None,
                    ema_decay=args.ema, args=vars(args), commit=runs[-1]["commit"], runs=runs, history=history,
@@ -311,7 +381,20 @@ def main():
         wav = torch.from_numpy(wav).to(dev)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args)
-        loss, parts = losses(model, mel, wav, args.context, args.w_ip, args.freeze_phase and model.diff)
+        if critic is not None:
+            fake, real = amp_pair(model, mel, wav, args.context)
+            for g in opt_c.param_groups:
+                g["lr"] = lr_at(step, args)
+            d_loss = critic_loss(critic, fake, real)
+            opt_c.zero_grad(set_to_none=True)
+            d_loss.backward()
+            torch.nn.utils.clip_grad_norm_(critic.parameters(), args.clip)
+            if torch.isfinite(d_loss):
+                opt_c.step()
+            loss, parts = adv_amp_losses(critic, fake, real, args.adv_amp)
+            parts["D"] = d_loss.item()
+        else:
+            loss, parts = losses(model, mel, wav, args.context, args.w_ip, args.freeze_phase and model.diff)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], args.clip)

@@ -158,7 +158,7 @@ def blas_rerun(threads):
         env["OPENBLAS_CORETYPE"] = want
     if not env or core is None:
         return
-    print(f"[train] OpenBLAS kernels {core}" + (f", older than this CPU's {want}" if want else "") +
+    print(f"[blas] OpenBLAS kernels {core}" + (f", older than this CPU's {want}" if want else "") +
           ": running again with " + " ".join(f"{k}={v}" for k, v in env.items()), flush=True)
     os.environ.update(env)
     argv = getattr(sys, "orig_argv", None) or [sys.executable] + sys.argv

@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import data as D  # noqa: E402
 import model as M  # noqa: E402
 import runinfo  # noqa: E402
+import trainlib  # noqa: E402
 
 
 def si_sdr(est, ref, eps=1e-9):
@@ -123,6 +124,7 @@ def main():
     sets = set(a.sets.split(","))
     if not sets or not sets <= {"mix", "pairs", "clean", "alias8k"} or (("mix" in sets) != ("pairs" in sets)):
         ap.error(f"--sets {a.sets}: give mix,pairs, clean and/or alias8k")
+    trainlib.blas_rerun(a.threads)  # OpenBLAS's best kernels (tools/trainlib.py)
     torch.set_num_threads(a.threads)
     corpus = D.Corpus(a.data, a.cache, verbose=False)
     mixtures = D.dev_mixtures(corpus) if "mix" in sets else None

@@ -14,6 +14,7 @@
 #include "util/lv2feat.h"
 #include "util/util.h"
 
+#include "nn/kernels.h"
 #include "oscine.h"
 
 #include <lilv/lilv.h>
@@ -405,6 +406,35 @@ static void test_ports_match_stage_table(void **state)
                       {"/resynth/high_db", NAN, NAN, NAN}, {NULL, 0, 0, 0}};
     check_ports(world, URI_RESYNTH, r);
     lilv_world_free(world);
+}
+
+/* OpenBLAS's kernel set in a host: where it loaded an older set than the
+ * CPU's (forced to Prescott here, its fallback for CPUs it does not know),
+ * the plugin logs once which OPENBLAS_CORETYPE would give it full speed; on
+ * the best set it says nothing. */
+static void test_blas_note(void **state)
+{
+    NEED("lv2file");
+    const char *want = nn_blas_coretype_for("Prescott", nn_cpu_level());
+    for (int k = 0; k < 2; k++) {
+        const char *core = k && want ? want : "Prescott";
+        int rc = sh("%sOPENBLAS_CORETYPE=%s LV2_PATH=%s/lv2 lv2file -i %s/in16.wav -o %s/lv2-blas.wav %s",
+                    host_env, core, tmp, tmp, tmp, URI_MONO);
+        if (rc)
+            fail_msg("lv2file: %s", sh_out);
+        const char *note = strstr(sh_out, "OpenBLAS loaded its Prescott kernels");
+        print_message("lv2file, OPENBLAS_CORETYPE=%s: %s\n", core, note ? note : "no note\n");
+        if (!k && want) {
+            char hint[96];
+            snprintf(hint, sizeof hint, "OPENBLAS_CORETYPE=%s in the host", want);
+            assert_non_null(note);
+            assert_non_null(strstr(sh_out, hint));
+            const char *again = strstr(note + 1, "OpenBLAS loaded");
+            assert_null(again);
+        } else {
+            assert_null(strstr(sh_out, "OpenBLAS loaded"));
+        }
+    }
 }
 
 /* lv2file at 16 kHz (no resampling: the CLI's path exactly) against
@@ -1102,6 +1132,7 @@ int main(void)
         cmocka_unit_test(test_exports),
         cmocka_unit_test(test_ports_match_stage_table),
         cmocka_unit_test(test_lv2file_matches_cli),
+        cmocka_unit_test(test_blas_note),
         cmocka_unit_test(test_lv2file_48k),
         cmocka_unit_test(test_lv2file_stereo_44k),
         cmocka_unit_test(test_changing_blocks),

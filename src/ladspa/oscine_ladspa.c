@@ -30,6 +30,9 @@ static LADSPA_Handle instantiate(const LADSPA_Descriptor *d, unsigned long rate)
                         "(8000..192000)\n", rate);
         return NULL;
     }
+    const char *note = pcore_blas_note();
+    if (note)
+        fprintf(stderr, "oscine_denoise_ladspa: %s\n", note);
     plugin *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;

@@ -4,9 +4,11 @@
 
 #include "base/error.h"
 #include "engine/chainrt.h"
+#include "nn/kernels.h"
 #include "oscine.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,18 @@ struct pcore {
     float g, step;   /* wet share 0..1 and its change per sample */
     int started;     /* first block: g jumps to its target */
 };
+
+const char *pcore_blas_note(void)
+{
+    static atomic_int said;
+    static char msg[256];
+    const char *core = nn_blas_better_coretype();
+    if (!core || atomic_exchange(&said, 1))
+        return NULL;
+    snprintf(msg, sizeof msg, "OpenBLAS loaded its %s kernels, older than this CPU's; for full speed "
+             "set OPENBLAS_CORETYPE=%s in the host's environment", nn_blas_corename(), core);
+    return msg;
+}
 
 int pcore_find_model(const char *name, const char *bundle, char *out, int outlen)
 {

@@ -39,6 +39,12 @@ typedef struct pcore_controls {
 /* Every parameter at its default, enable 1. Thread: any. */
 pcore_controls pcore_defaults(const pcore *p);
 
+/* Once per process, where OpenBLAS loaded a kernel set older than the CPU's
+ * (nn/kernels.h; a plugin cannot reload it): a note naming the
+ * OPENBLAS_CORETYPE to set in the host's environment. NULL otherwise and on
+ * every later call. Thread: instantiation. */
+const char *pcore_blas_note(void);
+
 /* Find weights file `name` (a plain file name, no '/') in $OSCINE_MODEL_PATH,
  * then `bundle` (a folder, may be NULL). Writes the path into out and
  * returns 1, or returns 0 (the chain then searches ./models and the installed

@@ -365,6 +365,9 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
             s->sched = features[i]->data;
     }
     lv2_log_logger_init(&s->log, s->map, log);
+    const char *note = pcore_blas_note();
+    if (note)
+        lv2_log_note(&s->log, "oscine synth: %s\n", note);
     if (!s->map || !s->sched) {
         lv2_log_error(&s->log, "oscine synth: the host lacks %s\n",
                       s->map ? LV2_WORKER__schedule : LV2_URID__map);

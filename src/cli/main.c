@@ -377,16 +377,22 @@ static void catch_fatal_signals(void)
  * and OPENBLAS_CORETYPE is read only at load (nn/kernels.h). So where the CPU
  * runs a better set than the one loaded, the command runs itself again with
  * the variable set: once, since it is then set, and never when the user has
- * set it (to anything, empty included). If the exec fails it carries on. */
+ * set it (to anything, empty included). If the exec fails it carries on.
+ * Since it runs again anyway, OPENBLAS_NUM_THREADS=1 (unless set) spares the
+ * new process the worker threads OpenBLAS would start and never use
+ * (docs/performance.md). */
 static void blas_rerun(char **argv)
 {
     const char *core = nn_blas_better_coretype();
     if (!core || getenv("OPENBLAS_CORETYPE"))
         return;
-    if (setenv("OPENBLAS_CORETYPE", core, 1))
+    int threads = !getenv("OPENBLAS_NUM_THREADS");
+    if (setenv("OPENBLAS_CORETYPE", core, 1) || (threads && setenv("OPENBLAS_NUM_THREADS", "1", 1)))
         return;
     execv("/proc/self/exe", argv);
     unsetenv("OPENBLAS_CORETYPE");
+    if (threads)
+        unsetenv("OPENBLAS_NUM_THREADS");
 }
 
 int main(int argc, char **argv)

@@ -2,6 +2,9 @@
 
     /usr/bin/python3 tools/vocoder/export.py --ckpt /work/ckpt/vocoder/best.pt \
         --out models/vocoder-16k.osw
+    # the synthesis settings of an exported file changed, its network as it is
+    /usr/bin/python3 tools/vocoder/export.py --from-osw models/vocoder-16k.osw --rtisi 3,6 \
+        --out models/vocoder-16k.osw
 
 The layer-scale vector gamma of each ConvNeXt block is folded into the second
 pointwise layer (weight and bias scaled per output channel); the folded network
@@ -131,9 +134,58 @@ def load_folded(model, tensors):
     return f.eval()
 
 
+def settings(cfg, a):
+    """cfg with the synthesis settings given on the command line."""
+    if a.tol_db > 0:
+        cfg["tol_db"] = a.tol_db
+    if a.rtisi:
+        cfg["rtisi_lookahead"], cfg["rtisi_iters"] = (int(v) for v in a.rtisi.split(","))
+    if a.mel_fix >= 0:
+        cfg["mel_fix_db"] = a.mel_fix
+    if cfg["lookahead"] + cfg.get("rtisi_lookahead", 0) > 8:  # VOC_MAX_LOOKAHEAD, 40 ms
+        raise SystemExit(f"export: network look-ahead {cfg['lookahead']} + RTISI-LA look-ahead "
+                         f"{cfg['rtisi_lookahead']} frames exceed 8 (40 ms)")
+    return cfg
+
+
+# metadata of an exported file that describe its training, not its configuration
+TRAINING_KEYS = ("training_data", "training_command", "training_steps", "weights", "training_audio_h",
+                 "commit", "initialised_from", "metrics")
+
+
+def reexport(a):
+    """--from-osw: the same network with other synthesis settings. The tensors must come
+    back bit for bit (gamma = 1 folds to itself); the file keeps its training metadata and
+    says where it came from."""
+    try:
+        tensors, meta = osw.read_osw(a.from_osw)
+        cfg = settings(cfg_from_meta(meta), a)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"export: --from-osw {a.from_osw}: {e}")
+    model = load_folded(M.build(cfg), tensors)
+    out = export_tensors(model)
+    if out.keys() != tensors.keys() or any(out[k].tobytes() != tensors[k].tobytes() for k in out):
+        raise SystemExit(f"export: --from-osw {a.from_osw}: the network does not come back unchanged")
+    extra = {k: meta[k] for k in TRAINING_KEYS if k in meta}
+    extra["export_commit"] = runinfo.git_commit(short=True)
+    extra["reexported_from"] = (f"{os.path.basename(a.from_osw)} (sha256 {runinfo.sha256_file(a.from_osw)[:16]}, "
+                                f"export_commit {meta.get('export_commit', '?')}): same tensors, synthesis "
+                                f"settings rtisi {cfg['rtisi_lookahead']},{cfg['rtisi_iters']}, "
+                                f"mel_fix_db {cfg.get('mel_fix_db', 0)}")
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    osw.write_osw(a.out, tensors, meta_for(model, extra))
+    n = sum(v.size for v in tensors.values())
+    print(f"wrote {a.out}: {n} parameters (unchanged), synthesis RTISI-LA "
+          f"{cfg['rtisi_lookahead']} x {cfg['rtisi_iters']}, mel fix {cfg.get('mel_fix_db', 0)} dB")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", default="/work/ckpt/vocoder/best.pt")
+    ap.add_argument("--from-osw", metavar="FILE",
+                    help="instead of a checkpoint, an exported file: its tensors unchanged (checked), "
+                         "its training metadata kept, the synthesis settings (--rtisi, --mel-fix, "
+                         "--tol-db) those given; for a file whose checkpoint is gone")
     ap.add_argument("--out", default="models/vocoder-16k.osw")
     ap.add_argument("--tol-db", type=float, default=0,
                     help="phase \"diff\" models: the integration's tolerance (dB below each frame's "
@@ -146,14 +198,17 @@ def main():
                          "(model.Vocoder.mel_fix; 0: off; default: the checkpoint's, else off)")
     runinfo.add_weights_arg(ap)
     a = ap.parse_args()
-    ck = runinfo.load(a.ckpt)
-    cfg = dict(ck["model_cfg"])
-    if a.tol_db > 0:
-        cfg["tol_db"] = a.tol_db
     if a.rtisi:
-        cfg["rtisi_lookahead"], cfg["rtisi_iters"] = (int(v) for v in a.rtisi.split(","))
-    if a.mel_fix >= 0:
-        cfg["mel_fix_db"] = a.mel_fix
+        try:
+            rtisi = tuple(int(v) for v in a.rtisi.split(","))
+        except ValueError:
+            rtisi = ()
+        if len(rtisi) != 2 or not (0 <= rtisi[0] <= 16 and 0 <= rtisi[1] <= 16):
+            ap.error(f"--rtisi '{a.rtisi}': give LOOKAHEAD,PASSES, each 0..16")
+    if a.from_osw:
+        return reexport(a)
+    ck = runinfo.load(a.ckpt)
+    cfg = settings(dict(ck["model_cfg"]), a)
     model = M.build(cfg)
     model.load_state_dict(runinfo.weights(ck, a.weights))
     model.eval()

@@ -516,6 +516,32 @@ static void golden_activations(void **state)
     osw_close(w);
 }
 
+/* GELU takes erf four values at a time where libmvec is there (nn/act.c):
+ * every length 0..13 (the scalar tail included), values from -10 to 10 and
+ * the extremes, against the formula in double precision. */
+static void gelu_lengths(void **state)
+{
+    float v[13];
+    for (int n = 0; n <= 13; n++) {
+        for (int i = 0; i < n; i++)
+            v[i] = -10.0f + 20.0f * (float)((i * 7 + n * 3) % 13) / 12.0f + 0.01f * (float)n;
+        if (n > 2)
+            v[1] = 1e-30f, v[2] = -3e38f;
+        float x[13];
+        memcpy(x, v, sizeof x);
+        nn_gelu(v, (size_t)n);
+        for (int i = 0; i < n; i++) {
+            double want = 0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0)));
+            double tol = 2e-7 * (fabs(want) > 1 ? fabs(want) : 1);
+            if (!(fabs(v[i] - want) <= tol))
+                fail_msg("gelu(%g) = %.9g, want %.9g (length %d, index %d)", x[i], v[i], want, n, i);
+        }
+    }
+    float nan[5] = {0.5f, NAN, 0.5f, 0.5f, NAN};
+    nn_gelu(nan, 5);
+    assert_true(isnan(nan[1]) && isnan(nan[4]) && !isnan(nan[0]) && !isnan(nan[2]));
+}
+
 /* ------------------------------------------- against naive C loops */
 
 static float *rand_array(size_t n, uint64_t *seed, float scale)
@@ -1085,20 +1111,21 @@ static void blas_coretype(void **state)
 
 int main(void)
 {
-    struct CMUnitTest tests[NFIX + 10];
-    size_t n = 0;
-    for (size_t i = 0; i < NFIX; i++) {
-        struct CMUnitTest t = { fixtures[i], golden, NULL, NULL, (void *)fixtures[i] };
-        tests[n++] = t;
-    }
-    struct CMUnitTest more[] = {
-        cmocka_unit_test(golden_activations), cmocka_unit_test(kernels_vs_naive),
+    static const struct CMUnitTest more[] = {
+        cmocka_unit_test(golden_activations), cmocka_unit_test(gelu_lengths),
+        cmocka_unit_test(kernels_vs_naive),
         cmocka_unit_test(conv_vs_naive),      cmocka_unit_test(gru_vs_naive),
         cmocka_unit_test(complex_block_equals_cconv),
         cmocka_unit_test(bad_configs),        cmocka_unit_test(bad_weights),
         cmocka_unit_test(reset_restarts),     cmocka_unit_test(no_allocation),
         cmocka_unit_test(blas_coretype),
     };
+    struct CMUnitTest tests[NFIX + sizeof more / sizeof *more];
+    size_t n = 0;
+    for (size_t i = 0; i < NFIX; i++) {
+        struct CMUnitTest t = { fixtures[i], golden, NULL, NULL, (void *)fixtures[i] };
+        tests[n++] = t;
+    }
     for (size_t i = 0; i < sizeof more / sizeof *more; i++)
         tests[n++] = more[i];
     return _cmocka_run_group_tests("nn", tests, n, NULL, NULL);

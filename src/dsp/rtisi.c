@@ -173,12 +173,16 @@ static void project(rtisi *r, int j, int last)
         r->fix(r->fix_ctx, r->time, m);
     fftwf_execute(r->fwd);
     float *s = r->spec + (size_t)j * 2 * r->bins;
+    /* |X|^2 rather than hypotf, which guards against overflow these values
+     * (a frame's FFT, |x| <= 1 in ordinary audio) never reach, at several
+     * times the cost of the pass. Below 1e-15 (-300 dB) a bin keeps its phase. */
     for (int k = 0; k < r->bins; k++) {
         const float re = r->freq[k][0], im = r->freq[k][1];
-        const float a = hypotf(re, im);
-        if (a > 1e-30f) {
-            s[2 * k] = m[k] * re / a;
-            s[2 * k + 1] = m[k] * im / a;
+        const float p = re * re + im * im;
+        if (p > 1e-30f) {
+            const float g = m[k] / sqrtf(p);
+            s[2 * k] = g * re;
+            s[2 * k + 1] = g * im;
         }
     }
     synth(r, j);

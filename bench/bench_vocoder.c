@@ -5,7 +5,7 @@
  *   - mel front end (oscine mel)
  *   - vocoder streaming: one 5 ms mel frame at a time through the network,
  *     the phase integration, exp/cos/sin and the synthesis (RTISI-LA with
- *     look-ahead 3, 2 passes) - what the live stage does per hop
+ *     look-ahead 3, 6 passes) - what the live stage does per hop
  *   - vocoder batched: 64 frames per network call (oscine vocode)
  *   - the resynth stage in a chain at 16 kHz, host blocks of 256
  *   - baseline: Griffin-Lim from the same mel: magnitude by the mel bank's
@@ -14,7 +14,7 @@
  *     (n_fft 512, window 320, hop 80), random initial phase.
  *
  * The network has the shipped architecture and synthesis (phase-difference
- * heads, RTISI-LA 3 x 2) with random weights built here, so the benchmark
+ * heads, RTISI-LA 3 x 6) with random weights built here, so the benchmark
  * needs no trained file;
  * when models/vocoder-16k.osw (or one in $OSCINE_MODEL_PATH) exists it is
  * timed as well. Speed does not depend on the weights' values. */
@@ -144,7 +144,7 @@ static unsigned char *build_osw(size_t *len)
         {"pha_blocks", "4"}, {"kernel_in", "9"}, {"kernel_dw", "7"}, {"lookahead", "4"},
         {"ln_eps", "1e-06"}, {"in_offset", "11.512925464970229"}, {"in_scale", "0.2"},
         {"logamp_max", "8.0"}, {"phase", "diff"}, {"phase_tol_db", "50.0"},
-        {"rtisi_lookahead", "3"}, {"rtisi_iters", "2"}, {"mel_fix_db", "12.0"}, /* as models/vocoder-16k.osw */
+        {"rtisi_lookahead", "3"}, {"rtisi_iters", "6"}, {"mel_fix_db", "12.0"}, /* as models/vocoder-16k.osw */
     };
     const int nm = sizeof meta / sizeof meta[0];
     size_t head = 64, data = 0;

@@ -94,7 +94,7 @@ static const cli_command commands[] = {
      "the vocoder (16 kHz; other rates are resampled) and writes OUT aligned with\n"
      "IN. Same as: oscine process IN OUT --chain resynth --set /resynth/...\n"
      "Files get the longer phase refinement of 'oscine vocode' (RTISI-LA 8 x 16;\n"
-     "live and --low-latency: the model's 3 x 2), its latency compensated.\n"
+     "live and --low-latency: the model's 3 x 6), its latency compensated.\n"
      "  --warp R     0.5..2 frequency warp (default 1): >1 raises formants and pitch\n"
      "  --tilt DB    -12..12 dB per octave around 1 kHz (default 0)\n"
      "  --low DB, --mid DB, --high DB\n"

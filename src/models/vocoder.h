@@ -125,9 +125,9 @@ int vocoder_syn_create_with(vocoder_syn **out, const vocoder_net *v, int lookahe
 /* The synthesis for files (`oscine vocode`, the resynth stage in a chain
  * that is not low-latency): latency costs nothing there, so a model that
  * streams with RTISI-LA gets at least this look-ahead and these passes (the
- * shipped one streams with 3 x 2). On the dev speakers (tools/eval_vocoder,
- * session 13): MCD 0.304 -> 0.259, LSD 4.33 -> 4.07 dB, F0 RMSE 121 -> 97
- * cents, at about 2.4 times the synthesis cost. A model without RTISI-LA
+ * shipped one streams with 3 x 6). On the dev speakers (tools/eval_vocoder,
+ * session 17): MCD 0.284 -> 0.259, LSD 4.21 -> 4.07 dB, F0 RMSE 111 -> 97
+ * cents. A model without RTISI-LA
  * (plain overlap-add of consistent phases) is left as it is. */
 #define VOC_FILE_RTISI_LOOKAHEAD 8
 #define VOC_FILE_RTISI_ITERS 16

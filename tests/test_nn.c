@@ -634,6 +634,16 @@ static void conv_vs_naive(void **state)
                          .kf = 1, .sf = 1, .df = 1, .kt = 4, .st = 2, .dt = 1, .pt_left = 3,
                          .bias = 1, .max_frames = 16 };
     check_conv_naive(&d, 40, "conv1d grouped strided");
+    /* depthwise (computed without the gather): the vocoder's ConvNeXt shape,
+     * frame by frame, and a 2-D one strided in time and frequency, dilated */
+    nn_conv_config e = { .dims = 1, .in_ch = 160, .out_ch = 160, .groups = 160, .freq = 1,
+                         .kf = 1, .sf = 1, .df = 1, .kt = 7, .st = 1, .dt = 1, .pt_left = 6,
+                         .bias = 1, .max_frames = 1 };
+    check_conv_naive(&e, 20, "conv1d depthwise 160 k7 causal");
+    nn_conv_config f = { .dims = 2, .in_ch = 6, .out_ch = 6, .groups = 6, .freq = 17,
+                         .kf = 3, .sf = 2, .df = 2, .pf_lo = 2, .pf_hi = 1, .kt = 3, .st = 2,
+                         .dt = 2, .pt_left = 2, .pt_right = 1, .bias = 1, .max_frames = 5 };
+    check_conv_naive(&f, 23, "conv2d depthwise strided dilated");
 }
 
 static void gru_vs_naive(void **state)

@@ -12,6 +12,11 @@
  * product has the transposed-B form (see kernels.h: OpenBLAS's untransposed
  * small-matrix path allocates).
  *
+ * A real depthwise convolution (one input and one output channel per group)
+ * skips both: each output is a dot product of kf * kt taps read straight from
+ * the window (the vocoder's ConvNeXt blocks: 160 groups of 7 taps, where 160
+ * gathers and products per frame cost more than the arithmetic).
+ *
  * Weights are copied at create: [group][out plane][out_ch/groups][kc] with
  * kc = planes * (in_ch/groups) * kf * kt in the order (plane, ci, kf, kt),
  * PyTorch's own order within a plane. */
@@ -32,6 +37,7 @@ struct nn_conv {
     int hist;          /* (kt-1)*dt frames of past */
     int wait;          /* new frames to take before the next output's last tap */
     int batched;       /* Fout == 1: outputs of a call form one product */
+    int depthwise;     /* real, one input and one output channel per group */
     float *w;          /* [G][planes][cout_g][kc] */
     float *b;          /* [planes][out_ch] or NULL */
     float *col;        /* im2col rows: batched [max_out][G][kc]; else [Fout][kc] */
@@ -156,6 +162,7 @@ static int conv_make(nn_conv **out, const nn_conv_config *cfg, int planes, const
     l->kc = planes * l->cin_g * c.kf * c.kt;
     l->hist = c.dt * (c.kt - 1);
     l->batched = l->Fout == 1 && l->F == 1;
+    l->depthwise = planes == 1 && l->cin_g == 1 && l->cout_g == 1;
 
     size_t wn, coln, width;
     int max_out = nn_conv_max_out(l, c.max_frames);
@@ -326,6 +333,26 @@ static void gather_frame(const nn_conv *l, const float *base, int r, int g, floa
         }
 }
 
+/* Depthwise: output frame whose first tap is window row r, into y
+ * ([out_ch][Fout]); taps summed in the weights' (kf, kt) order. */
+static void depthwise_frame(const nn_conv *l, const float *base, int r, float *y)
+{
+    const nn_conv_config *c = &l->c;
+    const size_t width = (size_t)l->win.width, K = (size_t)l->kc;
+    for (int ch = 0; ch < c->out_ch; ch++) {
+        const float *w = l->w + (size_t)ch * K;
+        const float *src = base + (size_t)r * width + (size_t)ch * l->Fp;
+        for (int fo = 0; fo < l->Fout; fo++) {
+            const float *s = src + (size_t)fo * c->sf;
+            float acc = 0.0f;
+            for (int kf = 0, k = 0; kf < c->kf; kf++)
+                for (int kt = 0; kt < c->kt; kt++, k++)
+                    acc += w[k] * s[(size_t)kt * c->dt * width + (size_t)kf * c->df];
+            y[(size_t)ch * l->Fout + fo] = acc;
+        }
+    }
+}
+
 /* Append n frames (x NULL: zeros) and compute every output they complete. */
 static int conv_run(nn_conv *l, const float *const *x, int n, float *const *y)
 {
@@ -345,7 +372,10 @@ static int conv_run(nn_conv *l, const float *const *x, int n, float *const *y)
     const float *base = nn_window_base(&l->win);
     size_t out_frame = (size_t)c->out_ch * Fout;
     int nout = 0, r = l->wait;
-    if (l->batched) {
+    if (l->depthwise) {
+        for (; r < n; r += c->st, nout++)
+            depthwise_frame(l, base, r, y[0] + nout * out_frame);
+    } else if (l->batched) {
         /* Rows: one per output frame, [G][kc] each. */
         size_t ld = (size_t)l->G * l->kc;
         for (; r < n; r += c->st, nout++)

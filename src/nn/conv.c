@@ -38,6 +38,7 @@ struct nn_conv {
     int wait;          /* new frames to take before the next output's last tap */
     int batched;       /* Fout == 1: outputs of a call form one product */
     int depthwise;     /* real, one input and one output channel per group */
+    float *wt;         /* depthwise, one bin (Conv1d): weights as [kt][out_ch], or NULL */
     float *w;          /* [G][planes][cout_g][kc] */
     float *b;          /* [planes][out_ch] or NULL */
     float *col;        /* im2col rows: batched [max_out][G][kc]; else [Fout][kc] */
@@ -174,9 +175,11 @@ static int conv_make(nn_conv **out, const nn_conv_config *cfg, int planes, const
     }
     l->w = nn_falloc(wn);
     l->col = nn_falloc(coln);
+    if (l->depthwise && l->Fp == 1)
+        l->wt = nn_falloc(wn);
     if (c.bias)
         l->b = nn_falloc((size_t)planes * c.out_ch);
-    if (!l->w || !l->col || (c.bias && !l->b) ||
+    if (!l->w || !l->col || (c.bias && !l->b) || (l->depthwise && l->Fp == 1 && !l->wt) ||
         nn_window_init(&l->win, (int)width, l->hist, c.max_frames)) {
         nn_conv_destroy(l);
         return err_set(OSCINE_E_NOMEM, "conv: weights and buffers (%zu floats)", wn + coln);
@@ -196,6 +199,10 @@ static int conv_make(nn_conv **out, const nn_conv_config *cfg, int planes, const
                         dst[pi * kin + k] = sign * src[k];
                 }
             }
+    if (l->wt)
+        for (int o = 0; o < c.out_ch; o++)
+            for (int k = 0; k < c.kt; k++)
+                l->wt[(size_t)k * c.out_ch + o] = l->w[(size_t)o * c.kt + k];
     if (c.bias)
         nn_fold_bias(l->b, c.out_ch, planes, b_re, b_im);
     nn_blas_init();
@@ -284,6 +291,7 @@ void nn_conv_destroy(nn_conv *l)
     if (!l)
         return;
     nn_ffree(l->w);
+    nn_ffree(l->wt);
     nn_ffree(l->b);
     nn_ffree(l->col);
     nn_window_free(&l->win);
@@ -339,6 +347,17 @@ static void depthwise_frame(const nn_conv *l, const float *base, int r, float *y
 {
     const nn_conv_config *c = &l->c;
     const size_t width = (size_t)l->win.width, K = (size_t)l->kc;
+    if (l->wt) { /* Conv1d: a row holds one value per channel; tap by tap, across channels */
+        for (int ch = 0; ch < c->out_ch; ch++)
+            y[ch] = 0.0f;
+        for (int kt = 0; kt < c->kt; kt++) {
+            const float *restrict s = base + (size_t)(r + kt * c->dt) * width;
+            const float *restrict w = l->wt + (size_t)kt * c->out_ch;
+            for (int ch = 0; ch < c->out_ch; ch++)
+                y[ch] += w[ch] * s[ch];
+        }
+        return;
+    }
     for (int ch = 0; ch < c->out_ch; ch++) {
         const float *w = l->w + (size_t)ch * K;
         const float *src = base + (size_t)r * width + (size_t)ch * l->Fp;

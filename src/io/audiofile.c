@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,14 +178,25 @@ int out_tmp_create(char *tmp, size_t len, const char *path)
     snprintf(dir, sizeof dir, "%s", path);
     snprintf(base, sizeof base, "%s", path);
     snprintf(tmp, len, "%s/.%.200s.oscine-XXXXXX", dirname(dir), basename(base));
+    /* The signals the command cleans up after (src/cli/main.c) wait while the
+     * file is created and remembered: one in between would kill the process
+     * with a temporary that out_tmp_remove_all() does not know of. */
+    sigset_t fatal, old;
+    sigemptyset(&fatal);
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(&fatal, sigs[i]);
+    pthread_sigmask(SIG_BLOCK, &fatal, &old);
     int fd = mkstemp(tmp);
+    if (fd >= 0)
+        tmp_remember(tmp);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (fd < 0) {
         int e = errno;
         tmp[0] = 0;
         return err_set(OSCINE_E_IO, "output '%s': cannot create a file there: %s", path,
                        strerror(e));
     }
-    tmp_remember(tmp);
     /* mkstemp makes the file private; give it the usual permissions. */
     mode_t mask = umask(0);
     umask(mask);

@@ -4,20 +4,33 @@
 #include "base/error.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct entry {
-    double s;  /* log-amplitude: larger first */
-    int k;     /* bin: lower first on ties */
-    int cur;   /* 0: previous frame, 1: this one (previous first on ties) */
-} entry;
+/* A heap entry is one integer whose order is the heap's: the log-amplitude
+ * (larger first; a float, so its bits made monotonic), then the bin (lower
+ * first on ties), then the frame (the previous one first on ties). One
+ * compare instead of three, which the heap does on every step. */
+typedef uint64_t entry;
+
+static inline entry entry_make(float s, int k, int cur)
+{
+    uint32_t u;
+    s += 0.0f; /* -0 and +0 are one value, as they compare */
+    memcpy(&u, &s, sizeof u);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* larger float, larger u */
+    return (uint64_t)u << 32 | (uint64_t)(0xFFFFu - (uint32_t)k) << 1 | (uint64_t)(cur ? 0 : 1);
+}
+
+static inline int entry_k(entry e) { return (int)(0xFFFFu - (uint32_t)((e >> 1) & 0xFFFFu)); }
+static inline int entry_cur(entry e) { return !(e & 1); }
 
 struct phaseint {
     int bins, started;
     double thr;              /* tol_db in natural-log units */
     double *prev, *cur;      /* phases, [-pi, pi) */
-    double *prev_s;          /* previous frame's log-amplitudes */
+    float *prev_s;           /* previous frame's log-amplitudes */
     unsigned char *prev_big, *big, *done;
     entry *heap;             /* 2 * bins: each coefficient enters at most once per frame */
     int n;
@@ -35,7 +48,7 @@ int phaseint_create(phaseint **out, int bins, double tol_db)
     p->thr = tol_db * log(10.0) / 20.0;
     p->prev = calloc((size_t)bins, sizeof(double));
     p->cur = calloc((size_t)bins, sizeof(double));
-    p->prev_s = calloc((size_t)bins, sizeof(double));
+    p->prev_s = calloc((size_t)bins, sizeof(float));
     p->prev_big = calloc((size_t)bins, 1);
     p->big = calloc((size_t)bins, 1);
     p->done = calloc((size_t)bins, 1);
@@ -64,22 +77,13 @@ void phaseint_destroy(phaseint *p)
 
 void phaseint_reset(phaseint *p) { p->started = 0; }
 
-static inline int before(const entry *a, const entry *b)
+static void push(phaseint *p, float s, int k, int cur)
 {
-    if (a->s != b->s)
-        return a->s > b->s;
-    if (a->k != b->k)
-        return a->k < b->k;
-    return a->cur < b->cur;
-}
-
-static void push(phaseint *p, double s, int k, int cur)
-{
-    entry e = {s, k, cur};
+    entry e = entry_make(s, k, cur);
     int i = p->n++;
     while (i > 0) {
         int up = (i - 1) / 2;
-        if (!before(&e, &p->heap[up]))
+        if (e <= p->heap[up])
             break;
         p->heap[i] = p->heap[up];
         i = up;
@@ -95,9 +99,9 @@ static entry pop(phaseint *p)
         int c = 2 * i + 1;
         if (c >= p->n)
             break;
-        if (c + 1 < p->n && before(&p->heap[c + 1], &p->heap[c]))
+        if (c + 1 < p->n && p->heap[c + 1] > p->heap[c])
             c++;
-        if (!before(&p->heap[c], &last))
+        if (p->heap[c] <= last)
             break;
         p->heap[i] = p->heap[c];
         i = c;
@@ -131,9 +135,9 @@ void phaseint_frame(phaseint *p, const float *logamp, const float *dt, const flo
                 push(p, p->prev_s[k], k, 0);
     for (;;) {
         while (p->n > 0) {
-            entry e = pop(p);
-            const int k = e.k;
-            if (!e.cur) {
+            const entry e = pop(p);
+            const int k = entry_k(e);
+            if (!entry_cur(e)) {
                 if (!p->done[k]) { /* cur[k] already holds prev + dt */
                     p->done[k] = 1;
                     push(p, logamp[k], k, 1);

@@ -365,7 +365,7 @@ static void on_fatal_signal(int sig)
 
 static void catch_fatal_signals(void)
 {
-    const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+    const int sigs[] = OUT_TMP_SIGNALS;
     struct sigaction sa = {.sa_handler = on_fatal_signal};
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)

@@ -178,12 +178,12 @@ int out_tmp_create(char *tmp, size_t len, const char *path)
     snprintf(dir, sizeof dir, "%s", path);
     snprintf(base, sizeof base, "%s", path);
     snprintf(tmp, len, "%s/.%.200s.oscine-XXXXXX", dirname(dir), basename(base));
-    /* The signals the command cleans up after (src/cli/main.c) wait while the
-     * file is created and remembered: one in between would kill the process
-     * with a temporary that out_tmp_remove_all() does not know of. */
+    /* The signals the command cleans up after wait while the file is created
+     * and remembered: one in between would kill the process with a temporary
+     * that out_tmp_remove_all() does not know of. */
     sigset_t fatal, old;
     sigemptyset(&fatal);
-    const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+    const int sigs[] = OUT_TMP_SIGNALS;
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         sigaddset(&fatal, sigs[i]);
     pthread_sigmask(SIG_BLOCK, &fatal, &old);

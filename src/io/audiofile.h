@@ -62,6 +62,11 @@ void out_tmp_discard(const char *tmp);
  * fatal signal's handler). Thread: any. */
 void out_tmp_remove_all(void);
 
+/* The signals a command calls out_tmp_remove_all() on (src/cli/main.c);
+ * out_tmp_create holds them back between creating a file and remembering it.
+ * An initialiser: const int sigs[] = OUT_TMP_SIGNALS; */
+#define OUT_TMP_SIGNALS {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}
+
 /* Open a temporary file beside path for writing. Thread: control. */
 int out_open(out_file *o, const char *path, int sf_format, int rate, int channels,
              int dither);

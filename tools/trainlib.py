@@ -93,6 +93,26 @@ def add_run_args(ap, data, cache, ckpt_dir, eval_every, log_every, ema=False,
                         help="decay of the weights' moving average that is evaluated and exported (0: off)")
 
 
+def add_lr_args(ap, lr, lr_min):
+    """--lr and --lr-min, the floor of a decaying schedule (max(decayed lr, lr_min));
+    resolve_lr_min after parsing."""
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--lr-min", type=float, default=None,
+                    help=f"floor of the decaying lr (default: {lr_min:g}, or --lr when that is lower)")
+    ap.lr_min_default = lr_min  # on the parser, not in args (which checkpoints record)
+
+
+def resolve_lr_min(ap, args):
+    """The floor never raises --lr: it defaults to the lower of the script's floor and
+    --lr, and an --lr-min above --lr is refused (session 17's "2.5e-5" denoiser run
+    had trained at the 5e-5 floor without a word)."""
+    if args.lr_min is None:
+        args.lr_min = min(ap.lr_min_default, args.lr)
+    elif args.lr_min > args.lr:
+        ap.error(f"--lr-min {args.lr_min:g} is above --lr {args.lr:g}: the run would train at "
+                 f"--lr-min; lower it or raise --lr")
+
+
 # OpenBLAS 0.3.21's x86-64 kernel sets by the instructions they use (as
 # src/nn/kernels.c): 0 older than AVX, 1 AVX, 3 AVX2 + FMA, 4 AVX-512, 5 with BF16.
 BLAS_CORES = {"Prescott": 0, "Core2": 0, "Penryn": 0, "Dunnington": 0, "Nehalem": 0, "Atom": 0,

@@ -231,9 +231,7 @@ def main():
                           eval_every=10, log_every=50, ema=True)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seg", type=float, default=2.0, help="segment length, s")
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--lr-min", type=float, default=None,
-                    help="floor of the decaying lr (default: 5e-5, or --lr when that is lower)")
+    trainlib.add_lr_args(ap, lr=1e-3, lr_min=5e-5)
     ap.add_argument("--lr-halflife", type=float, default=30000, help="steps per halving of the lr")
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--clip", type=float, default=5.0)
@@ -272,13 +270,7 @@ def main():
                          "criteria than the score)")
     trainlib.add_gpu_args(ap)
     args = ap.parse_args()
-    # The schedule never goes below --lr-min: an --lr under it used to be raised to it
-    # without a word (session 17's "2.5e-5" run trained at 5e-5).
-    if args.lr_min is None:
-        args.lr_min = min(5e-5, args.lr)
-    elif args.lr_min > args.lr:
-        ap.error(f"--lr-min {args.lr_min:g} is above --lr {args.lr:g}: the run would train at "
-                 f"--lr-min; lower it or raise --lr")
+    trainlib.resolve_lr_min(ap, args)
     trainlib.check_gpu_args(ap, args)
     if args.workers < 0:
         ap.error("--workers must be >= 0")

@@ -218,9 +218,7 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--frames", type=int, default=120, help="crop length in frames (5 ms), context included")
     ap.add_argument("--context", type=int, default=16, help="leading frames without loss")
-    ap.add_argument("--lr", type=float, default=5e-4)
-    ap.add_argument("--lr-min", type=float, default=None,
-                    help="floor of the decaying lr (default: 2e-5, or --lr when that is lower)")
+    trainlib.add_lr_args(ap, lr=5e-4, lr_min=2e-5)
     ap.add_argument("--lr-decay", type=float, default=0.99998, help="per step (APNet: 0.999 per epoch)")
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--clip", type=float, default=10.0)
@@ -242,12 +240,7 @@ def main():
                          "(AmpCritic), adversarial + feature-matching terms weighted W (0: off)")
     trainlib.add_gpu_args(ap)
     args = ap.parse_args()
-    # The schedule never goes below --lr-min; an --lr under it must not be raised silently.
-    if args.lr_min is None:
-        args.lr_min = min(2e-5, args.lr)
-    elif args.lr_min > args.lr:
-        ap.error(f"--lr-min {args.lr_min:g} is above --lr {args.lr:g}: the run would train at "
-                 f"--lr-min; lower it or raise --lr")
+    trainlib.resolve_lr_min(ap, args)
     trainlib.check_gpu_args(ap, args)
     if args.freeze_amp and args.freeze_phase:
         ap.error("--freeze-amp and --freeze-phase together leave nothing to train")

@@ -41,7 +41,7 @@ struct nn_conv {
     float *wt;         /* depthwise, one bin (Conv1d): weights as [kt][out_ch], or NULL */
     float *w;          /* [G][planes][cout_g][kc] */
     float *b;          /* [planes][out_ch] or NULL */
-    float *col;        /* im2col rows: batched [max_out][G][kc]; else [Fout][kc] */
+    float *col;        /* im2col rows: batched [max_out][G][kc]; else [Fout][kc]; depthwise: NULL */
     nn_window win;     /* frames [planes][in_ch][Fp] */
 };
 
@@ -173,13 +173,15 @@ static int conv_make(nn_conv **out, const nn_conv_config *cfg, int planes, const
         free(l);
         return err_set(OSCINE_E_ARG, "conv: sizes overflow");
     }
+    const int by_tap = l->depthwise && l->Fp == 1; /* depthwise_frame's Conv1d loop */
     l->w = nn_falloc(wn);
-    l->col = nn_falloc(coln);
-    if (l->depthwise && l->Fp == 1)
+    if (!l->depthwise)
+        l->col = nn_falloc(coln);
+    if (by_tap)
         l->wt = nn_falloc(wn);
     if (c.bias)
         l->b = nn_falloc((size_t)planes * c.out_ch);
-    if (!l->w || !l->col || (c.bias && !l->b) || (l->depthwise && l->Fp == 1 && !l->wt) ||
+    if (!l->w || (!l->depthwise && !l->col) || (c.bias && !l->b) || (by_tap && !l->wt) ||
         nn_window_init(&l->win, (int)width, l->hist, c.max_frames)) {
         nn_conv_destroy(l);
         return err_set(OSCINE_E_NOMEM, "conv: weights and buffers (%zu floats)", wn + coln);

@@ -139,7 +139,7 @@ def settings(cfg, a):
     if a.tol_db > 0:
         cfg["tol_db"] = a.tol_db
     if a.rtisi:
-        cfg["rtisi_lookahead"], cfg["rtisi_iters"] = (int(v) for v in a.rtisi.split(","))
+        cfg["rtisi_lookahead"], cfg["rtisi_iters"] = a.rtisi
     if a.mel_fix >= 0:
         cfg["mel_fix_db"] = a.mel_fix
     if cfg["lookahead"] + cfg.get("rtisi_lookahead", 0) > 8:  # VOC_MAX_LOOKAHEAD, 40 ms
@@ -205,6 +205,7 @@ def main():
             rtisi = ()
         if len(rtisi) != 2 or not (0 <= rtisi[0] <= 16 and 0 <= rtisi[1] <= 16):
             ap.error(f"--rtisi '{a.rtisi}': give LOOKAHEAD,PASSES, each 0..16")
+        a.rtisi = rtisi
     if a.from_osw:
         return reexport(a)
     ck = runinfo.load(a.ckpt)

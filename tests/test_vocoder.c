@@ -441,7 +441,8 @@ static void test_stage_matches_pytorch(void **state)
         y = run_chain("resynth", 16000, x, (size_t)n, 3, NULL, 0, &L);
         resynth_model = FIXTURE;
         chain_low_latency = 0;
-        const int sla = live ? 2 : VOC_FILE_RTISI_LOOKAHEAD;
+        /* the file synthesis: RTISI-LA 8 x 16, then the mel refinement (3 hops a pass) */
+        const int sla = live ? 2 : VOC_FILE_RTISI_LOOKAHEAD + 3 * VOC_FILE_REFINE_ITERS;
         assert_int_equal(L, 79 + 240 + (3 + sla) * 80);
         vocoder_mel *fe;
         vocoder_net *v;
@@ -475,10 +476,11 @@ static void test_stage_matches_pytorch(void **state)
             ep = nmse(ref, y, m);
         else
             nmse_file_synth(ref, y, m, &ep, &ew);
-        print_message("resynth stage (%s), phase differences + RTISI-LA %zu x %d: NMSE %.3g against "
+        print_message("resynth stage (%s), phase differences + RTISI-LA %d x %d%s: NMSE %.3g against "
                       "the C path on the C front end's mel, %.3g against PyTorch%s (whole: %.3g); "
-                      "chain latency %d samples\n", live ? "live" : "file", S,
-                      live ? 2 : VOC_FILE_RTISI_ITERS, e, ep, live ? "" : " on the first tenth",
+                      "chain latency %d samples\n", live ? "live" : "file",
+                      live ? 2 : VOC_FILE_RTISI_LOOKAHEAD, live ? 2 : VOC_FILE_RTISI_ITERS,
+                      live ? "" : " + mel refinement", e, ep, live ? "" : " on the first tenth",
                       live ? ep : ew, L);
         assert_true(e < 1e-10);
         assert_true(ep < RTISI_FIX_TOL);
@@ -583,39 +585,42 @@ static void test_stage_48k(void **state)
 }
 
 /* The audio path allocates nothing: the network, the front end and the
- * stage through the chain, with every control moving. */
+ * stage through the chain, live and in a file chain (RTISI-LA and the mel
+ * refinement), with every control moving. */
 static void test_no_allocation(void **state)
 {
     if (!COUNT_MALLOC)
         skip();
-    oscine_model_path mp = {"resynth", FIXTURE};
-    oscine_chain_config cfg = {.stages = "resynth", .sample_rate = 48000, .channels = 1,
-                               .models = &mp, .nmodels = 1, .low_latency = 1};
-    oscine_chain *c;
-    assert_int_equal(oscine_chain_create(&c, &cfg), 0);
-    float x[256], y[256];
-    uint64_t seed = 1;
-    const char *addr[] = {"/resynth/warp", "/resynth/tilt", "/resynth/freeze", "/resynth/mix",
-                          "/resynth/low_db", "/resynth/mid_db", "/resynth/high_db"};
-    const float val[] = {1.3f, -4.0f, 1.0f, 0.5f, 6.0f, -6.0f, 3.0f};
-    for (int round = 0; round < 60; round++) {
-        if (round % 8 == 7) /* set on the control side, applied in process */
-            assert_int_equal(oscine_chain_set(c, addr[round / 8], val[round / 8]), 0);
-        for (int i = 0; i < 256; i++)
-            x[i] = 0.3f * urand(&seed);
-        const float *ip[1] = {x};
-        float *op[1] = {y};
-        allocations = 0;
-        counting = 1;
-        int e = oscine_chain_process(c, ip, op, 256);
-        counting = 0;
-        assert_int_equal(e, 0);
-        assert_int_equal(allocations, 0);
+    /* live, and the file synthesis (RTISI-LA 8 x 16 and the mel refinement) */
+    for (int file = 0; file < 2; file++) {
+        oscine_model_path mp = {"resynth", file ? DIFF_FIXTURE : FIXTURE};
+        oscine_chain_config cfg = {.stages = "resynth", .sample_rate = 48000, .channels = 1,
+                                   .models = &mp, .nmodels = 1, .low_latency = !file};
+        oscine_chain *c;
+        assert_int_equal(oscine_chain_create(&c, &cfg), 0);
+        float x[256], y[256];
+        uint64_t seed = 1;
+        const char *addr[] = {"/resynth/warp", "/resynth/tilt", "/resynth/freeze", "/resynth/mix",
+                              "/resynth/low_db", "/resynth/mid_db", "/resynth/high_db"};
+        const float val[] = {1.3f, -4.0f, 1.0f, 0.5f, 6.0f, -6.0f, 3.0f};
+        for (int round = 0; round < 60; round++) {
+            if (round % 8 == 7) /* set on the control side, applied in process */
+                assert_int_equal(oscine_chain_set(c, addr[round / 8], val[round / 8]), 0);
+            for (int i = 0; i < 256; i++)
+                x[i] = 0.3f * urand(&seed);
+            const float *ip[1] = {x};
+            float *op[1] = {y};
+            allocations = 0;
+            counting = 1;
+            int e = oscine_chain_process(c, ip, op, 256);
+            counting = 0;
+            assert_int_equal(e, 0);
+            assert_int_equal(allocations, 0);
+        }
+        oscine_chain_destroy(c);
     }
-    oscine_chain_destroy(c);
 }
 
-/* denoise (hop 160) then resynth (hop 80): the chain runs at the lcm, 160. */
 static void test_denoise_then_resynth(void **state)
 {
     osw_file *w;

@@ -207,10 +207,19 @@ int cmd_vocode(int argc, char **argv)
     layout lay = LAYOUT_AUTO;
     oscine_sample_type samples = OSCINE_SAMPLES_PCM16;
     int rtisi_la = -2, rtisi_it = -2; /* -2: the file synthesis; -1: the model's */
+    int refine = -2;                  /* -2: the file synthesis' with it, else none */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--rtisi")) {
+        if (!strcmp(a, "--refine")) {
+            char *end = NULL;
+            long n = v ? strtol(v, &end, 10) : -1;
+            if (!v || end == v || *end || n < 0 || n > VOC_MAX_REFINE)
+                return cli_fail(EXIT_USAGE, "--refine '%s': give the passes of the mel refinement, "
+                                "0..%d (0: none)", v ? v : "", VOC_MAX_REFINE);
+            refine = (int)n;
+            i++;
+        } else if (!strcmp(a, "--rtisi")) {
             if (v && !strcmp(v, "model")) {
                 rtisi_la = rtisi_it = -1;
             } else {
@@ -363,8 +372,9 @@ int cmd_vocode(int argc, char **argv)
         cli_fail_lib(EXIT_RUNTIME, e, NULL);
         goto done;
     }
-    if ((e = rtisi_la == -2 ? vocoder_syn_create_file(&syn, net)
-                            : vocoder_syn_create_with(&syn, net, rtisi_la, rtisi_it))) {
+    if ((e = rtisi_la == -2 ? vocoder_syn_create_file_with(&syn, net, refine == -2 ? -1 : refine)
+                            : vocoder_syn_create_full(&syn, net, rtisi_la, rtisi_it,
+                                                      refine == -2 ? 0 : refine))) {
         cli_fail_lib(EXIT_RUNTIME, e, NULL);
         goto done;
     }

@@ -66,7 +66,7 @@ static const cli_command commands[] = {
      "definition. OUT is written to a temporary file and renamed when complete.\n",
      cmd_mel},
     {"vocode", "IN.npy OUT [--model PATH] [--layout frames-first|bands-first]\n"
-               "        [--bits 16|24|32|float] [--rtisi LA,PASSES|model] [--quiet]",
+               "        [--bits 16|24|32|float] [--rtisi LA,PASSES|model] [--refine N] [--quiet]",
      "turn a mel spectrogram (.npy) into speech with the vocoder",
      "Reads a float32 or float64 .npy mel spectrogram as 'oscine mel' writes it\n"
      "(natural-log mel, 80 bands, 5 ms frames, 16 kHz; values below ln 1e-5 are\n"
@@ -81,10 +81,16 @@ static const cli_command commands[] = {
      "  --bits B       16 (default, TPDF-dithered), 24, 32 or float\n"
      "  --rtisi S      the phase refinement (RTISI-LA) of the synthesis: LA,PASSES\n"
      "                 (0..16 frames of look-ahead, 0..16 passes), or 'model' for\n"
-     "                 the model's own streaming setting (the shipped model: 3,2,\n"
+     "                 the model's own streaming setting (the shipped model: 3,6,\n"
      "                 as live resynth uses). Default: 8,16 (or the model's, if\n"
      "                 more; a model without RTISI-LA keeps plain overlap-add):\n"
-     "                 closer to the original, at about twice the cost\n",
+     "                 closer to the original, at about twice the cost\n"
+     "  --refine N     passes of the mel refinement after it (0..64, 0: none):\n"
+     "                 the waveform pulled onto the input mel as 'oscine mel'\n"
+     "                 measures it, each pass as dear as a Griffin-Lim iteration.\n"
+     "                 Default: 20 for a model with the mel fix (the shipped one)\n"
+     "                 when --rtisi is not given, else 0. Fewer passes keep more\n"
+     "                 of the network's fine structure; more match the mel closer\n",
      cmd_vocode},
     {"resynth", "IN OUT [--warp R] [--tilt DB] [--low DB] [--mid DB] [--high DB] [--mix X]\n"
                 "        [--model PATH] [--format wav|flac] [--rate HZ] [--bits B] [--no-dither]\n"

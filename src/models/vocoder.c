@@ -6,6 +6,7 @@
 #include "dsp/mel.h"
 #include "dsp/fftlock.h"
 #include "dsp/phaseint.h"
+#include "dsp/melrefine.h"
 #include "dsp/rtisi.h"
 #include "dsp/stft.h"
 #include "nn/nn.h"
@@ -534,6 +535,16 @@ struct vocoder_syn {
     float (*melq)[VOC_MELS]; /* the open frames' mel, oldest first */
     int open;
     float mag[MEL_BINS], mhat[VOC_MELS];
+    /* the file synthesis' last step (NULL: none): RTISI-LA's hops pulled onto
+     * the input mel; the mel waits in refq until its frame's last hop comes
+     * out of RTISI-LA (refq_n = RTISI-LA look-ahead + 4 frames) */
+    melrefine *ref;
+    int refine;              /* its passes */
+    float (*refq)[VOC_MELS];
+    int refq_n;
+    long long pushed;        /* frames since reset */
+    int ended;               /* a NULL frame ended the stream */
+    float hop[VOC_HOP];
 };
 
 /* rtisi_fix_fn: the frame about to be finished, pulled onto its mel (the
@@ -562,16 +573,31 @@ int vocoder_syn_create(vocoder_syn **out, const vocoder_net *v)
 
 int vocoder_syn_create_file(vocoder_syn **out, const vocoder_net *v)
 {
+    return vocoder_syn_create_file_with(out, v, -1);
+}
+
+int vocoder_syn_create_file_with(vocoder_syn **out, const vocoder_net *v, int refine)
+{
+    if (refine == -1)
+        refine = v->fix.lim > 0 ? VOC_FILE_REFINE_ITERS : 0;
     if (v->syn_iters <= 0)
-        return vocoder_syn_create(out, v);
-    return vocoder_syn_create_with(
+        return vocoder_syn_create_full(out, v, -1, -1, refine);
+    return vocoder_syn_create_full(
         out, v, v->syn_lookahead > VOC_FILE_RTISI_LOOKAHEAD ? v->syn_lookahead : VOC_FILE_RTISI_LOOKAHEAD,
-        v->syn_iters > VOC_FILE_RTISI_ITERS ? v->syn_iters : VOC_FILE_RTISI_ITERS);
+        v->syn_iters > VOC_FILE_RTISI_ITERS ? v->syn_iters : VOC_FILE_RTISI_ITERS, refine);
 }
 
 int vocoder_syn_create_with(vocoder_syn **out, const vocoder_net *v, int lookahead, int iters)
 {
+    return vocoder_syn_create_full(out, v, lookahead, iters, 0);
+}
+
+int vocoder_syn_create_full(vocoder_syn **out, const vocoder_net *v, int lookahead, int iters, int refine)
+{
     *out = NULL;
+    if (refine < 0 || refine > VOC_MAX_REFINE)
+        return err_set(OSCINE_E_ARG, "vocoder: %d mel refinement passes out of range (0..%d)", refine,
+                       VOC_MAX_REFINE);
     if (lookahead == -1) /* other values out of range: rtisi_create says so */
         lookahead = v->syn_lookahead;
     if (iters == -1)
@@ -608,6 +634,20 @@ int vocoder_syn_create_with(vocoder_syn **out, const vocoder_net *v, int lookahe
         }
         rtisi_set_fix(s->r, syn_fix, s);
     }
+    if (refine > 0) {
+        melrefine_config mc = {.win = VOC_WIN, .hop = VOC_HOP, .n_fft = VOC_MEL_NFFT, .sample_rate = VOC_RATE,
+                               .n_mels = VOC_MELS, .fmin = VOC_FMIN, .fmax = VOC_FMAX,
+                               .floor = VOC_LOG_FLOOR, .iters = refine, .momentum = VOC_REFINE_MOMENTUM,
+                               .max_nep = VOC_REFINE_MAX_NEP};
+        s->refine = refine;
+        s->refq_n = lookahead + VOC_WIN / VOC_HOP;
+        s->refq = calloc((size_t)s->refq_n, sizeof *s->refq);
+        e = s->refq ? melrefine_create(&s->ref, &mc) : err_set(OSCINE_E_NOMEM, "vocoder: out of memory");
+        if (e) {
+            vocoder_syn_destroy(s);
+            return e;
+        }
+    }
     vocoder_syn_reset(s);
     *out = s;
     return 0;
@@ -627,6 +667,8 @@ void vocoder_syn_destroy(vocoder_syn *s)
     fftwf_free(s->freq);
     mel_destroy(s->bank);
     free(s->melq);
+    melrefine_destroy(s->ref);
+    free(s->refq);
     free(s);
 }
 
@@ -636,9 +678,22 @@ void vocoder_syn_reset(vocoder_syn *s)
     for (int j = 0; j < s->open; j++) /* the silence before the stream */
         for (int b = 0; b < VOC_MELS; b++)
             s->melq[j][b] = logf(VOC_LOG_FLOOR);
+    if (s->ref) {
+        melrefine_reset(s->ref);
+        for (int j = 0; j < s->refq_n; j++)
+            for (int b = 0; b < VOC_MELS; b++)
+                s->refq[j][b] = logf(VOC_LOG_FLOOR);
+    }
+    s->pushed = 0;
+    s->ended = 0;
 }
 
-int vocoder_syn_lookahead(const vocoder_syn *s) { return rtisi_lookahead(s->r); }
+int vocoder_syn_lookahead(const vocoder_syn *s)
+{
+    return rtisi_lookahead(s->r) + (s->ref ? melrefine_delay(s->ref) : 0);
+}
+
+int vocoder_syn_refine(const vocoder_syn *s) { return s->refine; }
 
 void vocoder_syn_frame(vocoder_syn *s, const float *frame, float *out)
 {
@@ -652,7 +707,31 @@ void vocoder_syn_frame(vocoder_syn *s, const float *frame, float *out)
             for (int b = 0; b < VOC_MELS; b++)
                 s->melq[O - 1][b] = logf(VOC_LOG_FLOOR);
     }
-    rtisi_frame(s->r, frame ? s->spec : NULL, out);
+    if (!s->ref) {
+        rtisi_frame(s->r, frame ? s->spec : NULL, out);
+    } else {
+        /* Frame p's push brings RTISI-LA's hop p - L of the frame grid, the
+         * signal's hop p - L - 3 (the first 3 come before the signal's first
+         * sample), whose frame's mel is refq[0]; the first NULL frame ends
+         * the signal after the last real frame's hop. */
+        const int Q = s->refq_n;
+        if (frame)
+            memcpy(s->refq[Q - 1], frame + 2 * VOC_BINS, sizeof s->refq[0]);
+        else
+            for (int b = 0; b < VOC_MELS; b++)
+                s->refq[Q - 1][b] = logf(VOC_LOG_FLOOR);
+        if (!frame && !s->ended) {
+            melrefine_end(s->ref, s->pushed - (VOC_WIN / VOC_HOP - 1));
+            s->ended = 1;
+        }
+        rtisi_frame(s->r, frame ? s->spec : NULL, s->hop);
+        if (s->pushed - (Q - 1) >= 0)
+            melrefine_hop(s->ref, s->hop, s->refq[0], out);
+        else
+            memset(out, 0, sizeof(float) * VOC_HOP);
+        memmove(s->refq, s->refq + 1, sizeof s->refq[0] * (size_t)(Q - 1));
+        s->pushed++;
+    }
     if (s->melq)
         memmove(s->melq, s->melq + 1, sizeof s->melq[0] * (size_t)(s->open - 1));
 }

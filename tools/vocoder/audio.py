@@ -273,6 +273,51 @@ def rtisi_la(X, lookahead, iters, mel=None, fix_db=0.0):
     return cur[P:T]
 
 
+def mel_refine(y, mel, iters, momentum=0.0, max_nep=3.0):
+    """The file synthesis' last step (src/dsp/melrefine.c, the reference for
+    its test): `iters` passes that pull the whole signal onto its mel, as the
+    front end measures it. y: an istft() output of T*80 - 240 samples, mel
+    (T, 80) natural-log frames. Each pass, on the padded grid (pad_signal:
+    240 zeros in front, hops 3..T-1 the signal): every frame's 512-point
+    spectrum Y (frames_of), its mel M = |Y| fb^T; per band r = ln(exp(mel) /
+    max(M, 1e-5)) clamped to +-max_nep; each bin j scaled by
+    exp(sum_b fb[b, j] r_b / sum_b fb[b, j]) (1 where no band weighs it),
+    then irfft, first 320 samples times the dual window, overlap-add, and
+    everything outside hops 3..T-1 set to zero: that is z_k. With momentum a
+    (fast Griffin-Lim's, on the signal) pass k > 1 hands on
+    z_k + a (z_k - z_{k-1}) to the next pass instead of z_k; the result is
+    z_iters. float64; returns T*80 - 240 samples."""
+    mel = np.asarray(mel, np.float64)
+    T = mel.shape[0]
+    n = T * HOP - LATENCY
+    y = np.asarray(y, np.float64)
+    assert y.shape == (n,), (y.shape, n)
+    if iters <= 0:
+        return y.copy()
+    fb = mel_bank().astype(np.float64)
+    norm = fb.sum(0)
+    inv = np.where(norm > 0, 1.0 / np.where(norm > 0, norm, 1.0), 0.0)
+    target = np.exp(mel)
+    wa, ws = hann().astype(np.float64), dual_window().astype(np.float64)
+    idx = np.arange(WIN)[None, :] + HOP * np.arange(T)[:, None]
+    total = (T + 3) * HOP
+    s = np.zeros(total)
+    s[LATENCY:LATENCY + n] = y
+    zprev = None
+    for k in range(1, iters + 1):
+        Y = np.fft.rfft(s[idx] * wa, n=MEL_NFFT, axis=1)
+        M = np.maximum(np.abs(Y) @ fb.T, LOG_FLOOR)
+        r = np.clip(np.log(target / M), -max_nep, max_nep)
+        fr = np.fft.irfft(Y * np.exp((r @ fb) * inv), n=MEL_NFFT, axis=1)[:, :WIN] * ws
+        z = np.zeros(total)
+        np.add.at(z, idx, fr)
+        z[:LATENCY] = 0.0
+        z[T * HOP:] = 0.0
+        s = z + momentum * (z - zprev) if momentum and zprev is not None else z
+        zprev = z
+    return zprev[LATENCY:LATENCY + n]
+
+
 def _self_check():
     torch.manual_seed(0)
     w = hann().astype(np.float64)

@@ -16,6 +16,9 @@ Tensors besides the network's:
   out.logamp    (T, 161)    the network's log-amplitude for input.mel (whole sequence)
   out.re, out.im (T, 161)   the complex spectrum exp(min(logamp, max)) e^{j phase}
   out.wav       (T*80-240)  audio.istft of that spectrum (covers input.wav and more)
+(--phase diff also: out_file.wav, the file synthesis: RTISI-LA 8 x 16, then
+the mel refinement, audio.mel_refine with FILE_REFINE; out.refined, the mel
+refinement alone of out.wav onto input.mel)
 The references are computed in float64 from the float32 weights and input,
 so they are PyTorch's exact answer for the stored values. The network is
 deliberately smaller than the shipped one (and uses other kernel sizes and
@@ -59,6 +62,9 @@ def test_signal(n, seed=7):
 
 # RTISI-LA look-ahead and passes of the file synthesis (VOC_FILE_RTISI_LOOKAHEAD/ITERS)
 FILE_RTISI = (8, 16)
+# then its mel refinement for a model with the mel fix: passes and momentum
+# (VOC_FILE_REFINE_ITERS, VOC_REFINE_MOMENTUM; largest step VOC_REFINE_MAX_NEP)
+FILE_REFINE = (20, 0.6, 3.0)
 
 def main():
     ap = argparse.ArgumentParser()
@@ -109,7 +115,20 @@ def main():
         # in a chain that is not low-latency): the same spectra, longer RTISI-LA
         Xf = A.rtisi_la(X[0].numpy(), FILE_RTISI[0], FILE_RTISI[1], mel[0].double().numpy(),
                         m.cfg["mel_fix_db"])
-        tensors["out_file.wav"] = A.istft(torch.from_numpy(Xf)[None])[0].numpy().astype(np.float32)
+        yf = A.istft(torch.from_numpy(Xf)[None])[0].numpy()
+        if m.cfg["mel_fix_db"] > 0:
+            yf = A.mel_refine(yf, mel[0].double().numpy(), *FILE_REFINE)
+        tensors["out_file.wav"] = yf.astype(np.float32)
+    if m.cfg["mel_fix_db"] > 0:
+        # the mel refinement alone (src/dsp/melrefine.c), on float32 input: out.wav
+        # (this random network's synthesis, far from its mel) pulled onto input.mel
+        y32 = tensors["out.wav"].astype(np.float64)
+        r = A.mel_refine(y32, mel[0].double().numpy(), *FILE_REFINE)
+        m0 = A.logmel(torch.from_numpy(y32)).numpy()
+        m1 = A.logmel(torch.from_numpy(r)).numpy()
+        ref = mel[0].double().numpy()
+        print(f"mel refinement of out.wav: mel L1 {np.abs(m0 - ref).mean():.3f} -> {np.abs(m1 - ref).mean():.3f} nepers")
+        tensors["out.refined"] = r.astype(np.float32)
     if m.diff:  # the integration alone, on float32 inputs (C's phaseint gets exactly these)
         f32 = [v[0].numpy().astype(np.float32) for v in (logamp, aux[0], aux[1])]
         tensors["out.dt"], tensors["out.df"] = f32[1], f32[2]

@@ -1,0 +1,297 @@
+/* melrefine.c - see melrefine.h. */
+#include "dsp/melrefine.h"
+
+#include "base/error.h"
+#include "dsp/fftlock.h"
+#include "dsp/mel.h"
+#include "dsp/stft.h"
+
+#include <fftw3.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One pass. Its input ring holds the last R = win / hop hops it received:
+ * the frame about to be analysed, oldest first; zin the previous pass's plain
+ * output over the same hops (for the momentum); acc the overlap-add of this
+ * pass over them. */
+typedef struct pass {
+    float *in, *zin, *acc; /* win each */
+    long long n;           /* hops received since reset */
+} pass;
+
+struct melrefine {
+    int win, hop, R, nfft, bins, mels, K, depth;
+    float momentum, max_nep, log_floor, floor;
+    float *wa, *ws;          /* Hann; dual window / n_fft */
+    mel_bank *bank;
+    int *band0;              /* per bin: first band weighing it, -1: none */
+    float *w0, *w1;          /* its weights, normalised to sum 1 (w1: band0 + 1) */
+    pass *p;                 /* K */
+    float *melring;          /* [depth][mels]: frame m at m % depth */
+    float *mag, *mhat, *r;   /* bins, mels, mels */
+    float *z, *t, *zi;       /* hop: a pass's output, what it hands on, its zin hop */
+    float *time;             /* n_fft, fftwf_malloc'd */
+    fftwf_complex *freq;     /* bins */
+    fftwf_plan fwd, inv;
+    long long pushed, end;
+};
+
+int melrefine_create(melrefine **out, const melrefine_config *c)
+{
+    *out = NULL;
+    if (c->win < 16 || c->win > 4096 || c->win % 2 || c->hop < 1 || c->win % c->hop || c->win / c->hop < 2 ||
+        c->n_fft < c->win || c->n_fft > 8192 || c->n_fft % 2)
+        return err_set(OSCINE_E_ARG, "melrefine: window %d, hop %d, FFT size %d out of range", c->win, c->hop,
+                       c->n_fft);
+    if (c->iters < 1 || c->iters > MELREFINE_MAX_ITERS || !(c->momentum >= 0 && c->momentum < 1) ||
+        !(c->max_nep > 0 && c->max_nep <= 50) || !(c->floor > 0 && c->floor < 1))
+        return err_set(OSCINE_E_ARG, "melrefine: %d passes (1..%d), momentum %g ([0, 1)), largest step %g "
+                       "nepers, floor %g out of range", c->iters, MELREFINE_MAX_ITERS, (double)c->momentum,
+                       (double)c->max_nep, (double)c->floor);
+    melrefine *r = calloc(1, sizeof *r);
+    if (!r)
+        return err_set(OSCINE_E_NOMEM, "melrefine: out of memory");
+    r->win = c->win;
+    r->hop = c->hop;
+    r->R = c->win / c->hop;
+    r->nfft = c->n_fft;
+    r->bins = c->n_fft / 2 + 1;
+    r->mels = c->n_mels;
+    r->K = c->iters;
+    r->depth = (c->iters - 1) * (r->R - 1) + 1;
+    r->momentum = c->momentum;
+    r->max_nep = c->max_nep;
+    r->floor = c->floor;
+    r->log_floor = logf(c->floor);
+    int e = mel_create(&r->bank, c->sample_rate, c->n_fft, c->n_mels, c->fmin, c->fmax);
+    if (e) {
+        free(r);
+        return e;
+    }
+    const size_t W = (size_t)r->win, B = (size_t)r->bins, M = (size_t)r->mels;
+    r->wa = calloc(W, sizeof(float));
+    r->ws = calloc(W, sizeof(float));
+    r->band0 = calloc(B, sizeof(int));
+    r->w0 = calloc(B, sizeof(float));
+    r->w1 = calloc(B, sizeof(float));
+    r->p = calloc((size_t)r->K, sizeof(pass));
+    r->melring = calloc((size_t)r->depth * M, sizeof(float));
+    r->mag = calloc(B, sizeof(float));
+    r->mhat = calloc(M, sizeof(float));
+    r->r = calloc(M, sizeof(float));
+    r->z = calloc((size_t)r->hop, sizeof(float));
+    r->t = calloc((size_t)r->hop, sizeof(float));
+    r->zi = calloc((size_t)r->hop, sizeof(float));
+    r->time = fftwf_malloc(sizeof(float) * (size_t)r->nfft);
+    r->freq = fftwf_malloc(sizeof(fftwf_complex) * B);
+    int ok = r->wa && r->ws && r->band0 && r->w0 && r->w1 && r->p && r->melring && r->mag && r->mhat && r->r &&
+             r->z && r->t && r->zi && r->time && r->freq;
+    for (int k = 0; ok && k < r->K; k++) {
+        r->p[k].in = calloc(W, sizeof(float));
+        r->p[k].zin = calloc(W, sizeof(float));
+        r->p[k].acc = calloc(W, sizeof(float));
+        ok = r->p[k].in && r->p[k].zin && r->p[k].acc;
+    }
+    if (!ok) {
+        melrefine_destroy(r);
+        return err_set(OSCINE_E_NOMEM, "melrefine: out of memory");
+    }
+    stft_make_window(STFT_WIN_HANN, r->win, r->wa);
+    for (int n = 0; n < r->win; n++) /* as stft.c: the round trip is exact */
+        r->ws[n] = (float)(r->wa[n] / stft_overlap_power(r->wa, r->win, r->hop, n) / r->nfft);
+    /* Spreading a band error back over the bins: the bank's weights on each
+     * bin, normalised (a triangular bank has at most two bands on a bin, and
+     * they are neighbours). */
+    for (int j = 0; j < r->bins; j++) {
+        int first = -1, count = 0;
+        double w[2] = {0, 0};
+        for (int b = 0; b < r->mels; b++) {
+            const float v = mel_weight(r->bank, b, j);
+            if (v <= 0)
+                continue;
+            if (count == 0)
+                first = b;
+            if (count >= 2 || b != first + count) {
+                melrefine_destroy(r);
+                return err_set(OSCINE_E_ARG, "melrefine: bin %d lies in bands other than two neighbours", j);
+            }
+            w[count++] = v;
+        }
+        r->band0[j] = first;
+        r->w0[j] = count ? (float)(w[0] / (w[0] + w[1])) : 0.0f;
+        r->w1[j] = count == 2 ? (float)(w[1] / (w[0] + w[1])) : 0.0f;
+        if (count == 1 && first == r->mels - 1) /* w1 would read band mels */
+            r->w1[j] = 0.0f;
+    }
+    fft_plan_lock();
+    r->fwd = fftwf_plan_dft_r2c_1d(r->nfft, r->time, r->freq, FFTW_ESTIMATE);
+    r->inv = fftwf_plan_dft_c2r_1d(r->nfft, r->freq, r->time, FFTW_ESTIMATE);
+    fft_plan_unlock();
+    if (!r->fwd || !r->inv) {
+        melrefine_destroy(r);
+        return err_set(OSCINE_E_NOMEM, "melrefine: FFTW could not plan size %d", c->n_fft);
+    }
+    melrefine_reset(r);
+    *out = r;
+    return 0;
+}
+
+void melrefine_destroy(melrefine *r)
+{
+    if (!r)
+        return;
+    fft_plan_lock();
+    if (r->fwd)
+        fftwf_destroy_plan(r->fwd);
+    if (r->inv)
+        fftwf_destroy_plan(r->inv);
+    fft_plan_unlock();
+    fftwf_free(r->time);
+    fftwf_free(r->freq);
+    if (r->p)
+        for (int k = 0; k < r->K; k++) {
+            free(r->p[k].in);
+            free(r->p[k].zin);
+            free(r->p[k].acc);
+        }
+    free(r->p);
+    mel_destroy(r->bank);
+    free(r->wa);
+    free(r->ws);
+    free(r->band0);
+    free(r->w0);
+    free(r->w1);
+    free(r->melring);
+    free(r->mag);
+    free(r->mhat);
+    free(r->r);
+    free(r->z);
+    free(r->t);
+    free(r->zi);
+    free(r);
+}
+
+void melrefine_reset(melrefine *r)
+{
+    const size_t W = (size_t)r->win;
+    for (int k = 0; k < r->K; k++) {
+        memset(r->p[k].in, 0, sizeof(float) * W);
+        memset(r->p[k].zin, 0, sizeof(float) * W);
+        memset(r->p[k].acc, 0, sizeof(float) * W);
+        r->p[k].n = 0;
+    }
+    for (size_t i = 0; i < (size_t)r->depth * (size_t)r->mels; i++)
+        r->melring[i] = r->log_floor;
+    r->pushed = 0;
+    r->end = LLONG_MAX;
+}
+
+void melrefine_end(melrefine *r, long long hops) { r->end = hops < 0 ? 0 : hops; }
+
+int melrefine_delay(const melrefine *r) { return r->K * (r->R - 1); }
+
+/* Pass k takes hop `in` (and, for the momentum, the previous pass's plain
+ * output zin over it; NULL in the first pass), analyses the frame ending
+ * there against mel and overlap-adds it back. Returns 1 when a hop came out:
+ * z (the pass's output) and t (what the next pass takes). */
+static int pass_hop(melrefine *r, int k, const float *in, const float *zin, const float *mel)
+{
+    pass *p = r->p + k;
+    const int W = r->win, H = r->hop, B = r->bins, M = r->mels;
+    const long long i = p->n++;
+    memmove(p->in, p->in + H, sizeof(float) * (size_t)(W - H));
+    memmove(p->zin, p->zin + H, sizeof(float) * (size_t)(W - H));
+    if (i < r->end) {
+        memcpy(p->in + W - H, in, sizeof(float) * (size_t)H);
+        if (zin)
+            memcpy(p->zin + W - H, zin, sizeof(float) * (size_t)H);
+        else
+            memset(p->zin + W - H, 0, sizeof(float) * (size_t)H);
+    } else {
+        memset(p->in + W - H, 0, sizeof(float) * (size_t)H);
+        memset(p->zin + W - H, 0, sizeof(float) * (size_t)H);
+    }
+    /* the frame ending at hop i: its mel, the error per band, the gains */
+    for (int n = 0; n < W; n++)
+        r->time[n] = p->in[n] * r->wa[n];
+    memset(r->time + W, 0, sizeof(float) * (size_t)(r->nfft - W));
+    fftwf_execute(r->fwd);
+    for (int j = 0; j < B; j++) {
+        const float re = r->freq[j][0], im = r->freq[j][1];
+        r->mag[j] = sqrtf(re * re + im * im);
+    }
+    mel_apply(r->bank, r->mag, r->mhat);
+    for (int b = 0; b < M; b++) {
+        const float target = mel ? mel[b] : r->log_floor;
+        const float d = target - logf(fmaxf(r->mhat[b], r->floor));
+        r->r[b] = fminf(fmaxf(d, -r->max_nep), r->max_nep); /* NaN in d -> the clamp */
+    }
+    for (int j = 0; j < B; j++) {
+        const int b = r->band0[j];
+        if (b < 0)
+            continue;
+        const float e = r->w0[j] * r->r[b] + (r->w1[j] > 0 ? r->w1[j] * r->r[b + 1] : 0.0f);
+        const float g = expf(e);
+        r->freq[j][0] *= g;
+        r->freq[j][1] *= g;
+    }
+    r->freq[0][1] = 0; /* a real signal's DC and Nyquist are real */
+    r->freq[B - 1][1] = 0;
+    fftwf_execute(r->inv);
+    for (int n = 0; n < W; n++)
+        p->acc[n] += r->time[n] * r->ws[n];
+    /* hop i - (R - 1) has all its frames */
+    const long long j = i - (r->R - 1);
+    int emitted = 0;
+    if (j >= 0) {
+        emitted = 1;
+        if (j < r->end) {
+            memcpy(r->z, p->acc, sizeof(float) * (size_t)H);
+            if (k > 0 && r->momentum > 0)
+                for (int n = 0; n < H; n++)
+                    r->t[n] = r->z[n] + r->momentum * (r->z[n] - p->zin[n]);
+            else
+                memcpy(r->t, r->z, sizeof(float) * (size_t)H);
+        } else {
+            memset(r->z, 0, sizeof(float) * (size_t)H);
+            memset(r->t, 0, sizeof(float) * (size_t)H);
+        }
+    }
+    memmove(p->acc, p->acc + H, sizeof(float) * (size_t)(W - H));
+    memset(p->acc + W - H, 0, sizeof(float) * (size_t)H);
+    return emitted;
+}
+
+void melrefine_hop(melrefine *r, const float *in, const float *mel, float *out)
+{
+    const int H = r->hop, M = r->mels, step = r->R - 1;
+    const long long m = r->pushed++;
+    float *slot = r->melring + (size_t)(m % r->depth) * (size_t)M;
+    if (mel)
+        memcpy(slot, mel, sizeof(float) * (size_t)M);
+    else
+        for (int b = 0; b < M; b++)
+            slot[b] = r->log_floor;
+    /* pass k takes hop m - k (R - 1) of the stream, with that frame's mel */
+    const float *src = in, *zsrc = NULL;
+    for (int k = 0; k < r->K; k++) {
+        const long long f = m - (long long)k * step;
+        if (f < 0)
+            break;
+        if (!pass_hop(r, k, src, zsrc, r->melring + (size_t)(f % r->depth) * (size_t)M)) {
+            memset(out, 0, sizeof(float) * (size_t)H);
+            return;
+        }
+        /* what this pass handed on is the next pass's input; z its plain output */
+        memcpy(r->zi, r->z, sizeof(float) * (size_t)H);
+        src = r->t;
+        zsrc = r->zi;
+    }
+    if (m < (long long)r->K * step) {
+        memset(out, 0, sizeof(float) * (size_t)H);
+        return;
+    }
+    memcpy(out, r->z, sizeof(float) * (size_t)H);
+}

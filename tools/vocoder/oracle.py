@@ -6,8 +6,12 @@ beside syntheses that take the amplitude or the phase from the reference.
 
 On the first --utts of tools/eval_vocoder's 24 dev utterances (same choice, same
 metrics: its lsd() and mcd()), through the model in PyTorch:
-  shipped                 `oscine vocode` (the C file synthesis, RTISI-LA 8 x 16)
+  shipped                 `oscine vocode` (the C file synthesis: RTISI-LA 8 x 16, then
+                          20 passes of the mel refinement)
+  shipped_no_refine       the same with --refine 0 (RTISI-LA 8 x 16 alone)
   griffin_lim             eval_vocoder's baseline: mel pseudo-inverse, 100 iterations
+  griffin_lim+refine      that, then the shipped mel refinement (audio.mel_refine,
+                          20 passes, momentum 0.6): what the refinement does alone
   true_amp+pred_phase     the reference's |STFT| with the model's phase differences,
                           integrated in the order of the true amplitude, RTISI-LA 8 x 16
   true_amp+gl             the reference's |STFT|, Griffin-Lim from random phase (100)
@@ -38,6 +42,9 @@ import trainlib  # noqa: E402
 
 X_ = importlib.machinery.SourceFileLoader("vocoder_export", os.path.join(HERE, "export.py")).load_module()
 EV = importlib.machinery.SourceFileLoader("eval_vocoder", os.path.join(ROOT, "tools", "eval_vocoder")).load_module()
+
+
+REFINE = (20, 0.6, 3.0)  # the file synthesis' (src/models/vocoder.h, VOC_FILE_REFINE_ITERS etc.)
 
 
 def gl_true(mag, n, iters=100, seed=0, momentum=0.99):
@@ -75,11 +82,13 @@ def main():
             audio, _ = corpus.utt(i)
             x = audio[A.LATENCY:].astype(np.float64)
             n = len(x)
-            rw, npy, vw = (os.path.join(tmp, f) for f in ("r.wav", "r.npy", "v.wav"))
+            rw, npy, vw, v0 = (os.path.join(tmp, f) for f in ("r.wav", "r.npy", "v.wav", "v0.wav"))
             sf.write(rw, x.astype(np.float32), A.SR, subtype="FLOAT")
             subprocess.run([a.binary, "mel", rw, npy, "--quiet"], check=True)
             subprocess.run([a.binary, "vocode", npy, vw, "--model", a.model, "--bits", "float", "--quiet"],
                            check=True)
+            subprocess.run([a.binary, "vocode", npy, v0, "--model", a.model, "--bits", "float", "--quiet",
+                            "--refine", "0"], check=True)
             mel = np.load(npy)
             X = A.spectrum(torch.from_numpy(x)).numpy()
             with torch.no_grad():
@@ -93,9 +102,12 @@ def main():
                 if rtisi:
                     S = A.rtisi_la(S, 8, 16, fix_mel, 12.0 if fix_mel is not None else 0.0)
                 return A.istft(torch.from_numpy(S), n).numpy()
+            gl = EV.griffin_lim(mel, 100)
             outs = {
                 "shipped": sf.read(vw, dtype="float32")[0][:n].astype(np.float64),
-                "griffin_lim": EV.griffin_lim(mel, 100)[:n],
+                "shipped_no_refine": sf.read(v0, dtype="float32")[0][:n].astype(np.float64),
+                "griffin_lim": gl[:n],
+                "griffin_lim+refine": A.mel_refine(gl[:mel.shape[0] * A.HOP - A.LATENCY], mel, *REFINE)[:n],
                 "true_amp+pred_phase": syn(np.abs(X[:T]) * np.exp(1j * ph)),
                 "true_amp+gl": gl_true(torch.from_numpy(np.abs(X)), n),
                 "pred_amp+true_phase": syn(np.exp(la[:T]) * np.exp(1j * np.angle(X[:T])), rtisi=False),

@@ -7,6 +7,7 @@
  * models/vocoder directly. */
 #include "cli.h"
 
+#include "base/denormal.h"
 #include "base/error.h"
 #include "base/paths.h"
 #include "dsp/resample.h"
@@ -391,6 +392,7 @@ int cmd_vocode(int argc, char **argv)
         goto done;
     }
     size_t done_frames = 0;
+    fp_mode fp = denormals_off(); /* as the chain runs stages: the refinement's quiet tails */
     for (long long f = 0;; f += CHUNK) { /* chunks of frames, then the drain */
         int k, last = f >= frames;
         if (!last) {
@@ -406,6 +408,7 @@ int cmd_vocode(int argc, char **argv)
     }
     for (int j = 0; j < sla; j++)
         vocoder_syn_frame(syn, NULL, wav + (done_frames + (size_t)j) * VOC_HOP);
+    denormals_restore(fp);
     if (done_frames != (size_t)frames) {
         cli_fail(EXIT_RUNTIME, "vocode: %zu of %lld frames came out (a bug)", done_frames, frames);
         goto done;

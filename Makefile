@@ -106,6 +106,7 @@ fixtures:
 	$(PYTHON) tools/ddsp/make_fixtures.py
 	$(PYTHON) tools/ddsp/make_decoder_fixture.py
 	$(PYTHON) tools/vocoder/make_fixture.py
+	$(PYTHON) tools/vocoder/make_fixture.py --phase diff
 
 # ------------------------------------------------------------------ install
 BINDIR   = $(DESTDIR)$(PREFIX)/bin

@@ -87,8 +87,9 @@ static const cli_command commands[] = {
      "                 closer to the original, at about twice the cost\n"
      "  --refine N     passes of the mel refinement after it (0..64, 0: none):\n"
      "                 the waveform pulled onto the input mel as 'oscine mel'\n"
-     "                 measures it, each pass as dear as a Griffin-Lim iteration.\n"
-     "                 Default: 20 for a model with the mel fix (the shipped one)\n"
+     "                 measures it, and a little back towards the network's\n"
+     "                 amplitude, each pass as dear as two Griffin-Lim iterations.\n"
+     "                 Default: 40 for a model with the mel fix (the shipped one)\n"
      "                 when --rtisi is not given, else 0. Fewer passes keep more\n"
      "                 of the network's fine structure; more match the mel closer\n",
      cmd_vocode},
@@ -100,7 +101,7 @@ static const cli_command commands[] = {
      "the vocoder (16 kHz; other rates are resampled) and writes OUT aligned with\n"
      "IN. Same as: oscine process IN OUT --chain resynth --set /resynth/...\n"
      "Files get the longer refinement of 'oscine vocode' (RTISI-LA 8 x 16, then\n"
-     "20 passes pulling the waveform onto the transformed mel; live and\n"
+     "40 passes pulling the waveform onto the transformed mel; live and\n"
      "--low-latency: the model's RTISI-LA 3 x 6), its latency compensated.\n"
      "  --warp R     0.5..2 frequency warp (default 1): >1 raises formants and pitch\n"
      "  --tilt DB    -12..12 dB per octave around 1 kHz (default 0)\n"

@@ -536,11 +536,16 @@ struct vocoder_syn {
     int open;
     float mag[MEL_BINS], mhat[VOC_MELS];
     /* the file synthesis' last step (NULL: none): RTISI-LA's hops pulled onto
-     * the input mel; the mel waits in refq until its frame's last hop comes
-     * out of RTISI-LA (refq_n = RTISI-LA look-ahead + 4 frames) */
+     * the input mel, anchored to the network's log-amplitude; both wait in
+     * refq until their frame's last hop comes out of RTISI-LA (refq_n =
+     * RTISI-LA look-ahead + 4 frames) */
     melrefine *ref;
     int refine;              /* its passes */
-    float (*refq)[VOC_MELS];
+    struct refq_frame {
+        float mel[VOC_MELS];
+        float la[VOC_BINS];  /* min(log-amplitude, logamp_max) */
+        int has;             /* a real frame (not a flush) */
+    } *refq;
     int refq_n;
     long long pushed;        /* frames since reset */
     int ended;               /* a NULL frame ended the stream */
@@ -638,7 +643,7 @@ int vocoder_syn_create_full(vocoder_syn **out, const vocoder_net *v, int lookahe
         melrefine_config mc = {.win = VOC_WIN, .hop = VOC_HOP, .n_fft = VOC_MEL_NFFT, .sample_rate = VOC_RATE,
                                .n_mels = VOC_MELS, .fmin = VOC_FMIN, .fmax = VOC_FMAX,
                                .floor = VOC_LOG_FLOOR, .iters = refine, .momentum = VOC_REFINE_MOMENTUM,
-                               .max_nep = VOC_REFINE_MAX_NEP};
+                               .max_nep = VOC_REFINE_MAX_NEP, .pull = VOC_REFINE_PULL};
         s->refine = refine;
         s->refq_n = lookahead + VOC_WIN / VOC_HOP;
         s->refq = calloc((size_t)s->refq_n, sizeof *s->refq);
@@ -680,9 +685,7 @@ void vocoder_syn_reset(vocoder_syn *s)
             s->melq[j][b] = logf(VOC_LOG_FLOOR);
     if (s->ref) {
         melrefine_reset(s->ref);
-        for (int j = 0; j < s->refq_n; j++)
-            for (int b = 0; b < VOC_MELS; b++)
-                s->refq[j][b] = logf(VOC_LOG_FLOOR);
+        memset(s->refq, 0, sizeof *s->refq * (size_t)s->refq_n);
     }
     s->pushed = 0;
     s->ended = 0;
@@ -712,21 +715,26 @@ void vocoder_syn_frame(vocoder_syn *s, const float *frame, float *out)
     } else {
         /* Frame p's push brings RTISI-LA's hop p - L of the frame grid, the
          * signal's hop p - L - 3 (the first 3 come before the signal's first
-         * sample), whose frame's mel is refq[0]; the first NULL frame ends
-         * the signal after the last real frame's hop. */
+         * sample), whose frame's mel and log-amplitude are refq[0]; the first
+         * NULL frame ends the signal after the last real frame's hop. */
         const int Q = s->refq_n;
-        if (frame)
-            memcpy(s->refq[Q - 1], frame + 2 * VOC_BINS, sizeof s->refq[0]);
-        else
+        struct refq_frame *q = s->refq + Q - 1;
+        q->has = frame != NULL;
+        if (frame) {
+            memcpy(q->mel, frame + 2 * VOC_BINS, sizeof q->mel);
+            for (int k = 0; k < VOC_BINS; k++)
+                q->la[k] = fminf(frame[k], s->logamp_max);
+        } else {
             for (int b = 0; b < VOC_MELS; b++)
-                s->refq[Q - 1][b] = logf(VOC_LOG_FLOOR);
+                q->mel[b] = logf(VOC_LOG_FLOOR);
+        }
         if (!frame && !s->ended) {
             melrefine_end(s->ref, s->pushed - (VOC_WIN / VOC_HOP - 1));
             s->ended = 1;
         }
         rtisi_frame(s->r, frame ? s->spec : NULL, s->hop);
         if (s->pushed - (Q - 1) >= 0)
-            melrefine_hop(s->ref, s->hop, s->refq[0], out);
+            melrefine_hop(s->ref, s->hop, s->refq[0].mel, s->refq[0].has ? s->refq[0].la : NULL, out);
         else
             memset(out, 0, sizeof(float) * VOC_HOP);
         memmove(s->refq, s->refq + 1, sizeof s->refq[0] * (size_t)(Q - 1));

@@ -134,13 +134,15 @@ int vocoder_syn_create_with(vocoder_syn **out, const vocoder_net *v, int lookahe
 /* ... and, for a model with the mel fix, then VOC_FILE_REFINE_ITERS passes of
  * dsp/melrefine.h: the signal pulled onto the input mel as the front end
  * measures it (momentum VOC_REFINE_MOMENTUM, at most VOC_REFINE_MAX_NEP nepers
- * per band and pass), which delays the output by 3 hops per pass. On the dev
- * speakers (tools/eval_vocoder, session 18): MCD 0.259 -> 0.194, F0 RMSE 96 ->
- * 94 cents, voicing error 0.95 -> 0.75 %, STOI 0.9978 -> 0.9988, LSD 4.07 ->
- * 4.37 dB (the fine structure between the bands' centres moves). */
-#define VOC_FILE_REFINE_ITERS 20
+ * per band and pass), each pass then moving every bin VOC_REFINE_PULL of the
+ * way (in the log) back towards the network's amplitude; 6 hops of delay per
+ * pass. On the dev speakers (tools/eval_vocoder, session 18): MCD 0.259 ->
+ * 0.19, with F0 RMSE, voicing error and STOI better too and LSD about the
+ * same (models/vocoder-16k.md has the numbers). */
+#define VOC_FILE_REFINE_ITERS 40
 #define VOC_REFINE_MOMENTUM 0.6f
 #define VOC_REFINE_MAX_NEP 3.0f
+#define VOC_REFINE_PULL 0.075f
 #define VOC_MAX_REFINE 64
 int vocoder_syn_create_file(vocoder_syn **out, const vocoder_net *v);
 /* The file synthesis with `refine` passes of the mel refinement instead

@@ -273,19 +273,24 @@ def rtisi_la(X, lookahead, iters, mel=None, fix_db=0.0):
     return cur[P:T]
 
 
-def mel_refine(y, mel, iters, momentum=0.0, max_nep=3.0):
+def mel_refine(y, mel, iters, momentum=0.0, max_nep=3.0, anchor=None, pull=0.0):
     """The file synthesis' last step (src/dsp/melrefine.c, the reference for
     its test): `iters` passes that pull the whole signal onto its mel, as the
     front end measures it. y: an istft() output of T*80 - 240 samples, mel
     (T, 80) natural-log frames. Each pass, on the padded grid (pad_signal:
-    240 zeros in front, hops 3..T-1 the signal): every frame's 512-point
-    spectrum Y (frames_of), its mel M = |Y| fb^T; per band r = ln(exp(mel) /
-    max(M, 1e-5)) clamped to +-max_nep; each bin j scaled by
-    exp(sum_b fb[b, j] r_b / sum_b fb[b, j]) (1 where no band weighs it),
-    then irfft, first 320 samples times the dual window, overlap-add, and
-    everything outside hops 3..T-1 set to zero: that is z_k. With momentum a
-    (fast Griffin-Lim's, on the signal) pass k > 1 hands on
-    z_k + a (z_k - z_{k-1}) to the next pass instead of z_k; the result is
+    240 zeros in front, hops 3..T-1 the signal):
+      mel step: every frame's 512-point spectrum Y (frames_of), its mel
+        M = |Y| fb^T; per band r = ln(exp(mel) / max(M, 1e-5)) clamped to
+        +-max_nep; each bin j scaled by exp(sum_b fb[b, j] r_b / sum_b fb[b, j])
+        (1 where no band weighs it), then irfft, first 320 samples times the
+        dual window, overlap-add, and everything outside hops 3..T-1 set to 0;
+      anchor step (anchor (T, 161) log-amplitudes and pull > 0): every frame of
+        that on the synthesis grid (320-point spectrum Z), each bin whose
+        magnitude a exceeds 1e-15 scaled by exp(pull (anchor - ln a)) - moved
+        that share of the way, in the log, towards the anchor - then the same
+        overlap-add and zeros: that is z_k.
+    With momentum m (fast Griffin-Lim's, on the signal) pass k > 1 hands on
+    z_k + m (z_k - z_{k-1}) to the next pass instead of z_k; the result is
     z_iters. float64; returns T*80 - 240 samples."""
     mel = np.asarray(mel, np.float64)
     T = mel.shape[0]
@@ -301,6 +306,18 @@ def mel_refine(y, mel, iters, momentum=0.0, max_nep=3.0):
     wa, ws = hann().astype(np.float64), dual_window().astype(np.float64)
     idx = np.arange(WIN)[None, :] + HOP * np.arange(T)[:, None]
     total = (T + 3) * HOP
+    use_anchor = anchor is not None and pull > 0
+    if use_anchor:
+        anchor = np.asarray(anchor, np.float64)
+        assert anchor.shape == (T, N_BINS), anchor.shape
+
+    def ola(fr):
+        z = np.zeros(total)
+        np.add.at(z, idx, fr[:, :WIN] * ws)
+        z[:LATENCY] = 0.0
+        z[T * HOP:] = 0.0
+        return z
+
     s = np.zeros(total)
     s[LATENCY:LATENCY + n] = y
     zprev = None
@@ -308,11 +325,14 @@ def mel_refine(y, mel, iters, momentum=0.0, max_nep=3.0):
         Y = np.fft.rfft(s[idx] * wa, n=MEL_NFFT, axis=1)
         M = np.maximum(np.abs(Y) @ fb.T, LOG_FLOOR)
         r = np.clip(np.log(target / M), -max_nep, max_nep)
-        fr = np.fft.irfft(Y * np.exp((r @ fb) * inv), n=MEL_NFFT, axis=1)[:, :WIN] * ws
-        z = np.zeros(total)
-        np.add.at(z, idx, fr)
-        z[:LATENCY] = 0.0
-        z[T * HOP:] = 0.0
+        z = ola(np.fft.irfft(Y * np.exp((r @ fb) * inv), n=MEL_NFFT, axis=1))
+        if use_anchor:
+            Z = np.fft.rfft(z[idx] * wa, n=N_FFT, axis=1)
+            a = np.abs(Z)
+            ok = a > 1e-15
+            g = np.ones_like(a)
+            g[ok] = np.exp(pull * (anchor[ok] - np.log(a[ok])))
+            z = ola(np.fft.irfft(Z * g, n=N_FFT, axis=1))
         s = z + momentum * (z - zprev) if momentum and zprev is not None else z
         zprev = z
     return zprev[LATENCY:LATENCY + n]

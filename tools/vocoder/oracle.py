@@ -7,11 +7,13 @@ beside syntheses that take the amplitude or the phase from the reference.
 On the first --utts of tools/eval_vocoder's 24 dev utterances (same choice, same
 metrics: its lsd() and mcd()), through the model in PyTorch:
   shipped                 `oscine vocode` (the C file synthesis: RTISI-LA 8 x 16, then
-                          20 passes of the mel refinement)
+                          40 passes of the mel refinement, pulled towards the
+                          network's amplitude)
   shipped_no_refine       the same with --refine 0 (RTISI-LA 8 x 16 alone)
   griffin_lim             eval_vocoder's baseline: mel pseudo-inverse, 100 iterations
   griffin_lim+refine      that, then the shipped mel refinement (audio.mel_refine,
-                          20 passes, momentum 0.6): what the refinement does alone
+                          40 passes, momentum 0.6; no pull, Griffin-Lim having no
+                          network amplitude): what the refinement does alone
   true_amp+pred_phase     the reference's |STFT| with the model's phase differences,
                           integrated in the order of the true amplitude, RTISI-LA 8 x 16
   true_amp+gl             the reference's |STFT|, Griffin-Lim from random phase (100)
@@ -44,7 +46,7 @@ X_ = importlib.machinery.SourceFileLoader("vocoder_export", os.path.join(HERE, "
 EV = importlib.machinery.SourceFileLoader("eval_vocoder", os.path.join(ROOT, "tools", "eval_vocoder")).load_module()
 
 
-REFINE = (20, 0.6, 3.0)  # the file synthesis' (src/models/vocoder.h, VOC_FILE_REFINE_ITERS etc.)
+REFINE = (40, 0.6, 3.0)  # the file synthesis' passes, momentum, step (src/models/vocoder.h); no pull: no network amplitude
 
 
 def gl_true(mag, n, iters=100, seed=0, momentum=0.99):

@@ -343,9 +343,10 @@ void melrefine_hop(melrefine *r, const float *in, const float *mel, const float 
             return;
         }
         if (s % r->per == r->per - 1) {
-            /* the pass's hop f - per (R - 1): its plain output z, and what it
-             * hands on, with the momentum against the previous pass's z there
-             * (the oldest hop of zin) */
+            /* the pass's last step gave hop f - (R - 1), per (R - 1) hops
+             * behind its first step's input: the pass's plain output z there,
+             * and what it hands on, with the momentum against the previous
+             * pass's z at that hop (the oldest in zin) */
             const float *zp = r->zin + (size_t)k * ZH;
             if (k > 0 && r->momentum > 0)
                 for (int n = 0; n < H; n++)

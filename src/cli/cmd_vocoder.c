@@ -374,7 +374,7 @@ int cmd_vocode(int argc, char **argv)
         goto done;
     }
     if ((e = rtisi_la == -2 ? vocoder_syn_create_file_with(&syn, net, refine == -2 ? -1 : refine)
-                            : vocoder_syn_create_full(&syn, net, rtisi_la, rtisi_it,
+                            : vocoder_syn_create_with(&syn, net, rtisi_la, rtisi_it,
                                                       refine == -2 ? 0 : refine))) {
         cli_fail_lib(EXIT_RUNTIME, e, NULL);
         goto done;

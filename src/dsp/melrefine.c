@@ -36,7 +36,7 @@ struct melrefine {
     float *anring;           /* [depth][sbins] (pull > 0) */
     unsigned char *anset;    /* [depth]: an anchor was given */
     float *mag, *mhat, *r;   /* bins, mels, mels */
-    float *z, *t, *zi;       /* hop: a step's output, what a pass hands on, its plain output */
+    float *z, *t, *zi;       /* hop: a step's output, a pass's output with momentum, its plain output */
     float *time;             /* n_fft, fftwf_malloc'd */
     fftwf_complex *freq;     /* bins */
     fftwf_plan fwd, inv, fwd2, inv2; /* n_fft, and win for the anchor step */
@@ -348,16 +348,15 @@ void melrefine_hop(melrefine *r, const float *in, const float *mel, const float 
              * and what it hands on, with the momentum against the previous
              * pass's z at that hop (the oldest in zin) */
             const float *zp = r->zin + (size_t)k * ZH;
-            if (k > 0 && r->momentum > 0)
+            memcpy(r->zi, r->z, sizeof(float) * (size_t)H);
+            src = r->zi;
+            if (k > 0 && r->momentum > 0) {
                 for (int n = 0; n < H; n++)
                     r->t[n] = r->z[n] + r->momentum * (r->z[n] - zp[n]);
-            else
-                memcpy(r->t, r->z, sizeof(float) * (size_t)H);
-            memcpy(r->zi, r->z, sizeof(float) * (size_t)H);
-            src = r->t;
+                src = r->t;
+            }
         } else {
-            memcpy(r->t, r->z, sizeof(float) * (size_t)H);
-            src = r->t;
+            src = r->z; /* step_hop copies its input before it writes z */
         }
     }
     if (m < (long long)r->S * step) {

@@ -540,7 +540,6 @@ struct vocoder_syn {
      * refq until their frame's last hop comes out of RTISI-LA (refq_n =
      * RTISI-LA look-ahead + 4 frames) */
     melrefine *ref;
-    int refine;              /* its passes */
     struct refq_frame {
         float mel[VOC_MELS];
         float la[VOC_BINS];  /* min(log-amplitude, logamp_max) */
@@ -573,7 +572,7 @@ static void syn_fix(void *ctx, const float *seg, float *mag)
 
 int vocoder_syn_create(vocoder_syn **out, const vocoder_net *v)
 {
-    return vocoder_syn_create_with(out, v, -1, -1);
+    return vocoder_syn_create_with(out, v, -1, -1, 0);
 }
 
 int vocoder_syn_create_file(vocoder_syn **out, const vocoder_net *v)
@@ -586,18 +585,13 @@ int vocoder_syn_create_file_with(vocoder_syn **out, const vocoder_net *v, int re
     if (refine == -1)
         refine = v->fix.lim > 0 ? VOC_FILE_REFINE_ITERS : 0;
     if (v->syn_iters <= 0)
-        return vocoder_syn_create_full(out, v, -1, -1, refine);
-    return vocoder_syn_create_full(
+        return vocoder_syn_create_with(out, v, -1, -1, refine);
+    return vocoder_syn_create_with(
         out, v, v->syn_lookahead > VOC_FILE_RTISI_LOOKAHEAD ? v->syn_lookahead : VOC_FILE_RTISI_LOOKAHEAD,
         v->syn_iters > VOC_FILE_RTISI_ITERS ? v->syn_iters : VOC_FILE_RTISI_ITERS, refine);
 }
 
-int vocoder_syn_create_with(vocoder_syn **out, const vocoder_net *v, int lookahead, int iters)
-{
-    return vocoder_syn_create_full(out, v, lookahead, iters, 0);
-}
-
-int vocoder_syn_create_full(vocoder_syn **out, const vocoder_net *v, int lookahead, int iters, int refine)
+int vocoder_syn_create_with(vocoder_syn **out, const vocoder_net *v, int lookahead, int iters, int refine)
 {
     *out = NULL;
     if (refine < 0 || refine > VOC_MAX_REFINE)
@@ -644,7 +638,6 @@ int vocoder_syn_create_full(vocoder_syn **out, const vocoder_net *v, int lookahe
                                .n_mels = VOC_MELS, .fmin = VOC_FMIN, .fmax = VOC_FMAX,
                                .floor = VOC_LOG_FLOOR, .iters = refine, .momentum = VOC_REFINE_MOMENTUM,
                                .max_nep = VOC_REFINE_MAX_NEP, .pull = VOC_REFINE_PULL};
-        s->refine = refine;
         s->refq_n = lookahead + VOC_WIN / VOC_HOP;
         s->refq = calloc((size_t)s->refq_n, sizeof *s->refq);
         e = s->refq ? melrefine_create(&s->ref, &mc) : err_set(OSCINE_E_NOMEM, "vocoder: out of memory");
@@ -695,8 +688,6 @@ int vocoder_syn_lookahead(const vocoder_syn *s)
 {
     return rtisi_lookahead(s->r) + (s->ref ? melrefine_delay(s->ref) : 0);
 }
-
-int vocoder_syn_refine(const vocoder_syn *s) { return s->refine; }
 
 void vocoder_syn_frame(vocoder_syn *s, const float *frame, float *out)
 {

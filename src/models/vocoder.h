@@ -118,9 +118,11 @@ typedef struct vocoder_syn vocoder_syn;
 /* Thread: control. */
 int vocoder_syn_create(vocoder_syn **out, const vocoder_net *v);
 /* The same with the RTISI-LA settings given instead of the metadata's:
- * lookahead 0..16 frames, iters 0..16 passes (-1: the model's). Offline use
- * (`oscine vocode`) affords more of both than live use. Thread: control. */
-int vocoder_syn_create_with(vocoder_syn **out, const vocoder_net *v, int lookahead, int iters);
+ * lookahead 0..16 frames, iters 0..16 passes (-1: the model's), and `refine`
+ * passes of the mel refinement after it (0..VOC_MAX_REFINE, 0: none; see
+ * VOC_FILE_REFINE_ITERS below). Offline use (`oscine vocode`) affords more of
+ * all three than live use. Thread: control. */
+int vocoder_syn_create_with(vocoder_syn **out, const vocoder_net *v, int lookahead, int iters, int refine);
 
 /* The synthesis for files (`oscine vocode`, the resynth stage in a chain
  * that is not low-latency): latency costs nothing there, so a model that
@@ -148,8 +150,6 @@ int vocoder_syn_create_file(vocoder_syn **out, const vocoder_net *v);
 /* The file synthesis with `refine` passes of the mel refinement instead
  * (0..VOC_MAX_REFINE; -1: the default above). */
 int vocoder_syn_create_file_with(vocoder_syn **out, const vocoder_net *v, int refine);
-/* Any RTISI-LA setting (as vocoder_syn_create_with) and refine passes. */
-int vocoder_syn_create_full(vocoder_syn **out, const vocoder_net *v, int lookahead, int iters, int refine);
 void vocoder_syn_destroy(vocoder_syn *s);
 
 /* One frame [logamp | phase | mel] (NULL: a silent frame, to flush the look-ahead
@@ -159,7 +159,6 @@ void vocoder_syn_destroy(vocoder_syn *s);
 void vocoder_syn_frame(vocoder_syn *s, const float *frame, float *out);
 void vocoder_syn_reset(vocoder_syn *s); /* Thread: audio. */
 int vocoder_syn_lookahead(const vocoder_syn *s); /* frames, the refinement's included */
-int vocoder_syn_refine(const vocoder_syn *s);    /* mel refinement passes (0: none) */
 
 int vocoder_net_lookahead(const vocoder_net *v); /* frames */
 long vocoder_net_params(const vocoder_net *v);

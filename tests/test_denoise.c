@@ -163,17 +163,6 @@ static void test_upper_band_kept(void **state)
     free(x);
 }
 
-/* A mono 16 kHz WAV file's samples. */
-static float *read_wav(const char *path, size_t *n)
-{
-    SF_INFO info;
-    float *x = sound_read(path, &info);
-    assert_int_equal(info.channels, 1);
-    assert_int_equal(info.samplerate, 16000);
-    *n = (size_t)info.frames;
-    return x;
-}
-
 /* Scale-invariant SDR of est against ref, dB (means removed). */
 static double si_sdr(const float *ref, const float *est, size_t n)
 {
@@ -207,8 +196,8 @@ static double si_sdr(const float *ref, const float *est, size_t n)
 static void test_shipped_quiet_speech(void **state)
 {
     size_t n, nc;
-    float *x = read_wav("tools/demo/noisy-speech.wav", &n);
-    float *s = read_wav("tools/demo/clean-speech.wav", &nc);
+    float *x = sound_read_mono("tools/demo/noisy-speech.wav", 16000, &n);
+    float *s = sound_read_mono("tools/demo/clean-speech.wav", 16000, &nc);
     assert_int_equal(n, nc);
     double e = 0;
     for (size_t i = 0; i < n; i++)
@@ -241,7 +230,7 @@ static void test_shipped_quiet_speech(void **state)
 static void test_shipped_keeps_level(void **state)
 {
     size_t n;
-    float *s = read_wav("tools/demo/clean-speech.wav", &n);
+    float *s = sound_read_mono("tools/demo/clean-speech.wav", 16000, &n);
     double ex = 0, ey = 0;
     for (size_t i = 0; i < n; i++)
         ex += (double)s[i] * s[i];
@@ -313,7 +302,7 @@ static void test_cli_old_blas_kernels(void **state)
         unsetenv("OPENBLAS_CORETYPE");
     free(env);
     size_t na, nb;
-    float *ya = read_wav(a, &na), *yb = read_wav(b, &nb);
+    float *ya = sound_read_mono(a, 16000, &na), *yb = sound_read_mono(b, 16000, &nb);
     assert_int_equal(na, nb);
     double e = nmse(ya, yb, na);
     print_message("denoise on OpenBLAS's Prescott kernels (%s here) against its default: NMSE %.3g\n",

@@ -220,16 +220,6 @@ static void test_no_allocation(void **state)
     melrefine_destroy(r);
 }
 
-static float *read_wav(const char *path, size_t *n)
-{
-    SF_INFO info;
-    float *y = sound_read(path, &info);
-    assert_non_null(y);
-    assert_int_equal(info.channels, 1);
-    *n = (size_t)info.frames;
-    return y;
-}
-
 /* oscine vocode: the file synthesis refines by default, --refine 0 does not,
  * --refine N sets the passes; the default equals PyTorch's file synthesis
  * (RTISI-LA 8 x 16, then the refinement); bad values are usage errors. */
@@ -266,7 +256,7 @@ static void test_vocode_refine(void **state)
                     "float", "--quiet", "--refine", "5", "--rtisi", "8,16", NULL);
     assert_int_equal(rc, 0);
     size_t n0, n20, nd, n5;
-    float *y0 = read_wav(w0, &n0), *y20 = read_wav(w20, &n20), *yd = read_wav(wd, &nd), *y5 = read_wav(w5, &n5);
+    float *y0 = sound_read_mono(w0, VOC_RATE, &n0), *y20 = sound_read_mono(w20, VOC_RATE, &n20), *yd = sound_read_mono(wd, VOC_RATE, &nd), *y5 = sound_read_mono(w5, VOC_RATE, &n5);
     assert_int_equal(nd, (size_t)nf);
     assert_int_equal(n0, nd);
     assert_int_equal(n20, nd);

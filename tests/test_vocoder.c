@@ -797,19 +797,6 @@ static void write_wav(const char *path, const float *x, size_t n, int rate)
     sf_close(f);
 }
 
-static float *read_wav(const char *path, size_t *n, int *rate)
-{
-    SF_INFO si = {0};
-    SNDFILE *f = sf_open(path, SFM_READ, &si);
-    assert_non_null(f);
-    assert_int_equal(si.channels, 1);
-    float *x = malloc(sizeof(float) * (size_t)(si.frames + 1));
-    assert_int_equal(sf_readf_float(f, x, si.frames), si.frames);
-    sf_close(f);
-    *n = (size_t)si.frames;
-    *rate = si.samplerate;
-    return x;
-}
 
 #define RUN(rc, ...) ((rc) = run_oscine(out, sizeof out, err, sizeof err, __VA_ARGS__, NULL))
 
@@ -864,9 +851,7 @@ static void test_commands(void **state)
     RUN(rc, "vocode", npy, outw, "--model", FIXTURE, "--bits", "float", "--quiet");
     expect_fail(rc, 0, err, "");
     size_t ny2;
-    int rate;
-    float *y = read_wav(outw, &ny2, &rate);
-    assert_int_equal(rate, 16000);
+    float *y = sound_read_mono(outw, 16000, &ny2);
     assert_int_equal((int64_t)ny2, ny);
     double ey = nmse(y_ref, y, (size_t)ny);
     print_message("oscine vocode vs PyTorch: NMSE %.3g over %zu samples\n", ey, ny2);
@@ -881,7 +866,7 @@ static void test_commands(void **state)
     RUN(rc, "vocode", npyb, outb, "--model", FIXTURE, "--bits", "float", "--quiet");
     expect_fail(rc, 0, err, "");
     size_t nb;
-    float *yb = read_wav(outb, &nb, &rate);
+    float *yb = sound_read_mono(outb, 16000, &nb);
     assert_int_equal(nb, ny2);
     assert_memory_equal(y, yb, sizeof(float) * nb);
     free(yb);
@@ -908,7 +893,7 @@ static void test_commands(void **state)
                 RUN(rc, "vocode", npy, outw, "--model", DIFF_FIXTURE, "--bits", "float", "--quiet");
             expect_fail(rc, 0, err, "");
             size_t nd;
-            float *yd = read_wav(outw, &nd, &rate);
+            float *yd = sound_read_mono(outw, 16000, &nd);
             assert_int_equal((int64_t)nd, nyd);
             double ed, edw = 0;
             if (k)
@@ -1024,7 +1009,7 @@ static void test_commands(void **state)
     RUN(rc, "resynth", wav, res, "--model", FIXTURE, "--warp", "1.2", "--tilt", "-3", "--quiet");
     expect_fail(rc, 0, err, "");
     size_t nr;
-    float *r = read_wav(res, &nr, &rate);
+    float *r = sound_read_mono(res, 0, &nr);
     assert_int_equal((int64_t)nr, n);
     free(r);
     RUN(rc, "resynth", wav, res, "--model", FIXTURE, "--warp", "3");

@@ -172,6 +172,17 @@ float *sound_read(const char *path, SF_INFO *info)
     return x;
 }
 
+float *sound_read_mono(const char *path, int rate, size_t *n)
+{
+    SF_INFO info;
+    float *x = sound_read(path, &info);
+    assert_int_equal(info.channels, 1);
+    if (rate > 0)
+        assert_int_equal(info.samplerate, rate);
+    *n = (size_t)info.frames;
+    return x;
+}
+
 uint8_t *read_file_bytes(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

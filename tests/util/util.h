@@ -52,6 +52,10 @@ const float *fixture_tensor(const struct osw_file *w, const char *name, int64_t 
  * the file, when it cannot be read. */
 float *sound_read(const char *path, SF_INFO *info);
 
+/* A mono file's samples (sound_read), their count in *n; fails the test when
+ * the file has more channels or (rate > 0) another sample rate. */
+float *sound_read_mono(const char *path, int rate, size_t *n);
+
 /* A whole file's bytes (malloc'd; the caller frees), its size in *len; fails
  * the test when it cannot be read. */
 uint8_t *read_file_bytes(const char *path, size_t *len);

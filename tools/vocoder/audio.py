@@ -273,6 +273,13 @@ def rtisi_la(X, lookahead, iters, mel=None, fix_db=0.0):
     return cur[P:T]
 
 
+# The file synthesis' mel refinement (src/models/vocoder.h: VOC_FILE_REFINE_ITERS,
+# VOC_REFINE_MOMENTUM, VOC_REFINE_MAX_NEP, VOC_REFINE_PULL), as keyword arguments
+# of mel_refine; without `pull` (and an anchor) it is the refinement alone.
+FILE_REFINE = dict(iters=40, momentum=0.6, max_nep=3.0)
+FILE_REFINE_PULL = 0.075
+
+
 def mel_refine(y, mel, iters, momentum=0.0, max_nep=3.0, anchor=None, pull=0.0):
     """The file synthesis' last step (src/dsp/melrefine.c, the reference for
     its test): `iters` passes that pull the whole signal onto its mel, as the

@@ -17,7 +17,7 @@ Tensors besides the network's:
   out.re, out.im (T, 161)   the complex spectrum exp(min(logamp, max)) e^{j phase}
   out.wav       (T*80-240)  audio.istft of that spectrum (covers input.wav and more)
 (--phase diff also: out_file.wav, the file synthesis: RTISI-LA 8 x 16, then
-the mel refinement, audio.mel_refine with FILE_REFINE and FILE_PULL anchored
+the mel refinement, audio.mel_refine with FILE_REFINE and FILE_REFINE_PULL anchored
 to out.logamp; out.refined, the mel refinement alone of out.wav onto input.mel)
 The references are computed in float64 from the float32 weights and input,
 so they are PyTorch's exact answer for the stored values. The network is
@@ -62,11 +62,8 @@ def test_signal(n, seed=7):
 
 # RTISI-LA look-ahead and passes of the file synthesis (VOC_FILE_RTISI_LOOKAHEAD/ITERS)
 FILE_RTISI = (8, 16)
-# then its mel refinement for a model with the mel fix: passes, momentum,
-# largest step, pull towards the network's amplitude (src/models/vocoder.h:
-# VOC_FILE_REFINE_ITERS, VOC_REFINE_MOMENTUM, VOC_REFINE_MAX_NEP, VOC_REFINE_PULL)
-FILE_REFINE = (40, 0.6, 3.0)
-FILE_PULL = 0.075
+# then its mel refinement for a model with the mel fix: audio.FILE_REFINE and
+# FILE_REFINE_PULL
 
 def main():
     ap = argparse.ArgumentParser()
@@ -120,7 +117,7 @@ def main():
         yf = A.istft(torch.from_numpy(Xf)[None])[0].numpy()
         if m.cfg["mel_fix_db"] > 0:
             anchor = np.minimum(logamp[0].numpy(), m.cfg["logamp_max"])
-            yf = A.mel_refine(yf, mel[0].double().numpy(), *FILE_REFINE, anchor, FILE_PULL)
+            yf = A.mel_refine(yf, mel[0].double().numpy(), anchor=anchor, pull=A.FILE_REFINE_PULL, **A.FILE_REFINE)
         tensors["out_file.wav"] = yf.astype(np.float32)
     if m.cfg["mel_fix_db"] > 0:
         # the mel refinement alone (src/dsp/melrefine.c), on float32 input: out.wav
@@ -128,7 +125,7 @@ def main():
         # and anchored to out.logamp (float32, as C reads them)
         y32 = tensors["out.wav"].astype(np.float64)
         anchor32 = np.minimum(tensors["out.logamp"].astype(np.float64), m.cfg["logamp_max"])
-        r = A.mel_refine(y32, mel[0].double().numpy(), *FILE_REFINE, anchor32, FILE_PULL)
+        r = A.mel_refine(y32, mel[0].double().numpy(), anchor=anchor32, pull=A.FILE_REFINE_PULL, **A.FILE_REFINE)
         m0 = A.logmel(torch.from_numpy(y32)).numpy()
         m1 = A.logmel(torch.from_numpy(r)).numpy()
         ref = mel[0].double().numpy()

@@ -46,7 +46,6 @@ X_ = importlib.machinery.SourceFileLoader("vocoder_export", os.path.join(HERE, "
 EV = importlib.machinery.SourceFileLoader("eval_vocoder", os.path.join(ROOT, "tools", "eval_vocoder")).load_module()
 
 
-REFINE = (40, 0.6, 3.0)  # the file synthesis' passes, momentum, step (src/models/vocoder.h); no pull: no network amplitude
 
 
 def gl_true(mag, n, iters=100, seed=0, momentum=0.99):
@@ -109,7 +108,7 @@ def main():
                 "shipped": sf.read(vw, dtype="float32")[0][:n].astype(np.float64),
                 "shipped_no_refine": sf.read(v0, dtype="float32")[0][:n].astype(np.float64),
                 "griffin_lim": gl[:n],
-                "griffin_lim+refine": A.mel_refine(gl[:mel.shape[0] * A.HOP - A.LATENCY], mel, *REFINE)[:n],
+                "griffin_lim+refine": A.mel_refine(gl[:mel.shape[0] * A.HOP - A.LATENCY], mel, **A.FILE_REFINE)[:n],
                 "true_amp+pred_phase": syn(np.abs(X[:T]) * np.exp(1j * ph)),
                 "true_amp+gl": gl_true(torch.from_numpy(np.abs(X)), n),
                 "pred_amp+true_phase": syn(np.exp(la[:T]) * np.exp(1j * np.angle(X[:T])), rtisi=False),

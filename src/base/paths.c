@@ -3,9 +3,11 @@
 
 #include "oscine.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char data_dir[2048];
 static char model_dirs[2200];
@@ -35,10 +37,10 @@ const char *paths_model_dirs(void)
 
 int paths_file_exists(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (f)
-        fclose(f);
-    return f != NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block */
+    if (fd >= 0)
+        close(fd);
+    return fd >= 0;
 }
 
 int paths_find_model(const char *file, char *out, size_t len)

@@ -49,22 +49,24 @@ static int parse_layout(const char *v, layout *out)
 static int read_mono16k(const char *path, float **out, size_t *n)
 {
     *out = NULL;
-    oscine_file_info fi;
-    int e = oscine_file_info_get(path, &fi);
-    if (e)
+    in_file in;
+    int e = in_open(&in, path);
+    if (e) {
+        in_close(&in);
         return cli_fail_lib(EXIT_RUNTIME, e, NULL);
-    if (fi.frames <= 0)
-        return cli_fail(EXIT_RUNTIME, "input '%s': contains no audio", path);
-    if (fi.sample_rate < 8000 || fi.sample_rate > 192000)
+    }
+    SNDFILE *sf = in.sf;
+    const SF_INFO si = in.info;
+    if (si.frames <= 0 || si.samplerate < 8000 || si.samplerate > 192000) {
+        in_close(&in);
+        if (si.frames <= 0)
+            return cli_fail(EXIT_RUNTIME, "input '%s': contains no audio", path);
         return cli_fail(EXIT_RUNTIME, "input '%s': sample rate %d Hz; oscine handles "
-                        "8000..192000", path, fi.sample_rate);
-    SF_INFO si = {0};
-    SNDFILE *sf = sf_open(path, SFM_READ, &si);
-    if (!sf)
-        return cli_fail(EXIT_RUNTIME, "input '%s': %s", path, sf_strerror(NULL));
+                        "8000..192000", path, si.samplerate);
+    }
     const int ch = si.channels, rate = si.samplerate;
-    const size_t total = (size_t)si.frames;
-    const size_t n16 = (size_t)llround((double)total * VOC_RATE / rate);
+    size_t total = (size_t)si.frames;
+    size_t n16 = (size_t)llround((double)total * VOC_RATE / rate);
     float *mono = malloc(sizeof(float) * (total ? total : 1));
     float *ib = malloc(sizeof(float) * BLOCK * (size_t)ch);
     float *y = calloc(n16 ? n16 : 1, sizeof(float));
@@ -89,11 +91,18 @@ static int read_mono16k(const char *path, float **out, size_t *n)
         }
         got += (size_t)r;
     }
+    /* a file that stops decoding early: the frames that came are used */
     if (got < total) {
-        cli_fail(EXIT_RUNTIME, "input '%s': read error after %zu of %zu frames", path, got,
-                 total);
-        goto done;
+        if (got == 0) {
+            cli_fail(EXIT_RUNTIME, "input '%s': no frame of the %zu its header promises can "
+                     "be read (%s)", path, total, sf_strerror(sf));
+            goto done;
+        }
+        in.missing += (int64_t)(total - got);
+        total = got;
+        n16 = (size_t)llround((double)total * VOC_RATE / rate);
     }
+    cli_warn_cut(path, in.missing, (long long)got);
     if (rate == VOC_RATE) {
         memcpy(y, mono, sizeof(float) * n16);
     } else {
@@ -128,7 +137,7 @@ static int read_mono16k(const char *path, float **out, size_t *n)
     *n = n16;
     code = EXIT_OK;
 done:
-    sf_close(sf);
+    in_close(&in);
     resampler_destroy(rs);
     free(rb);
     free(mono);
@@ -247,7 +256,7 @@ int cmd_vocode(int argc, char **argv)
                 return cli_fail(EXIT_USAGE, "--layout: use frames-first or bands-first");
             i++;
         } else if (!strcmp(a, "--model")) {
-            if (!v)
+            if (!v || !v[0])
                 return cli_fail(EXIT_USAGE, "--model needs a path");
             model = v;
             i++;
@@ -413,7 +422,7 @@ int cmd_vocode(int argc, char **argv)
         cli_fail(EXIT_RUNTIME, "vocode: %zu of %lld frames came out (a bug)", done_frames, frames);
         goto done;
     }
-    if ((e = out_open(&of, out_real, sf_format, VOC_RATE, 1, 1))) {
+    if ((e = out_open(&of, out_real, sf_format, VOC_RATE, 1, 1, (int64_t)nout))) {
         cli_fail_lib(EXIT_RUNTIME, e, NULL);
         goto done;
     }
@@ -499,7 +508,7 @@ int cmd_resynth(int argc, char **argv)
             nset += k == nset;
             i++;
         } else if (!strcmp(a, "--model")) {
-            if (!v)
+            if (!v || !v[0])
                 return cli_fail(EXIT_USAGE, "--model needs a path");
             mp.path = v;
             i++;

@@ -257,6 +257,13 @@ void cli_warn_clipped(const char *out_path, long long n, const char *hint)
                 n, hint);
 }
 
+void cli_warn_cut(const char *in_path, long long missing, long long got)
+{
+    if (missing > 0 && !cli_quiet)
+        fprintf(stderr, "oscine: warning: '%s' is cut short: its header promises %lld more "
+                "frames than it holds; the %lld there were used\n", in_path, missing, got);
+}
+
 int cli_parse_float(const char *s, float *out)
 {
     char *end;
@@ -403,7 +410,29 @@ static void blas_rerun(char **argv)
         unsetenv("OPENBLAS_NUM_THREADS");
 }
 
+/* What a command printed must have reached its standard output: a full
+ * disk or a closed pipe behind `> file` is a failure (exit 1 with the
+ * reason), not a success with the output lost. A command that failed keeps
+ * its own code and message. */
+static int finish(int code)
+{
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int e = errno;
+    if (fclose(stdout) && !bad)
+        bad = 1, e = errno;
+    if (bad && code == EXIT_OK)
+        return cli_fail(EXIT_RUNTIME, "standard output: %s", strerror(e ? e : EIO));
+    return code;
+}
+
+static int run_main(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    return finish(run_main(argc, argv));
+}
+
+static int run_main(int argc, char **argv)
 {
     blas_rerun(argv);
     find_bundled_files();
@@ -436,6 +465,9 @@ int main(int argc, char **argv)
     /* -q/--quiet means the same to every command but the daemon (which has
      * --log-level): no progress bar, no summary line, no warnings; errors
      * still print. Taken out here so each command's parser never sees it. */
+    /* A file over the size limit (ulimit -f) is a write error to report
+     * ("File too large"), not a signal that kills without a word. */
+    signal(SIGXFSZ, SIG_IGN);
     if (strcmp(cmd, "run")) {
         catch_fatal_signals(); /* commands may override INT and TERM */
         int n = 2;

@@ -659,7 +659,7 @@ static int64_t header_claim(SNDFILE *sf, const SF_INFO *info)
         return -1;
     if (major == SF_FORMAT_CAF) /* its data chunk starts with a 4-byte edit count */
         return (int64_t)((claimed - 4) / (unsigned long long)bpf);
-    return info->frames + (int64_t)((claimed - actual) / (unsigned long long)bpf);
+    return (int64_t)(claimed / (unsigned long long)bpf);
 }
 
 /* Why libsndfile refused a file: a header field it would not take, named,

@@ -1107,6 +1107,70 @@ static void test_flag_exit_codes(void **state)
     tmpdir_remove(d);
 }
 
+/* A mel in another scale than the vocoder's natural log is refused, naming
+ * the scale it looks like (a log10 mel used to be vocoded, without a word,
+ * into loud distortion); --mel-scale log10 or db converts it, giving what the
+ * natural-log mel gives. (On the real mels of the dev set the rule refuses
+ * none and catches every conversion: docs/mel.md.) */
+static void test_mel_scales(void **state)
+{
+    const char *d = tmpdir_make();
+    char wav[256], ln[256], other[256], o1[256], o2[256];
+    snprintf(wav, sizeof wav, "%s/v.wav", d);
+    snprintf(ln, sizeof ln, "%s/ln.npy", d);
+    snprintf(other, sizeof other, "%s/other.npy", d);
+    snprintf(o1, sizeof o1, "%s/a.wav", d);
+    snprintf(o2, sizeof o2, "%s/b.wav", d);
+    const char *model = "tests/fixtures/vocoder/small.osw";
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "generate", wav, "--seconds",
+                                "0.5", "-q", NULL), 0);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "mel", wav, ln, "-q", NULL), 0);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "vocode", ln, o1, "--model",
+                                model, "--bits", "float", "--refine", "0", NULL), 0);
+    assert_null(strstr(err, "warning"));
+    size_t n1;
+    float *y1 = sound_read_mono(o1, 16000, &n1);
+    npy_array a;
+    assert_int_equal(npy_read_f32(ln, &a), 0);
+    const size_t n = (size_t)(a.shape[0] * a.shape[1]);
+    float *v = malloc(sizeof(float) * n);
+    const struct {
+        const char *flag, *named;
+        double mul; /* value = mul * ln, or exp for linear */
+    } scales[] = {{"log10", "log10", 1 / M_LN10}, {"db", "dB", 20 / M_LN10}, {NULL, "linear (not logarithmic)", 0}};
+    for (size_t k = 0; k < sizeof scales / sizeof scales[0]; k++) {
+        for (size_t i = 0; i < n; i++)
+            v[i] = scales[k].mul ? (float)(a.data[i] * scales[k].mul) : expf(a.data[i]);
+        assert_int_equal(npy_write_f32(other, v, 2, a.shape), 0);
+        char want[64];
+        snprintf(want, sizeof want, "look like a %s mel", scales[k].named);
+        expect_fail(d, 1, want, "vocode", other, o2, "--model", model, NULL);
+        if (!scales[k].flag)
+            continue;
+        assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "vocode", other, o2,
+                                    "--model", model, "--bits", "float", "--refine", "0",
+                                    "--mel-scale", scales[k].flag, NULL), 0);
+        size_t n2;
+        float *y2 = sound_read_mono(o2, 16000, &n2);
+        assert_int_equal(n2, n1);
+        double e = err_db(y1, y2, n1);
+        print_message("--mel-scale %s: %.1f dB from the natural-log mel's output\n",
+                      scales[k].flag, e);
+        assert_true(e < -60);
+        free(y2);
+        unlink(o2);
+    }
+    /* told it is ln, it is taken as ln (the user knows better than the guess) */
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "vocode", other, o2, "--model",
+                                model, "--mel-scale", "ln", "-q", NULL), 0);
+    unlink(o2);
+    expect_fail(d, 2, "--mel-scale 'log2'", "vocode", ln, o2, "--mel-scale", "log2", NULL);
+    free(v);
+    free(y1);
+    npy_free(&a);
+    tmpdir_remove(d);
+}
+
 static void test_info_help_version(void **state)
 {
     const char *d = tmpdir_make();
@@ -1252,6 +1316,7 @@ int main(void)
         cmocka_unit_test(test_write_failures),
         cmocka_unit_test(test_stdout_failure),
         cmocka_unit_test(test_flag_exit_codes),
+        cmocka_unit_test(test_mel_scales),
         cmocka_unit_test(test_info_help_version),
         cmocka_unit_test(test_bundled_files_found),
     };

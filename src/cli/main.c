@@ -66,18 +66,24 @@ static const cli_command commands[] = {
      "definition. OUT is written to a temporary file and renamed when complete.\n",
      cmd_mel},
     {"vocode", "IN.npy OUT [--model PATH] [--layout frames-first|bands-first]\n"
-               "        [--bits 16|24|32|float] [--rtisi LA,PASSES|model] [--refine N] [--quiet]",
+               "        [--mel-scale ln|log10|db] [--bits 16|24|32|float] [--rtisi LA,PASSES|model]\n"
+               "        [--refine N] [--quiet]",
      "turn a mel spectrogram (.npy) into speech with the vocoder",
      "Reads a float32 or float64 .npy mel spectrogram as 'oscine mel' writes it\n"
      "(natural-log mel, 80 bands, 5 ms frames, 16 kHz; values below ln 1e-5 are\n"
      "raised to it) and writes frames*80 - 240 samples of 16 kHz mono WAV or FLAC\n"
      "(OUT's extension). The band axis is found by its size 80; when both axes\n"
      "are 80, say which with --layout. NaN, infinity, a missing band axis and an\n"
-     "empty array are errors; values far outside the usual range get a warning.\n"
+     "empty array are errors. A mel in another scale (log10, dB, or not\n"
+     "logarithmic, as other tools write them; told by its range, docs/mel.md) is\n"
+     "refused, naming the scale it looks like; values far outside the usual\n"
+     "range get a warning.\n"
      "  --model PATH   weights (default: vocoder-16k.osw from $OSCINE_MODEL_PATH,\n"
      "                 ./models or the installed share/oscine/models); its\n"
      "                 recorded mel configuration must be oscine's (docs/mel.md)\n"
-     "  --layout L     frames-first ([frames, 80]) or bands-first ([80, frames])\n"
+     "  --layout L     frames-first ([frames, 80]) or bands-first ([80, frames])\n"     "  --mel-scale S  the input's scale: ln (natural log, as 'oscine mel'), log10\n"
+     "                 or db (20 log10 of the magnitude, i.e. power dB); log10\n"
+     "                 and db are converted to ln. Given, the scale is not guessed\n"
      "  --bits B       16 (default, TPDF-dithered), 24, 32 or float\n"
      "  --rtisi S      the phase refinement (RTISI-LA) of the synthesis: LA,PASSES\n"
      "                 (0..16 frames of look-ahead, 0..16 passes), or 'model' for\n"

@@ -995,6 +995,19 @@ static void test_non_regular_inputs(void **state)
     tmpdir_remove(d);
 }
 
+/* test_write_failures' tmpfs, unmounted even when the test failed. */
+static char small_mount[256];
+
+static int unmount_small(void **state)
+{
+    if (small_mount[0]) {
+        sh("umount %s", small_mount);
+        rmdir(small_mount);
+        small_mount[0] = 0; /* its folder is left to tmpdir_remove, or to /tmp */
+    }
+    return 0;
+}
+
 /* A write that fails says why: a full disk is "No space left on device"
  * for every output (FLAC said "problem with initialization of the flac
  * decoder", PNG "Write Error"); as root, a 64 KiB tmpfs is mounted for it,
@@ -1017,6 +1030,8 @@ static void test_write_failures(void **state)
     snprintf(npy, sizeof npy, "%s/in.npy", d);
     assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "mel", in, npy, NULL), 0);
     int mounted = geteuid() == 0 && sh("mount -t tmpfs -o size=64k tmpfs %s", mnt) == 0;
+    if (mounted)
+        snprintf(small_mount, sizeof small_mount, "%s", mnt);
     if (!mounted)
         print_message("SKIP: full disk (needs root and a tmpfs mount): %s", sh_out);
     for (int full = mounted ? 0 : 1; full < 2; full++) {
@@ -1044,10 +1059,10 @@ static void test_write_failures(void **state)
         }
         assert_int_equal(dir_count(full ? d : mnt), full ? 4 : 1); /* in, in.npy, small, log */
     }
-    if (mounted)
-        sh("umount %s", mnt);
+    unmount_small(NULL);
     tmpdir_remove(d);
 }
+
 
 /* A command whose standard output cannot be written (`> /dev/full`) exits
  * 1 with the reason, where info, model and stages used to exit 0. */
@@ -1313,7 +1328,7 @@ int main(void)
         cmocka_unit_test(test_cut_inputs),
         cmocka_unit_test(test_lying_headers),
         cmocka_unit_test(test_non_regular_inputs),
-        cmocka_unit_test(test_write_failures),
+        cmocka_unit_test_teardown(test_write_failures, unmount_small),
         cmocka_unit_test(test_stdout_failure),
         cmocka_unit_test(test_flag_exit_codes),
         cmocka_unit_test(test_mel_scales),

@@ -3,6 +3,7 @@
 
 #include "io/audiofile.h"
 #include "nn/kernels.h"
+#include "osc/preset.h"
 #include "osc/table.h"
 #include "oscine.h"
 
@@ -259,20 +260,11 @@ void cli_warn_clipped(const char *out_path, long long n, const char *hint)
 
 int cli_parse_float(const char *s, float *out)
 {
-    char *end;
-    /* decimal only: strtod would also read "0x10" as 16 and "inf", "nan" */
-    if (strpbrk(s, "xXpPiInN"))
-        return -1;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno == ERANGE && fabs(v) < 1.0)
-        v = 0.0, errno = 0; /* 1e-400: too small to matter, not an error */
-    if (!s[0] || *end)
-        return -1;
-    if (errno || !isfinite(v) || fabs(v) > 3.4e38)
-        return -2; /* a number, beyond what a float holds */
-    *out = (float)v;
-    return 0;
+    double v;
+    int rc = preset_parse_number(s, &v); /* the grammar presets share */
+    if (!rc)
+        *out = (float)v;
+    return rc;
 }
 
 const char *cli_float_why(int rc)

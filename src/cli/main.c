@@ -148,7 +148,7 @@ static const cli_command commands[] = {
     {"run", "[--chain S,...|--preset NAME|FILE] [--input DEV|none] [--output DEV] [--host-api API]\n"
             "        [--rate HZ] [--buffer FRAMES] [--channels N] [--osc-port 9000]\n"
             "        [--osc-host 127.0.0.1] [--tcp] [--log-level LEVEL] [--client-name NAME]\n"
-            "        [--model PATH]",
+            "        [--model PATH] [--client-timeout S]",
      "run the chain live on an audio device, steered over OSC",
      "Opens a PortAudio stream (duplex, or output only with --input none) and runs\n"
      "the chain in its callback. Runs in the foreground; logs one line per event to\n"
@@ -170,7 +170,10 @@ static const cli_command commands[] = {
      "  --client-name N    JACK client name (default oscine)\n"
      "  --model PATH       weights for the denoise stage (default: denoise-16k.osw\n"
      "                     from $OSCINE_MODEL_PATH, ./models, share/oscine/models)\n"
-     "OSC addresses: 'oscine help osc' or docs/osc.md.\n",
+     "  --client-timeout S  2..86400 s (default 300): a /notify subscriber that sends\n"
+     "                     nothing for S is dropped, so is a TCP connection with no\n"
+     "                     whole message for S\n"
+     "OSC addresses and the limits per client: 'oscine help osc' or docs/osc.md.\n",
      cmd_run},
     {"devices", "", "list audio devices (host API, channels, default rate)", NULL,
      cmd_devices},

@@ -5,7 +5,7 @@
  * side's pending list never overflows), TCP idle connections and whole
  * reply frames, model and preset files that are not what they seem, the
  * empty chain and the save/load property, escaped log lines, /get while a
- * change is scheduled. */
+ * change is scheduled; and `oscine send`. */
 #include "util/live.h"
 #include "util/util.h"
 
@@ -952,6 +952,135 @@ static void test_save_load_property(void **state)
     assert_int_equal(daemon_stop(pid, SIGTERM), 0);
 }
 
+/* ------------------------------------------------------------ oscine send */
+
+/* Run `oscine send ARGS...` in the background, stdout to a file. */
+static pid_t send_spawn(const char *out_path, const char *const *args)
+{
+    const char *bin = getenv("OSCINE_BIN");
+    if (!bin)
+        bin = "build/oscine";
+    const char *argv[32] = {bin, "send"};
+    int n = 2;
+    while (*args && n < 31)
+        argv[n++] = *args++;
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void test_oscine_send(void **state)
+{
+    osc_table_init();
+    int port;
+    pid_t pid = start(&port, "gain", "--tcp", NULL, NULL);
+    char ps[16], out[8192], err[4096];
+    snprintf(ps, sizeof ps, "%d", port);
+#define SEND(...) run_oscine(out, sizeof out, err, sizeof err, "send", "--port", ps, __VA_ARGS__, NULL)
+    /* types from the table: no type letters, negative numbers are values */
+    assert_int_equal(SEND("/gain/db", "-6"), 0);
+    assert_string_equal(out, "/done /gain/db\n");
+    assert_int_equal(SEND("/get", "/gain/db"), 0);
+    assert_string_equal(out, "/value address=/gain/db value=-6\n");
+    assert_int_equal(SEND("--tcp", "/engine/bypass", "1"), 0);
+    assert_string_equal(out, "/done /engine/bypass\n");
+    assert_int_equal(SEND("/engine/chain", " passthrough , gain"), 0);
+    assert_int_equal(SEND("/get", "/engine/chain"), 0);
+    assert_string_equal(out, "/value address=/engine/chain value=passthrough,gain\n");
+    /* /fail: its reason, exit 1 */
+    assert_int_equal(SEND("/gain/db", "100"), 1);
+    assert_string_equal(out, "/fail /gain/db: 100 out of range -96..24 dB\n");
+    assert_int_equal(SEND("/engine/chain", ""), 1);
+    assert_non_null(strstr(out, "/fail /engine/chain: "));
+    /* /status.reply: every field named as the table names it */
+    assert_int_equal(SEND("/status"), 0);
+    print_message("oscine send /status: %s", out);
+    const char *spec = osc_table_find("/status")->reply;
+    int fields = 0;
+    for (const char *p = strchr(spec, ' '); p; p = strchr(p + 1, ' ')) {
+        const char *colon = strchr(p, ':');
+        if (!colon)
+            break;
+        const char *end = colon + strcspn(colon, " ");
+        char name[40];
+        snprintf(name, sizeof name, " %.*s=", (int)(end - colon - 1), colon + 1);
+        if (!strstr(out, name))
+            fail_msg("'%s' missing from: %s", name, out);
+        fields++;
+    }
+    assert_true(fields >= 8);
+    assert_non_null(strstr(out, " rate=48000 buffer=256 "));
+    assert_non_null(strstr(out, " chain=passthrough,gain "));
+    assert_int_equal(SEND("--tcp", "/status"), 0);
+    assert_non_null(strstr(out, "/status.reply rate=48000"));
+    /* usage errors: exit 2 */
+    assert_int_equal(SEND("/gain/db", "loud"), 2);
+    assert_non_null(strstr(err, "'loud'"));
+    assert_int_equal(SEND("/gain/db", "0x10"), 2);
+    assert_int_equal(SEND("/gain/db"), 2);
+    assert_int_equal(SEND("/engine/bypass", "0.5"), 2);
+    assert_int_equal(SEND("gain"), 2);
+    assert_int_equal(SEND("/x/y", "1"), 2);
+    assert_non_null(strstr(err, "--types"));
+    assert_int_equal(SEND("--bogus", "/status"), 2);
+    /* an address of another program, with explicit types */
+    assert_int_equal(SEND("--types", "fs", "/x/y", "1", "a"), 1);
+    assert_string_equal(out, "/fail /x/y: unknown address\n");
+#undef SEND
+    /* no answer: exit 3 (nothing on the port; a port that never answers) */
+    char none[16];
+    snprintf(none, sizeof none, "%d", port == 65535 ? port - 1 : port + 1);
+    int silent = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(silent, (struct sockaddr *)&a, sizeof a);
+    socklen_t al = sizeof a;
+    getsockname(silent, (struct sockaddr *)&a, &al);
+    char sp[16];
+    snprintf(sp, sizeof sp, "%d", ntohs(a.sin_port));
+    double t0 = now_s();
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "send", "--timeout", "0.5",
+                                "--port", sp, "/status", NULL), 3);
+    assert_true(now_s() - t0 < 2.0);
+    assert_non_null(strstr(err, "no answer"));
+    close(silent);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "send", "--tcp", "--timeout",
+                                "0.5", "--port", none, "/status", NULL), 3);
+
+    /* --watch: /meter lines until SIGINT, then it unsubscribes */
+    char outp[300];
+    snprintf(outp, sizeof outp, "%s/watch.txt", tmp);
+    const char *args[] = {"--port", ps, "--watch", "/notify", NULL};
+    pid_t w = send_spawn(outp, args);
+    msleep(1500);
+    kill(w, SIGINT);
+    int status;
+    waitpid(w, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    FILE *f = fopen(outp, "r");
+    char line[512];
+    int meters = 0;
+    while (f && fgets(line, sizeof line, f))
+        meters += !strncmp(line, "/meter in_peak=", 15) && strstr(line, " xruns=") &&
+                  strstr(line, " vad=");
+    if (f)
+        fclose(f);
+    print_message("oscine send --watch /notify: %d /meter lines in 1.5 s\n", meters);
+    assert_true(meters >= 10);
+    msleep(100);
+    char *log = log_text();
+    const char *sub = strstr(log, "subscribed (1 of 16)");
+    assert_non_null(sub);
+    assert_non_null(strstr(sub, "unsubscribed (/notify 0)"));
+    assert_int_equal(daemon_stop(pid, SIGTERM), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -973,6 +1102,7 @@ int main(void)
         cmocka_unit_test_teardown(test_log_escapes, daemons_teardown),
         cmocka_unit_test_teardown(test_empty_chain, daemons_teardown),
         cmocka_unit_test_teardown(test_save_load_property, daemons_teardown),
+        cmocka_unit_test_teardown(test_oscine_send, daemons_teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -177,6 +177,30 @@ static const cli_command commands[] = {
      cmd_run},
     {"devices", "", "list audio devices (host API, channels, default rate)", NULL,
      cmd_devices},
+    {"send", "[--host H] [--port P] [--tcp] [--timeout S] [--types T] ADDRESS [ARGS...]\n"
+             "        oscine send [--host H] [--port P] [--tcp] --watch /notify",
+     "send one OSC message to a running daemon and print its reply",
+     "Sends ADDRESS with ARGS to 'oscine run' and prints the reply on one line:\n"
+     "    /done ADDRESS                 accepted\n"
+     "    /fail ADDRESS: REASON         refused (exit 1)\n"
+     "    /status.reply rate=48000 buffer=256 ...   a reply with its fields named\n"
+     "The argument types come from the daemon's address table ('oscine help osc'),\n"
+     "so no type letters are needed: oscine send /denoise/mix 0.8. Numbers are\n"
+     "decimal, as in presets and --set. Flags come before ADDRESS (so that -6 is\n"
+     "an argument). Exit 0 on a reply, 1 on /fail, 2 on a usage error, 3 when no\n"
+     "daemon answers within the timeout.\n"
+     "  --host H      the daemon's address (default 127.0.0.1)\n"
+     "  --port P      its OSC port (default 9000)\n"
+     "  --tcp         over TCP (the daemon runs with --tcp) instead of UDP\n"
+     "  --timeout S   seconds to wait for the reply (default 5)\n"
+     "  --types T     type letters (f float, i int, s string), one per argument,\n"
+     "                for an address the table does not know (or to override it)\n"
+     "  --watch       with /notify: subscribe and print the /meter lines (20 a\n"
+     "                second) until Ctrl-C, renewing the subscription every second;\n"
+     "                unsubscribes on exit (exit 3 when the daemon stays silent for\n"
+     "                the timeout)\n"
+     "For scripts that need no reply, oscsend (liblo-tools) works as well.\n",
+     cmd_send},
     {"model", "PATH", "check a weights file (.osw) and list its metadata and tensors",
      "Checks every field of a weights file (magic, version, sizes, CRC, strings,\n"
      "tensor shapes and offsets) and prints its metadata and tensor table (name,\n"

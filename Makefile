@@ -94,7 +94,7 @@ bench: all $(BENCHES)
 demo: all
 	@mkdir -p $(BUILD)/demo
 	$(BUILD)/oscine denoise tools/demo/noisy-speech.wav $(BUILD)/demo/denoised-speech.wav
-	$(BUILD)/oscine spectrogram $(BUILD)/demo/denoised-speech.png tools/demo/noisy-speech.wav $(BUILD)/demo/denoised-speech.wav
+	$(BUILD)/oscine spectrogram $(BUILD)/demo/denoised-speech.png tools/demo/noisy-speech.wav $(BUILD)/demo/denoised-speech.wav --titles input,denoised
 	@echo "demo: input     tools/demo/noisy-speech.wav (8.5 s of speech in noise, 5 dB SNR)"
 	@echo "      denoised  $(BUILD)/demo/denoised-speech.wav"
 	@echo "      picture   $(BUILD)/demo/denoised-speech.png (spectrograms: input above, denoised below)"

@@ -89,6 +89,10 @@ asan:
 	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" test
 
 bench: all $(BENCHES)
+	@echo "bench: CPU $$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+	    "(family $$(sed -n 's/^cpu family[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
+	    "model $$(sed -n 's/^model[[:space:]]*: //p' /proc/cpuinfo | head -1)), $$(nproc) CPUs," \
+	    "OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-unset}; timings are CPU time of one thread"
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
 demo: all

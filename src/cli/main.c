@@ -127,7 +127,7 @@ static const cli_command commands[] = {
      "Defaults: voice-noise, 5 s, 16000 Hz, 1 channel, -20 dBFS, PCM_16, seed 1.\n",
      cmd_generate},
     {"spectrogram", "OUT.png IN [IN2 ...] [--max-hz F] [--db-range 80] [--width 1200]\n"
-                    "        [--height 240] [--no-axes]",
+                    "        [--height 240] [--titles A,B,...] [--no-axes]",
      "draw log-magnitude spectrograms of sound files as a PNG",
      "Draws one spectrogram panel per input, stacked top to bottom in the order\n"
      "given, on shared axes: time (the longest input fills the width), frequency\n"
@@ -140,8 +140,11 @@ static const cli_command commands[] = {
      "  --db-range R    10..200 dB shown below the loudest pixel (default 80)\n"
      "  --width W       16..8192 pixels (default 1200)\n"
      "  --height H      16..2048 pixels per panel (default 240)\n"
-     "  --no-axes       just the panels: no frequency (kHz) and time (s) scales\n"
-     "                  around them (they add 52 x 24 pixels)\n",
+     "  --titles A,B    the panels' titles, one per input, separated by commas\n"
+     "                  (default: the files' names)\n"
+     "  --no-axes       just the panels: no titles, no frequency (kHz) and time (s)\n"
+     "                  scales around them (they add 52 pixels to the width, and 20\n"
+     "                  per panel + 14 to the height)\n",
      cmd_spectrogram},
     {"stages", "", "list the stages and their parameters (OSC addresses)", NULL,
      cmd_stages},

@@ -6,7 +6,8 @@ PKGS="make gcc pkg-config portaudio19-dev libsndfile1-dev libfftw3-dev liblo-dev
       liblo-tools libsoxr-dev libcmocka-dev libopenblas-dev libpng-dev sox
       clang libclang-rt-14-dev jackd2 libjack-jackd2-dev
       lv2-dev ladspa-sdk liblilv-dev lilv-utils sordi lv2file pipewire pipewire-bin
-      wireplumber dbus-daemon binutils"
+      wireplumber dbus-daemon binutils ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base
+      gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char data_dir[2048];
@@ -37,10 +38,14 @@ const char *paths_model_dirs(void)
 
 int paths_file_exists(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block */
-    if (fd >= 0)
-        close(fd);
-    return fd >= 0;
+    /* without blocking: a FIFO in a model folder is not waited on */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    close(fd);
+    return ok;
 }
 
 int paths_find_model(const char *file, char *out, size_t len)

@@ -243,6 +243,8 @@ typedef struct oscine_file_info {
     int64_t frames;
     char container[32];  /* "WAV", "FLAC", ... */
     char samples[32];    /* "PCM_16", "PCM_24", "FLOAT", ... */
+    int64_t frames_missing; /* frames the header promises beyond `frames` (a
+                               file cut short), else 0 */
 } oscine_file_info;
 
 OSCINE_API int oscine_file_info_get(const char *path, oscine_file_info *info);

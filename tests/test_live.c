@@ -592,12 +592,13 @@ static void test_run_errors(void **state)
     assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "run", "--buffer", "5", NULL), 2);
     assert_non_null(strstr(err, "--buffer"));
     assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "run", "--osc-port", "0", NULL), 2);
+    /* a bad flag value is a usage error (2), as the README says */
     assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "run", "--chain", "nope",
-                                "--host-api", "JACK", "--osc-port", "9377", NULL), 1);
+                                "--host-api", "JACK", "--osc-port", "9377", NULL), 2);
     assert_non_null(strstr(err, "unknown stage 'nope'"));
     /* the chain is checked before any device is opened */
     assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "run", "--chain", "gain,nope",
-                                "--output", "no such card", "--osc-port", "9377", NULL), 1);
+                                "--output", "no such card", "--osc-port", "9377", NULL), 2);
     assert_non_null(strstr(err, "unknown stage 'nope'"));
     assert_null(strstr(err, "no such card"));
     assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "run", "--output", "no such card",

@@ -11,8 +11,14 @@
 #include "oscine.h"
 
 #include <math.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define DDSP "tests/fixtures/ddsp/decoder.osw"
 
 typedef struct {
     midi_action a[300];
@@ -262,6 +268,74 @@ static void smf_corruption(void **state)
     assert_true(ok > 100); /* the corruption is not all caught by one check */
 }
 
+/* `oscine synth` on MIDI files: a corrupt one is a runtime failure (exit
+ * 1, as any unreadable input; it was 2, a usage error), and a 42-byte file
+ * whose one note ends 23 hours in is still rendered (the day limit stays)
+ * but the length is told before the rendering starts, so it can be
+ * stopped: Ctrl-C then leaves no output. */
+static void cli_midi_files(void **state)
+{
+    const char *d = tmpdir_make();
+    char mid[256], o[256], err[4096];
+    snprintf(mid, sizeof mid, "%s/long.mid", d);
+    snprintf(o, sizeof o, "%s/o.wav", d);
+    /* one quarter note a tick, 16.777215 s a quarter (the slowest tempo):
+     * note on at 0, note off 4936 ticks later (82812.3 s) */
+    static const unsigned char song[42] = {
+        'M', 'T', 'h', 'd', 0, 0, 0, 6, 0, 0, 0, 1, 0, 1,
+        'M', 'T', 'r', 'k', 0, 0, 0, 20,
+        0, 0xFF, 0x51, 3, 0xFF, 0xFF, 0xFF,
+        0, 0x90, 69, 100,
+        0xA6, 0x48, 0x80, 69, 0,
+        0, 0xFF, 0x2F, 0};
+    FILE *f = fopen(mid, "wb");
+    fwrite(song, 1, 40, f); /* cut inside the track */
+    fclose(f);
+    assert_int_equal(run_oscine(NULL, 0, err, sizeof err, "synth", mid, o, "--model", DDSP,
+                                NULL), 1);
+    assert_non_null(strstr(err, "long.mid"));
+    f = fopen(mid, "wb");
+    fwrite(song, 1, sizeof song, f);
+    fclose(f);
+
+    char log[256];
+    snprintf(log, sizeof log, "%s/err.txt", d);
+    const char *bin = getenv("OSCINE_BIN") ? getenv("OSCINE_BIN") : "build/oscine";
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        freopen(log, "w", stderr);
+        execl(bin, bin, "synth", mid, o, "--model", DDSP, (char *)NULL);
+        _exit(127);
+    }
+    const double secs = 4936 * 16.777215 + 2; /* the note, and the 2 s tail */
+    char want[64];
+    snprintf(want, sizeof want, "%d:%02d:%02d (%d s) to render", (int)secs / 3600,
+             (int)secs / 60 % 60, (int)secs % 60, (int)secs);
+    char *text = NULL;
+    for (int w = 0; w < 500; w++) {
+        usleep(20000);
+        size_t n;
+        free(text);
+        text = (char *)read_file_bytes(log, &n);
+        text = realloc(text, n + 1);
+        text[n] = 0;
+        if (strstr(text, "to render"))
+            break;
+    }
+    print_message("%s", text);
+    if (!strstr(text, want))
+        fail_msg("stderr '%s', want '%s'", text, want);
+    free(text);
+    kill(pid, SIGINT);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    assert_false(path_exists(o));
+    assert_int_equal(dir_count(d), 2); /* the MIDI file and the log */
+    tmpdir_remove(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +346,7 @@ int main(void)
         cmocka_unit_test(smf_events),
         cmocka_unit_test(smf_refusals),
         cmocka_unit_test(smf_corruption),
+        cmocka_unit_test(cli_midi_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

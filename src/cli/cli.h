@@ -45,6 +45,10 @@ int cli_run_job(oscine_file_job *job);
 /* Unless --quiet, warn that n samples of out_path hit full scale, with what
  * to do about it (hint); nothing when n is 0. */
 void cli_warn_clipped(const char *out_path, long long n, const char *hint);
+/* Unless --quiet, warn that in_path is cut short: its header promised
+ * `missing` frames beyond the `got` that were read and used; nothing when
+ * missing is 0. */
+void cli_warn_cut(const char *in_path, long long missing, long long got);
 int cmd_info(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_spectrogram(int argc, char **argv);

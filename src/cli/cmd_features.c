@@ -127,18 +127,18 @@ static void features_free(features *s)
     free(s->loud);
 }
 
-/* Write the CSV beside out_path, then rename it into place. */
+/* Write the CSV beside out_path, then put it in place. */
 static int write_csv(const features *s, const char *out_path, int hop)
 {
-    char tmp[4200];
-    int fd = out_tmp_create(tmp, sizeof tmp, out_path);
+    out_tmp tmp;
+    int fd = out_tmp_create(&tmp, out_path);
     if (fd < 0)
         return cli_fail_lib(fd == OSCINE_E_ARG ? EXIT_USAGE : EXIT_RUNTIME, fd, NULL);
     FILE *fo = fdopen(fd, "w");
     if (!fo) {
         int e = errno;
         close(fd);
-        out_tmp_discard(tmp);
+        out_tmp_discard(&tmp);
         return cli_fail(EXIT_RUNTIME, "output '%s': %s", out_path, strerror(e));
     }
     fputs("time_s,f0_hz,confidence,loudness_db\n", fo);
@@ -150,10 +150,10 @@ static int write_csv(const features *s, const char *out_path, int hop)
     if (fclose(fo))
         bad = 1, e = errno;
     if (bad) {
-        out_tmp_discard(tmp);
+        out_tmp_discard(&tmp);
         return cli_fail(EXIT_RUNTIME, "output '%s': write failed: %s", out_path, strerror(e));
     }
-    if ((e = out_tmp_commit(tmp, out_path)))
+    if ((e = out_tmp_commit(&tmp)))
         return cli_fail(EXIT_RUNTIME, "output '%s': %s", out_path, strerror(e));
     return EXIT_OK;
 }
@@ -193,27 +193,32 @@ int cmd_features(int argc, char **argv)
     if (te)
         return cli_fail_lib(te == OSCINE_E_ARG ? EXIT_USAGE : EXIT_RUNTIME, te, NULL);
 
-    /* oscine_file_info_get gives the same messages as `process` for a
-     * missing, unreadable or non-audio input. */
-    oscine_file_info fi;
-    int e = oscine_file_info_get(in_path, &fi);
-    if (e)
+    /* in_open gives the same messages as `process` for a missing,
+     * unreadable or non-audio input */
+    in_file in;
+    int e = in_open(&in, in_path);
+    if (e) {
+        in_close(&in);
         return cli_fail_lib(EXIT_RUNTIME, e, NULL);
-    if (fi.frames <= 0)
-        return cli_fail(EXIT_RUNTIME, "input '%s': contains no audio", in_path);
-    if (fi.channels < 1 || fi.channels > OSCINE_MAX_CHANNELS)
-        return cli_fail(EXIT_RUNTIME, "input '%s': %d channels; oscine handles 1..%d", in_path,
-                        fi.channels, OSCINE_MAX_CHANNELS);
-    if (fi.sample_rate < 8000 || fi.sample_rate > 192000)
-        return cli_fail(EXIT_RUNTIME, "input '%s': sample rate %d Hz; oscine handles "
-                        "8000..192000", in_path, fi.sample_rate);
-
-    SF_INFO si = {0};
-    SNDFILE *sf = sf_open(in_path, SFM_READ, &si);
-    if (!sf)
-        return cli_fail(EXIT_RUNTIME, "input '%s': %s", in_path, sf_strerror(NULL));
+    }
+    const SF_INFO si = in.info;
+    const char *why = NULL;
+    char whyb[160];
+    if (si.frames <= 0)
+        why = "contains no audio";
+    else if (si.channels > OSCINE_MAX_CHANNELS)
+        snprintf(whyb, sizeof whyb, "%d channels; oscine handles 1..%d", si.channels,
+                 OSCINE_MAX_CHANNELS), why = whyb;
+    else if (si.samplerate < 8000 || si.samplerate > 192000)
+        snprintf(whyb, sizeof whyb, "sample rate %d Hz; oscine handles 8000..192000",
+                 si.samplerate), why = whyb;
+    if (why) {
+        in_close(&in);
+        return cli_fail(EXIT_RUNTIME, "input '%s': %s", in_path, why);
+    }
+    SNDFILE *sf = in.sf;
     const int ch = si.channels, rate = si.samplerate;
-    const int64_t n16 = (int64_t)llround((double)si.frames * FEAT_RATE / rate);
+    int64_t n16 = (int64_t)llround((double)si.frames * FEAT_RATE / rate);
 
     features st = {0}, *s = &st;
     resampler *rs = NULL;
@@ -285,10 +290,16 @@ int cmd_features(int argc, char **argv)
         push_both(s, y, ny);
         fed += ny;
     }
+    /* a file that stops decoding early: the frames that came are analysed */
     if (read_total < si.frames) {
-        cli_fail(EXIT_RUNTIME, "input '%s': file ends after %lld of %lld frames", in_path,
-                 (long long)read_total, (long long)si.frames);
-        goto done;
+        if (read_total == 0) {
+            cli_fail(EXIT_RUNTIME, "input '%s': no frame of the %lld its header promises "
+                     "can be read (%s)", in_path, (long long)si.frames, sf_strerror(sf));
+            goto done;
+        }
+        in.missing += si.frames - read_total;
+        n16 = (int64_t)llround((double)read_total * FEAT_RATE / rate);
+        s->nframes = (n16 + hop - 1) / hop > 0 ? (n16 + hop - 1) / hop : 1;
     }
     while (rs && fed < n16) {
         int ny = resampler_process(rs, NULL, 0, rbuf);
@@ -309,9 +320,11 @@ int cmd_features(int argc, char **argv)
     while (s->fl.done < s->nframes)
         push(s, &s->fl, NULL, hop, run_loud);
     code = write_csv(s, out_real, hop);
+    if (!code)
+        cli_warn_cut(in_path, in.missing, read_total);
 
 done:
-    sf_close(sf);
+    in_close(&in);
     resampler_destroy(rs);
     features_free(s);
     free(ibuf);

@@ -160,7 +160,7 @@ int cmd_generate(int argc, char **argv)
     if (!e)
         e = choose_output_format(out, OSCINE_FORMAT_SAME, samples, SF_FORMAT_FLOAT, &fmt, &bits);
     if (!e)
-        e = out_open(&o, out_real, fmt, (int)rate, (int)channels, 1);
+        e = out_open(&o, out_real, fmt, (int)rate, (int)channels, 1, n);
     if (!e) {
         e = out_write(&o, inter, (int)n);
         e = out_close(&o, e == 0) ? -1 : e;

@@ -28,6 +28,7 @@ int cmd_info(int argc, char **argv)
     printf("channels: %d\n", fi.channels);
     printf("frames:   %lld\n", (long long)fi.frames);
     printf("duration: %.3f s\n", fi.sample_rate ? (double)fi.frames / fi.sample_rate : 0.0);
+    cli_warn_cut(argv[1], fi.frames_missing, fi.frames);
     return EXIT_OK;
 }
 

@@ -100,6 +100,9 @@ int process_main(int argc, char **argv, const char *chain)
         if (!strcmp(a, "--chain")) {
             if (!v)
                 return cli_fail(EXIT_USAGE, "--chain needs a value, e.g. --chain passthrough,gain");
+            if (!v[0]) /* the library's default, but never what a user means */
+                return cli_fail(EXIT_USAGE, "--chain '': give at least one stage, e.g. "
+                                "--chain passthrough (see 'oscine stages')");
             job.stages = v;
             i++;
         } else if (!strcmp(a, "--set")) {
@@ -146,7 +149,7 @@ int process_main(int argc, char **argv, const char *chain)
                 return cli_fail(EXIT_USAGE, "--bits '%s': use 16, 24, 32 or float", v);
             i++;
         } else if (!strcmp(a, "--model")) {
-            if (!v)
+            if (!v || !v[0] || (strchr(v, '=') && !strchr(v, '=')[1]))
                 return cli_fail(EXIT_USAGE, "--model needs a path (or STAGE=PATH)");
             if (nmodels == 8)
                 return cli_fail(EXIT_USAGE, "--model: at most 8");
@@ -221,10 +224,7 @@ int cli_run_job(oscine_file_job *job)
                 rep.latency);
     /* and what the user would otherwise not hear of. */
     cli_warn_clipped(job->out_path, rep.clipped, "lower the level, or write --bits float");
-    if (!cli_quiet && rep.frames_missing > 0)
-        fprintf(stderr, "oscine: warning: '%s' is cut short: its header promises %lld more "
-                "frames than it holds; the %lld there were processed\n", job->in_path,
-                (long long)rep.frames_missing, (long long)rep.frames_in);
+    cli_warn_cut(job->in_path, rep.frames_missing, rep.frames_in);
     if (!cli_quiet && rep.nonfinite)
         fprintf(stderr, "oscine: warning: '%s': %llu samples of NaN or infinity (in the "
                 "input, or made by a stage) replaced by silence\n", job->in_path,

@@ -1,10 +1,13 @@
 /* cmd_run.c - `oscine run` (the live daemon) and `oscine devices`. */
 #include "cli.h"
 
+#include "engine/chainrt.h"
 #include "io/pa.h"
 #include "osc/daemon.h"
 #include "oscine.h"
 
+#include <ctype.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +30,35 @@ static int valued_flag(const char *a)
         if (!strcmp(a, flags[i]))
             return 1;
     return 0;
+}
+
+/* An address to listen on as the daemon takes it: a numeric IPv4 or IPv6
+ * address, or a host name (letters, digits, '-' in dot-separated labels,
+ * resolved by the daemon). Checked here without any lookup. */
+static int host_ok(const char *h)
+{
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST}, *res = NULL;
+    if (getaddrinfo(h, NULL, &hints, &res) == 0) {
+        freeaddrinfo(res);
+        return 1;
+    }
+    size_t n = strlen(h), label = 0;
+    if (n == 0 || n > 253)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)h[i];
+        if (c == '.') {
+            if (label == 0 || h[i - 1] == '-')
+                return 0;
+            label = 0;
+        } else if (isalnum(c) || (c == '-' && label > 0)) {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return h[n - 1] != '-';
 }
 
 int cmd_run(int argc, char **argv)
@@ -101,5 +133,19 @@ int cmd_run(int argc, char **argv)
     if (c.chain && c.preset)
         return cli_fail(EXIT_USAGE, "run: give --chain or --preset, not both (a preset "
                         "may set /engine/chain)");
+    /* The flags' values are checked before any device or socket is opened:
+     * a bad one is a usage error (2), as for the file commands. */
+    if (c.chain && !c.chain[0])
+        return cli_fail(EXIT_USAGE, "--chain '': give at least one stage, e.g. --chain "
+                        "passthrough (see 'oscine stages')");
+    if (c.chain && chain_spec_check(c.chain))
+        return cli_fail(EXIT_USAGE, "--chain: %s", oscine_last_error());
+    if (c.preset && !c.preset[0])
+        return cli_fail(EXIT_USAGE, "--preset '': give a preset name or a file");
+    if (c.model && !c.model[0])
+        return cli_fail(EXIT_USAGE, "--model '': give the weights' path");
+    if (!host_ok(c.osc_host))
+        return cli_fail(EXIT_USAGE, "--osc-host '%s': not an IP address or a host name",
+                        c.osc_host);
     return daemon_run(&c);
 }

@@ -54,7 +54,7 @@ typedef struct panel {
     const char *path;
     const char *title; /* drawn above the panel: --titles, else the file's name */
     int rate, channels;
-    int64_t frames;
+    int64_t frames, missing; /* frames held; promised beyond them */
     int cols;  /* columns this input's duration covers */
     float *pw; /* (width x height) column-major: largest power, or -1 = no data */
 } panel;
@@ -84,11 +84,14 @@ static int has_png_extension(const char *path)
 /* Fill p->pw: width x height pixels over 0..tmax seconds and 0..fmax Hz. */
 static int analyse(panel *p, int width, int height, double tmax, double fmax)
 {
-    SF_INFO si;
-    memset(&si, 0, sizeof si);
-    SNDFILE *sf = sf_open(p->path, SFM_READ, &si);
-    if (!sf)
-        return cli_fail(EXIT_RUNTIME, "input '%s': %s", p->path, sf_strerror(NULL));
+    in_file in;
+    int e = in_open(&in, p->path);
+    if (e) {
+        in_close(&in);
+        return cli_fail_lib(EXIT_RUNTIME, e, NULL);
+    }
+    SNDFILE *sf = in.sf;
+    const SF_INFO si = in.info;
 
     const int rate = si.samplerate, ch = si.channels;
     int n_fft = 16;
@@ -100,9 +103,9 @@ static int analyse(panel *p, int width, int height, double tmax, double fmax)
 
     stft *st = NULL;
     stft_config cfg = {.n_fft = n_fft, .win_len = n_fft, .hop = hop, .window = STFT_WIN_HANN};
-    int e = stft_create(&st, &cfg);
+    e = stft_create(&st, &cfg);
     if (e) {
-        sf_close(sf);
+        in_close(&in);
         return cli_fail_lib(EXIT_RUNTIME, e, p->path);
     }
     const int bins = stft_bins(st);
@@ -154,7 +157,7 @@ static int analyse(panel *p, int width, int height, double tmax, double fmax)
             n = sf_readf_float(sf, ib, hop);
             if (n < hop) {
                 eof = 1;
-                if (sf_error(sf)) {
+                if (sf_error(sf) && got + n < p->frames) { /* (a cut file ends in one) */
                     ret = cli_fail(EXIT_RUNTIME, "input '%s': read failed: %s", p->path,
                                    sf_strerror(sf));
                     goto done;
@@ -222,19 +225,21 @@ done:
     free(b1);
     free(filled);
     stft_destroy(st);
-    sf_close(sf);
+    in_close(&in);
     return ret;
 }
 
 typedef struct png_out {
-    char path[4096], tmp[4096];
+    char path[4096];
+    out_tmp tmp;
     FILE *f;
+    int io_errno; /* the first failed write's reason */
 } png_out;
 
 static int png_open_tmp(png_out *o, const char *path)
 {
     memset(o, 0, sizeof *o);
-    int fd = out_tmp_create(o->tmp, sizeof o->tmp, path);
+    int fd = out_tmp_create(&o->tmp, path);
     if (fd < 0)
         return cli_fail_lib(fd == OSCINE_E_ARG ? EXIT_USAGE : EXIT_RUNTIME, fd, NULL);
     snprintf(o->path, sizeof o->path, "%s", path);
@@ -242,8 +247,7 @@ static int png_open_tmp(png_out *o, const char *path)
     if (!o->f) {
         int e = errno;
         close(fd);
-        out_tmp_discard(o->tmp);
-        o->tmp[0] = 0;
+        out_tmp_discard(&o->tmp);
         return cli_fail(EXIT_RUNTIME, "output '%s': %s", path, strerror(e));
     }
     return EXIT_OK;
@@ -260,6 +264,25 @@ static void png_warning_fn(png_structp png, png_const_charp msg)
 {
     (void)png;
     (void)msg;
+}
+
+/* libpng's output through stdio, keeping errno of a failed write (libpng
+ * itself says only "Write Error"). */
+static void png_write_fn(png_structp png, png_bytep data, size_t len)
+{
+    png_out *o = png_get_io_ptr(png);
+    if (fwrite(data, 1, len, o->f) != len) {
+        if (!o->io_errno)
+            o->io_errno = errno ? errno : EIO;
+        png_error(png, strerror(o->io_errno));
+    }
+}
+
+static void png_flush_fn(png_structp png)
+{
+    png_out *o = png_get_io_ptr(png);
+    if (fflush(o->f) && !o->io_errno)
+        o->io_errno = errno;
 }
 
 /* ---- text: a 5 x 7 pixel font of printable ASCII (32 .. 126), one row per
@@ -537,9 +560,9 @@ static int write_png(png_out *o, const canvas *c, const char *title)
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
         return cli_fail(EXIT_RUNTIME, "output '%s': writing the PNG failed: %s", o->path,
-                        why[0] ? why : strerror(errno));
+                        o->io_errno ? strerror(o->io_errno) : why[0] ? why : "libpng error");
     }
-    png_init_io(png, o->f);
+    png_set_write_fn(png, o, png_write_fn, png_flush_fn);
     png_set_IHDR(png, info, (png_uint_32)c->w, (png_uint_32)c->h, 8, PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     char software[64];
@@ -652,6 +675,7 @@ int cmd_spectrogram(int argc, char **argv)
         ps[i].rate = fi.sample_rate;
         ps[i].channels = fi.channels;
         ps[i].frames = fi.frames > 0 ? fi.frames : 0;
+        ps[i].missing = fi.frames_missing;
         if (fi.sample_rate <= 0)
             return cli_fail(EXIT_RUNTIME, "input '%s': no sample rate", ps[i].path);
         double s = (double)ps[i].frames / fi.sample_rate;
@@ -701,16 +725,20 @@ int cmd_spectrogram(int argc, char **argv)
         if (!ret) {
             draw(&cv, ps, np, (int)width, (int)height, top, range, axes, tmax, fmax);
             ret = write_png(&o, &cv, title);
-            if (!ret && (fflush(o.f) || fsync(fileno(o.f))))
-                ret = cli_fail(EXIT_RUNTIME, "output '%s': %s", out, strerror(errno));
+            if (!ret && (fflush(o.f) || o.io_errno))
+                ret = cli_fail(EXIT_RUNTIME, "output '%s': write failed: %s", out,
+                               strerror(o.io_errno ? o.io_errno : errno));
             if (fclose(o.f) && !ret)
-                ret = cli_fail(EXIT_RUNTIME, "output '%s': %s", out, strerror(errno));
+                ret = cli_fail(EXIT_RUNTIME, "output '%s': write failed: %s", out,
+                               strerror(errno));
             int re;
             if (ret)
-                out_tmp_discard(o.tmp);
-            else if ((re = out_tmp_commit(o.tmp, out_real)))
-                ret = cli_fail(EXIT_RUNTIME, "output '%s': cannot rename the finished file "
-                               "into place: %s", out, strerror(re));
+                out_tmp_discard(&o.tmp);
+            else if ((re = out_tmp_commit(&o.tmp)))
+                ret = cli_fail(EXIT_RUNTIME, "output '%s': cannot put the finished file "
+                               "in place: %s", out, strerror(re));
+            for (int i = 0; i < np && !ret; i++)
+                cli_warn_cut(ps[i].path, ps[i].missing, ps[i].frames);
         }
         free(cv.px);
     }

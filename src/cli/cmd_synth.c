@@ -23,6 +23,7 @@
 #include "oscine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -240,8 +241,8 @@ static int read_midi(const char *path, const uint8_t *b, size_t len, score_ev **
     snprintf(what, sizeof what, "midi '%s'", path);
     smf_event *in = NULL;
     int nin = 0, e = smf_parse(b, len, what, &in, &nin);
-    if (e)
-        return cli_fail(e == OSCINE_E_NOMEM ? EXIT_RUNTIME : EXIT_USAGE, "%s", oscine_last_error());
+    if (e) /* a corrupt file, like any unreadable input: a runtime failure */
+        return cli_fail(EXIT_RUNTIME, "%s", oscine_last_error());
     int cap = 64, cnt = 0;
     score_ev *ev = malloc(sizeof *ev * (size_t)cap);
     midi_state mid;
@@ -264,12 +265,19 @@ static int read_midi(const char *path, const uint8_t *b, size_t len, score_ev **
 /* A score file or a MIDI file (by its first bytes, "MThd"). */
 static int read_input(const char *path, score_ev **out, int *n)
 {
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return cli_fail(EXIT_RUNTIME, "score '%s': is a directory", path);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* without blocking: a FIFO would otherwise wait for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return cli_fail(EXIT_RUNTIME, "score '%s': cannot open: %s", path, strerror(errno));
+    struct stat st = {0};
+    FILE *f = NULL;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) || !(f = fdopen(fd, "rb"))) {
+        int dir = S_ISDIR(st.st_mode);
+        close(fd);
+        return cli_fail(EXIT_RUNTIME, "score '%s': %s", path,
+                        dir ? "is a directory" : "not a regular file (a pipe or device)");
+    }
     char head[512];
     size_t got = fread(head, 1, sizeof head, f);
     if (got < 4 || memcmp(head, "MThd", 4)) {
@@ -286,7 +294,7 @@ static int read_input(const char *path, score_ev **out, int *n)
     fseek(f, 0, SEEK_SET);
     if (len < 0 || len > MIDI_MAX_BYTES) {
         fclose(f);
-        return cli_fail(EXIT_USAGE, "midi '%s': larger than %d MB", path, MIDI_MAX_BYTES >> 20);
+        return cli_fail(EXIT_RUNTIME, "midi '%s': larger than %d MB", path, MIDI_MAX_BYTES >> 20);
     }
     uint8_t *b = malloc((size_t)len);
     if (!b || fread(b, 1, (size_t)len, f) != (size_t)len) {
@@ -313,7 +321,7 @@ int cmd_synth(int argc, char **argv)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--model")) {
-            if (!v)
+            if (!v || !v[0])
                 return cli_fail(EXIT_USAGE, "--model needs a name (violin) or a path");
             model = argv[++i];
         } else if (!strcmp(a, "--rate")) {
@@ -383,15 +391,23 @@ int cmd_synth(int argc, char **argv)
         cli_fail_lib(EXIT_RUNTIME, e, NULL);
         goto done;
     }
-    if ((e = out_open(&of, out_real, sf_format, (int)rate, 1, 1))) {
-        cli_fail_lib(EXIT_RUNTIME, e, NULL);
-        goto done;
-    }
-    opened = 1;
+    int64_t end = (int64_t)llround(((nev ? ev[nev - 1].t : 0.0) + tail) * rate), t = 0;
     struct sigaction sa = {.sa_handler = synth_signal}, old_int, old_term;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    int64_t end = (int64_t)llround(((nev ? ev[nev - 1].t : 0.0) + tail) * rate), t = 0;
+    /* A short file can ask for hours (a MIDI file's last event a day in):
+     * say so before spending them, so the user can stop it. */
+    if (end > 3600 * rate && !cli_quiet) {
+        long long sec = (long long)(end / rate);
+        fprintf(stderr, "oscine: %s: %lld:%02lld:%02lld (%lld s) to render, its last message "
+                "at %.1f s; Ctrl-C stops it\n", score, sec / 3600, sec / 60 % 60, sec % 60,
+                sec, nev ? ev[nev - 1].t : 0.0);
+    }
+    if ((e = out_open(&of, out_real, sf_format, (int)rate, 1, 1, end))) {
+        cli_fail_lib(EXIT_RUNTIME, e, NULL);
+        goto restore;
+    }
+    opened = 1;
     float peak = 0;
     for (int k = 0; t < end || k < nev;) {
         int64_t next = k < nev ? llround(ev[k].t * rate) : end;

@@ -31,7 +31,7 @@ int cmd_transfer(int argc, char **argv)
             args[n++] = (char *)flags[f][1];
             args[n++] = argv[++i];
         } else if (!strcmp(a, "--model")) {
-            if (i + 1 >= argc)
+            if (i + 1 >= argc || !argv[i + 1][0])
                 return cli_fail(EXIT_USAGE, "--model needs a name (violin) or a path");
             snprintf(model, sizeof model, "transfer=%s", argv[++i]);
             args[n++] = "--model";

@@ -49,22 +49,24 @@ static int parse_layout(const char *v, layout *out)
 static int read_mono16k(const char *path, float **out, size_t *n)
 {
     *out = NULL;
-    oscine_file_info fi;
-    int e = oscine_file_info_get(path, &fi);
-    if (e)
+    in_file in;
+    int e = in_open(&in, path);
+    if (e) {
+        in_close(&in);
         return cli_fail_lib(EXIT_RUNTIME, e, NULL);
-    if (fi.frames <= 0)
-        return cli_fail(EXIT_RUNTIME, "input '%s': contains no audio", path);
-    if (fi.sample_rate < 8000 || fi.sample_rate > 192000)
+    }
+    SNDFILE *sf = in.sf;
+    const SF_INFO si = in.info;
+    if (si.frames <= 0 || si.samplerate < 8000 || si.samplerate > 192000) {
+        in_close(&in);
+        if (si.frames <= 0)
+            return cli_fail(EXIT_RUNTIME, "input '%s': contains no audio", path);
         return cli_fail(EXIT_RUNTIME, "input '%s': sample rate %d Hz; oscine handles "
-                        "8000..192000", path, fi.sample_rate);
-    SF_INFO si = {0};
-    SNDFILE *sf = sf_open(path, SFM_READ, &si);
-    if (!sf)
-        return cli_fail(EXIT_RUNTIME, "input '%s': %s", path, sf_strerror(NULL));
+                        "8000..192000", path, si.samplerate);
+    }
     const int ch = si.channels, rate = si.samplerate;
-    const size_t total = (size_t)si.frames;
-    const size_t n16 = (size_t)llround((double)total * VOC_RATE / rate);
+    size_t total = (size_t)si.frames;
+    size_t n16 = (size_t)llround((double)total * VOC_RATE / rate);
     float *mono = malloc(sizeof(float) * (total ? total : 1));
     float *ib = malloc(sizeof(float) * BLOCK * (size_t)ch);
     float *y = calloc(n16 ? n16 : 1, sizeof(float));
@@ -89,11 +91,18 @@ static int read_mono16k(const char *path, float **out, size_t *n)
         }
         got += (size_t)r;
     }
+    /* a file that stops decoding early: the frames that came are used */
     if (got < total) {
-        cli_fail(EXIT_RUNTIME, "input '%s': read error after %zu of %zu frames", path, got,
-                 total);
-        goto done;
+        if (got == 0) {
+            cli_fail(EXIT_RUNTIME, "input '%s': no frame of the %zu its header promises can "
+                     "be read (%s)", path, total, sf_strerror(sf));
+            goto done;
+        }
+        in.missing += (int64_t)(total - got);
+        total = got;
+        n16 = (size_t)llround((double)total * VOC_RATE / rate);
     }
+    cli_warn_cut(path, in.missing, (long long)got);
     if (rate == VOC_RATE) {
         memcpy(y, mono, sizeof(float) * n16);
     } else {
@@ -128,7 +137,7 @@ static int read_mono16k(const char *path, float **out, size_t *n)
     *n = n16;
     code = EXIT_OK;
 done:
-    sf_close(sf);
+    in_close(&in);
     resampler_destroy(rs);
     free(rb);
     free(mono);
@@ -201,6 +210,47 @@ int cmd_mel(int argc, char **argv)
     return e ? cli_fail_lib(EXIT_RUNTIME, e, NULL) : EXIT_OK;
 }
 
+/* The scales a mel spectrogram comes in: the vocoder's natural log of the
+ * magnitude (docs/mel.md), the same in log10 or in dB (20 log10, as power
+ * dB), or not logarithmic at all. */
+typedef enum { MEL_LN, MEL_LOG10, MEL_DB, MEL_LINEAR, MEL_AUTO } mel_scale;
+static const char *const MEL_SCALE_NAMES[] = {"natural-log", "log10", "dB", "linear (not "
+                                              "logarithmic)"};
+static const char *const MEL_SCALE_FLAGS[] = {"ln", "log10", "db"};
+
+/* Which scale the n values of a mel (lo .. hi) are in, from what the
+ * natural-log scale cannot hold: ln of a magnitude in [1e-5, a few hundred]
+ * spans about -11.5 .. 6; real mels from 'oscine mel' of dev speech, noisy
+ * speech and noise span -11.51 .. 0.9 with a lowest value of -5.4 or less
+ * (full-scale white noise). In order:
+ *  - constant: nothing to tell, natural log;
+ *  - all >= 0: linear (every natural-log mel of sound has negative values);
+ *  - below -30 or above 12: dB (its floor is -100 for 1e-5);
+ *  - a floor (at least 0.5 % of the values equal to the lowest) at a whole
+ *    number -1 .. -12: log10 with a floor 10^-k (-5 for 1e-5), since the
+ *    natural-log floors ln 10^-k are never whole;
+ *  - no value below -5 and none above 2: log10 (ln's lowest is far lower);
+ *  - else natural log.
+ * A mel in log10 with a floor below 1e-5 and no exact floor values can pass
+ * as natural log; docs/mel.md says so. */
+static mel_scale mel_scale_guess(const float *v, size_t n, float lo, float hi)
+{
+    if (hi - lo < 1e-6f)
+        return MEL_LN;
+    if (lo >= 0)
+        return MEL_LINEAR;
+    if (lo < -30 || hi > 12)
+        return MEL_DB;
+    size_t at_floor = 0;
+    for (size_t i = 0; i < n; i++)
+        at_floor += v[i] <= lo + 1e-4f;
+    if (at_floor * 200 >= n && lo >= -12.5f && lo <= -0.5f && fabsf(lo - roundf(lo)) < 1e-3f)
+        return MEL_LOG10;
+    if (lo >= -5.0001f && hi <= 2)
+        return MEL_LOG10;
+    return MEL_LN;
+}
+
 int cmd_vocode(int argc, char **argv)
 {
     const char *pos[2], *model = NULL;
@@ -209,6 +259,7 @@ int cmd_vocode(int argc, char **argv)
     oscine_sample_type samples = OSCINE_SAMPLES_PCM16;
     int rtisi_la = -2, rtisi_it = -2; /* -2: the file synthesis; -1: the model's */
     int refine = -2;                  /* -2: the file synthesis' with it, else none */
+    mel_scale scale = MEL_AUTO;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -246,8 +297,16 @@ int cmd_vocode(int argc, char **argv)
             if (parse_layout(v, &lay))
                 return cli_fail(EXIT_USAGE, "--layout: use frames-first or bands-first");
             i++;
+        } else if (!strcmp(a, "--mel-scale")) {
+            int k = MEL_LN;
+            while (v && k <= MEL_DB && strcmp(v, MEL_SCALE_FLAGS[k]))
+                k++;
+            if (!v || k > MEL_DB)
+                return cli_fail(EXIT_USAGE, "--mel-scale '%s': use ln, log10 or db", v ? v : "");
+            scale = (mel_scale)k;
+            i++;
         } else if (!strcmp(a, "--model")) {
-            if (!v)
+            if (!v || !v[0])
                 return cli_fail(EXIT_USAGE, "--model needs a path");
             model = v;
             i++;
@@ -354,12 +413,35 @@ int cmd_vocode(int argc, char **argv)
             }
             lo = fminf(lo, v);
             hi = fmaxf(hi, v);
-            mel[(size_t)f * VOC_MELS + b] = fmaxf(v, logf(VOC_LOG_FLOOR));
+            mel[(size_t)f * VOC_MELS + b] = v;
         }
-    if (!cli_quiet && (hi > 8.0f || lo < -30.0f || lo >= 0.0f))
-        fprintf(stderr, "oscine: warning: '%s' values span %.3g .. %.3g; the vocoder expects "
-                "natural-log magnitude mel (floor ln 1e-5 = -11.5, speech about -11 .. 2), as "
-                "'oscine mel' writes\n", in_path, (double)lo, (double)hi);
+    const size_t nv = (size_t)frames * VOC_MELS;
+    if (scale == MEL_AUTO) {
+        mel_scale seen = mel_scale_guess(mel, nv, lo, hi);
+        if (seen != MEL_LN) {
+            cli_fail(EXIT_RUNTIME, "input '%s': values %.4g .. %.4g look like a %s mel, not the "
+                     "natural-log mel the vocoder takes (docs/mel.md)%s", in_path, (double)lo,
+                     (double)hi, MEL_SCALE_NAMES[seen],
+                     seen == MEL_LINEAR ? "; take its natural log, ln(max(x, 1e-5))"
+                     : seen == MEL_LOG10 ? "; --mel-scale log10 converts it (--mel-scale ln if "
+                                           "it is natural-log after all)"
+                                         : "; --mel-scale db converts it (--mel-scale ln if it "
+                                           "is natural-log after all)");
+            goto done;
+        }
+    }
+    /* to natural log, then the floor 'oscine mel' applies */
+    const float to_ln = scale == MEL_LOG10 ? (float)M_LN10 : scale == MEL_DB ? (float)(M_LN10 / 20)
+                                                                            : 1.0f;
+    lo *= to_ln;
+    hi *= to_ln;
+    for (size_t i = 0; i < nv; i++)
+        mel[i] = fmaxf(mel[i] * to_ln, logf(VOC_LOG_FLOOR));
+    if (!cli_quiet && (hi > 8.0f || lo < logf(VOC_LOG_FLOOR) - 0.01f))
+        fprintf(stderr, "oscine: warning: '%s' values span %.3g .. %.3g%s; the vocoder expects "
+                "natural-log magnitude mel (floor ln 1e-5 = -11.5, speech about -11 .. 1; values "
+                "below the floor are raised to it), as 'oscine mel' writes\n", in_path,
+                (double)lo, (double)hi, scale == MEL_LOG10 || scale == MEL_DB ? " (converted)" : "");
 
     /* The model, checked against the input's configuration. */
     if (model) {
@@ -413,7 +495,7 @@ int cmd_vocode(int argc, char **argv)
         cli_fail(EXIT_RUNTIME, "vocode: %zu of %lld frames came out (a bug)", done_frames, frames);
         goto done;
     }
-    if ((e = out_open(&of, out_real, sf_format, VOC_RATE, 1, 1))) {
+    if ((e = out_open(&of, out_real, sf_format, VOC_RATE, 1, 1, (int64_t)nout))) {
         cli_fail_lib(EXIT_RUNTIME, e, NULL);
         goto done;
     }
@@ -499,7 +581,7 @@ int cmd_resynth(int argc, char **argv)
             nset += k == nset;
             i++;
         } else if (!strcmp(a, "--model")) {
-            if (!v)
+            if (!v || !v[0])
                 return cli_fail(EXIT_USAGE, "--model needs a path");
             mp.path = v;
             i++;

@@ -67,18 +67,25 @@ static const cli_command commands[] = {
      "definition. OUT is written to a temporary file and renamed when complete.\n",
      cmd_mel},
     {"vocode", "IN.npy OUT [--model PATH] [--layout frames-first|bands-first]\n"
-               "        [--bits 16|24|32|float] [--rtisi LA,PASSES|model] [--refine N] [--quiet]",
+               "        [--mel-scale ln|log10|db] [--bits 16|24|32|float] [--rtisi LA,PASSES|model]\n"
+               "        [--refine N] [--quiet]",
      "turn a mel spectrogram (.npy) into speech with the vocoder",
      "Reads a float32 or float64 .npy mel spectrogram as 'oscine mel' writes it\n"
      "(natural-log mel, 80 bands, 5 ms frames, 16 kHz; values below ln 1e-5 are\n"
      "raised to it) and writes frames*80 - 240 samples of 16 kHz mono WAV or FLAC\n"
      "(OUT's extension). The band axis is found by its size 80; when both axes\n"
      "are 80, say which with --layout. NaN, infinity, a missing band axis and an\n"
-     "empty array are errors; values far outside the usual range get a warning.\n"
+     "empty array are errors. A mel in another scale (log10, dB, or not\n"
+     "logarithmic, as other tools write them; told by its range, docs/mel.md) is\n"
+     "refused, naming the scale it looks like; values far outside the usual\n"
+     "range get a warning.\n"
      "  --model PATH   weights (default: vocoder-16k.osw from $OSCINE_MODEL_PATH,\n"
      "                 ./models or the installed share/oscine/models); its\n"
      "                 recorded mel configuration must be oscine's (docs/mel.md)\n"
      "  --layout L     frames-first ([frames, 80]) or bands-first ([80, frames])\n"
+     "  --mel-scale S  the input's scale: ln (natural log, as 'oscine mel'), log10\n"
+     "                 or db (20 log10 of the magnitude, i.e. power dB); log10\n"
+     "                 and db are converted to ln. Given, the scale is not guessed\n"
      "  --bits B       16 (default, TPDF-dithered), 24, 32 or float\n"
      "  --rtisi S      the phase refinement (RTISI-LA) of the synthesis: LA,PASSES\n"
      "                 (0..16 frames of look-ahead, 0..16 passes), or 'model' for\n"
@@ -288,6 +295,13 @@ void cli_warn_clipped(const char *out_path, long long n, const char *hint)
                 n, hint);
 }
 
+void cli_warn_cut(const char *in_path, long long missing, long long got)
+{
+    if (missing > 0 && !cli_quiet)
+        fprintf(stderr, "oscine: warning: '%s' is cut short: its header promises %lld more "
+                "frames than it holds; the %lld there were used\n", in_path, missing, got);
+}
+
 int cli_parse_float(const char *s, float *out)
 {
     double v;
@@ -425,7 +439,29 @@ static void blas_rerun(char **argv)
         unsetenv("OPENBLAS_NUM_THREADS");
 }
 
+/* What a command printed must have reached its standard output: a full
+ * disk or a closed pipe behind `> file` is a failure (exit 1 with the
+ * reason), not a success with the output lost. A command that failed keeps
+ * its own code and message. */
+static int finish(int code)
+{
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int e = errno;
+    if (fclose(stdout) && !bad)
+        bad = 1, e = errno;
+    if (bad && code == EXIT_OK)
+        return cli_fail(EXIT_RUNTIME, "standard output: %s", strerror(e ? e : EIO));
+    return code;
+}
+
+static int run_main(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    return finish(run_main(argc, argv));
+}
+
+static int run_main(int argc, char **argv)
 {
     blas_rerun(argv);
     find_bundled_files();
@@ -458,6 +494,9 @@ int main(int argc, char **argv)
     /* -q/--quiet means the same to every command but the daemon (which has
      * --log-level): no progress bar, no summary line, no warnings; errors
      * still print. Taken out here so each command's parser never sees it. */
+    /* A file over the size limit (ulimit -f) is a write error to report
+     * ("File too large"), not a signal that kills without a word. */
+    signal(SIGXFSZ, SIG_IGN);
     if (strcmp(cmd, "run")) {
         catch_fatal_signals(); /* commands may override INT and TERM */
         int n = 2;

@@ -6,54 +6,13 @@
 #include "base/error.h"
 #include "io/audiofile.h"
 
-#include <errno.h>
 #include <math.h>
 #include <sndfile.h>
 #include <soxr.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define BLOCK 4096
-
-/* Frames an input's header promises beyond what the file holds (a WAV or
- * AIFF cut off mid-write): libsndfile reads what is there and notes the
- * header's figure in its log as "data : CLAIMED (should be ACTUAL)". A
- * header left unfinished by a streaming writer (0 or 0xFFFFFFFF) is not a
- * cut: 0 then. */
-static int64_t frames_missing(SNDFILE *sf, const SF_INFO *info)
-{
-    int major = info->format & SF_FORMAT_TYPEMASK;
-    if (major != SF_FORMAT_WAV && major != SF_FORMAT_AIFF && major != SF_FORMAT_W64)
-        return 0;
-    char log[4096];
-    sf_command(sf, SFC_GET_LOG_INFO, log, sizeof log);
-    const char *p = strstr(log, "\ndata : ");
-    if (!p)
-        p = strstr(log, "\nSSND : ");
-    unsigned long long claimed, actual;
-    if (!p || sscanf(p + 8, "%llu (should be %llu)", &claimed, &actual) != 2)
-        return 0;
-    if (claimed <= actual || claimed == 0xFFFFFFFFull || claimed == 0x7FFFFFFFull)
-        return 0;
-    int bytes = sf_current_byterate(sf) > 0 && info->samplerate > 0
-                    ? sf_current_byterate(sf) / info->samplerate : 0;
-    return bytes > 0 ? (int64_t)((claimed - actual) / (unsigned long long)bytes) : 0;
-}
-
-static int open_input(const char *path, SNDFILE **sf, SF_INFO *info)
-{
-    struct stat st;
-    memset(info, 0, sizeof *info);
-    if (stat(path, &st))
-        return err_set(OSCINE_E_IO, "input '%s': %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return err_set(OSCINE_E_IO, "input '%s': is a directory", path);
-    *sf = sf_open(path, SFM_READ, info);
-    if (!*sf)
-        return err_set(OSCINE_E_FORMAT, "input '%s': %s", path, sf_strerror(NULL));
-    return 0;
-}
 
 static const char *major_name(int format)
 {
@@ -83,13 +42,13 @@ static const char *sub_name(int format)
 
 OSCINE_API int oscine_file_info_get(const char *path, oscine_file_info *info)
 {
-    SNDFILE *sf;
-    SF_INFO si;
+    in_file in;
     err_clear();
-    int e = open_input(path, &sf, &si);
+    memset(info, 0, sizeof *info);
+    int e = in_open(&in, path);
     if (e)
         return e;
-    memset(info, 0, sizeof *info);
+    const SF_INFO si = in.info;
     info->sample_rate = si.samplerate;
     info->channels = si.channels;
     info->frames = si.frames;
@@ -100,14 +59,16 @@ OSCINE_API int oscine_file_info_get(const char *path, oscine_file_info *info)
     int len = paren ? (int)(paren - name) : (int)strlen(name);
     snprintf(info->container, sizeof info->container, "%.*s", len, name);
     snprintf(info->samples, sizeof info->samples, "%s", sub_name(si.format));
-    sf_close(sf);
+    info->frames_missing = in.missing;
+    in_close(&in);
     return 0;
 }
 
 /* Everything a job holds, so one cleanup path frees it all. */
 typedef struct job_state {
-    SNDFILE *in;
-    SF_INFO info;
+    in_file in;
+    int in_open;
+    SF_INFO info;         /* in.info */
     oscine_chain *chain;
     soxr_t sx;
     out_file out;
@@ -176,8 +137,8 @@ static void job_free(job_state *s, int commit_failed)
 {
     if (s->out_open)
         out_close(&s->out, 0);
-    if (s->in)
-        sf_close(s->in);
+    if (s->in_open)
+        in_close(&s->in);
     if (s->sx)
         soxr_delete(s->sx);
     oscine_chain_destroy(s->chain);
@@ -209,9 +170,11 @@ OSCINE_API int oscine_file_process(const oscine_file_job *job)
     if (e)
         return e;
 
-    e = open_input(job->in_path, &s->in, &s->info);
+    e = in_open(&s->in, job->in_path);
+    s->in_open = 1;
     if (e)
         goto fail;
+    s->info = s->in.info;
     const int ch = s->info.channels, rate = s->info.samplerate;
     if (s->info.frames <= 0) {
         e = err_set(OSCINE_E_EMPTY, "input '%s': contains no audio", job->in_path);
@@ -282,14 +245,15 @@ OSCINE_API int oscine_file_process(const oscine_file_job *job)
 
     s->to_skip = oscine_chain_latency(s->chain);
     s->out_total = (int64_t)llround((double)s->info.frames * out_rate / rate);
-    e = out_open(&s->out, out_path, sf_format, out_rate, ch, job->dither && reduce);
+    e = out_open(&s->out, out_path, sf_format, out_rate, ch, job->dither && reduce,
+                 s->out_total);
     if (e)
         goto fail;
     s->out_open = 1;
 
     int64_t done = 0;
     while (done < s->info.frames) {
-        sf_count_t got = sf_readf_float(s->in, s->ibuf, BLOCK);
+        sf_count_t got = sf_readf_float(s->in.sf, s->ibuf, BLOCK);
         if (got <= 0)
             break;
         done += got;
@@ -302,10 +266,18 @@ OSCINE_API int oscine_file_process(const oscine_file_job *job)
             goto fail;
         }
     }
+    /* A file that stops decoding early (a corrupt FLAC frame): what came is
+     * processed, the rest counted as missing for the warning. */
+    int64_t missing = s->in.missing;
     if (done < s->info.frames) {
-        e = err_set(OSCINE_E_FORMAT, "input '%s': file ends after %lld of %lld frames",
-                    job->in_path, (long long)done, (long long)s->info.frames);
-        goto fail;
+        if (done == 0) {
+            e = err_set(OSCINE_E_FORMAT, "input '%s': no frame of the %lld its header "
+                        "promises can be read (%s)", job->in_path, (long long)s->info.frames,
+                        sf_strerror(s->in.sf));
+            goto fail;
+        }
+        missing += s->info.frames - done;
+        s->out_total = (int64_t)llround((double)done * out_rate / rate);
     }
     /* Flush the chain's latency with silence, then the resampler. */
     memset(s->ibuf, 0, sizeof(float) * BLOCK * (size_t)ch);
@@ -339,7 +311,7 @@ OSCINE_API int oscine_file_process(const oscine_file_job *job)
                               .clipped = s->out.clipped,
                               .nonfinite = oscine_chain_nan_events(s->chain),
                               .latency = oscine_chain_latency(s->chain),
-                              .frames_missing = frames_missing(s->in, &s->info)};
+                              .frames_missing = missing};
     s->out_open = 0;
     e = out_close(&s->out, 1);
     if (e)

@@ -5,6 +5,7 @@
 #include "io/audiofile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,13 +236,18 @@ int npy_parse_f32(const void *buf, size_t len, const char *name, npy_array *out)
 int npy_read_f32(const char *path, npy_array *out)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* without blocking: a FIFO would otherwise wait for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return err_set(OSCINE_E_IO, "npy '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return err_set(OSCINE_E_IO, "npy '%s': not a regular file", path);
+    struct stat st = {0};
+    FILE *f = NULL;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) || !(f = fdopen(fd, "rb"))) {
+        close(fd);
+        return err_set(OSCINE_E_IO, "npy '%s': %s", path,
+                       S_ISDIR(st.st_mode) ? "is a directory"
+                                           : "not a regular file (a pipe or device)");
     }
     if (st.st_size > NPY_MAX_BYTES + 65536) {
         fclose(f);
@@ -298,24 +304,27 @@ int npy_write_f32(const char *path, const float *data, int ndim, const int64_t *
     memset(head + 10 + dl, ' ', hlen - (size_t)dl - 1);
     head[padded - 1] = '\n';
 
-    char tmp[4096 + 64];
-    int fd = out_tmp_create(tmp, sizeof tmp, path);
+    out_tmp tmp;
+    int fd = out_tmp_create(&tmp, path);
     if (fd < 0)
         return fd;
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         int en = errno;
         close(fd);
-        out_tmp_discard(tmp);
+        out_tmp_discard(&tmp);
         return err_set(OSCINE_E_IO, "npy '%s': %s", path, strerror(en));
     }
     size_t count = (size_t)shape[0] * (ndim == 2 ? (size_t)shape[1] : 1);
     int ok = fwrite(head, 1, padded, f) == padded && fwrite(data, sizeof(float), count, f) == count;
-    ok = fclose(f) == 0 && ok;
-    int en = errno;
+    int en = ok ? 0 : errno;
+    if (fclose(f) && ok) {
+        ok = 0;
+        en = errno;
+    }
     if (!ok)
-        out_tmp_discard(tmp);
-    else if (!(en = out_tmp_commit(tmp, path)))
+        out_tmp_discard(&tmp);
+    else if (!(en = out_tmp_commit(&tmp)))
         return 0;
     return err_set(OSCINE_E_IO, "npy '%s': write failed: %s", path, strerror(en));
 }

@@ -511,7 +511,7 @@ int osw_open(osw_file **out, const char *path)
     if (!out || !path)
         return err_set(OSCINE_E_ARG, "osw_open: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (fd < 0)
         return err_set(OSCINE_E_IO, "weights '%s': cannot open: %s", path, strerror(errno));
     struct stat st;

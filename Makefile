@@ -140,13 +140,17 @@ asan:
 	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" test
 
 bench: all $(BENCHES)
+	@echo "bench: CPU $$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+	    "(family $$(sed -n 's/^cpu family[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
+	    "model $$(sed -n 's/^model[[:space:]]*: //p' /proc/cpuinfo | head -1)), $$(nproc) CPUs," \
+	    "OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-unset}; timings are CPU time of one thread"
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
 # Needs only the program (tools/deps.sh build), not the plugins or tests.
 demo: $(BUILD)/oscine
 	@mkdir -p $(BUILD)/demo
 	$(BUILD)/oscine denoise tools/demo/noisy-speech.wav $(BUILD)/demo/denoised-speech.wav
-	$(BUILD)/oscine spectrogram $(BUILD)/demo/denoised-speech.png tools/demo/noisy-speech.wav $(BUILD)/demo/denoised-speech.wav
+	$(BUILD)/oscine spectrogram $(BUILD)/demo/denoised-speech.png tools/demo/noisy-speech.wav $(BUILD)/demo/denoised-speech.wav --titles input,denoised
 	@echo "demo: input     tools/demo/noisy-speech.wav (8.5 s of speech in noise, 5 dB SNR)"
 	@echo "      denoised  $(BUILD)/demo/denoised-speech.wav"
 	@echo "      picture   $(BUILD)/demo/denoised-speech.png (spectrograms: input above, denoised below)"

@@ -1,17 +1,28 @@
-/* bench_nn.c - speed of the nn layers' hot kernels at the shapes the models
- * use. For each shape, in the same run:
+/* bench_nn.c - speed of the nn layers at the shapes of the shipped models,
+ * read from their weights files (models/denoise-16k.osw, vocoder-16k.osw,
+ * ddsp-violin.osw, or the same names in $OSCINE_MODEL_PATH): every layer of
+ * each network with its channels, bins, kernels and frame rate as the model
+ * code builds it (random weights: speed does not depend on their values).
+ * For each shape, in the same run:
  *   naive  plain loops by the definition (scalar sums, no im2col),
  *   own    the layer with our hand-written kernels (NN_KERNEL_OWN),
  *   blas   the layer with im2col + OpenBLAS cblas_sgemm/sgemv, one thread
  *          (NN_KERNEL_BLAS),
  *   auto   the layer as shipped (NN_KERNEL_AUTO: the choice in kernels.c),
- * printing GFLOP/s (2 per multiply-add) and the ratios own/naive and
- * own/blas, and the real-time budget each layer takes per frame.
+ * printing GFLOP/s (2 per multiply-add), the ratios own/naive and own/blas,
+ * and the share of one core the layer takes in real time (x the times it
+ * runs per frame). Each model ends with the sum of its layers and the whole
+ * network as the model code runs it (activations and norms included).
  * `bench_nn quick` runs fewer repetitions. docs/performance.md discusses the
  * numbers. */
 #include "blas_rerun.h"
+#include "models/ddsp.h"
+#include "models/denoise.h"
+#include "models/vocoder.h"
 #include "nn/kernels.h"
 #include "nn/nn.h"
+#include "nn/weights.h"
+#include "oscine.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -19,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* CPU time of this thread: the machines this runs on are often shared, and
  * time spent descheduled is not the kernel's. */
@@ -79,14 +91,23 @@ static double timeit(void (*fn)(void *), void *ctx)
 /* ------------------------------------------------------------ cases */
 
 typedef struct bench_case {
-    const char *name;
+    char name[64];
     double flops;        /* per call */
     double frames;       /* time frames per call (for the real-time column) */
     double frame_s;      /* seconds of audio per frame */
-    void (*naive)(void *);
+    void (*naive)(void *); /* NULL: none (a whole network) */
     void (*layer)(void *); /* runs the layer in whatever mode is set */
     void *ctx;
+    int count;           /* times the model runs this layer per frame */
 } bench_case;
+
+static bench_case mk_case(const char *name, double flops, double frames, double frame_s,
+                          void (*naive)(void *), void (*layer)(void *), void *ctx)
+{
+    bench_case b = {"", flops, frames, frame_s, naive, layer, ctx, 1};
+    snprintf(b.name, sizeof b.name, "%s", name);
+    return b;
+}
 
 /* -- conv (real or complex), any dims, n frames per call */
 typedef struct conv_ctx {
@@ -178,8 +199,7 @@ static bench_case conv_case(const char *name, nn_conv_config c, int planes, int 
     k->y = nn_falloc(out);
     k->yi = nn_falloc(out);
     double macs = (double)n * c.out_ch * cig * c.kf * c.kt * k->Fout * planes * planes;
-    bench_case b = { name, 2 * macs, n, frame_s, conv_naive, conv_layer, k };
-    return b;
+    return mk_case(name, 2 * macs, n, frame_s, conv_naive, conv_layer, k);
 }
 
 /* -- transposed conv, per frame */
@@ -262,8 +282,7 @@ static bench_case convt_case(const char *name, nn_convt_config c, int planes, in
     k->yi = nn_falloc(out);
     k->acc = nn_falloc((size_t)c.kt * planes * c.out_ch * k->Fout);
     double macs = (double)n * c.in_ch * cog * c.kf * c.kt * c.freq * planes * planes;
-    bench_case b = { name, 2 * macs, n, frame_s, convt_naive, convt_layer, k };
-    return b;
+    return mk_case(name, 2 * macs, n, frame_s, convt_naive, convt_layer, k);
 }
 
 /* -- linear */
@@ -306,8 +325,7 @@ static bench_case lin_case(const char *name, int in, int out, int n, double fram
     nn_linear_config c = { .in = in, .out = out, .bias = 1, .max_frames = n };
     if (nn_linear_create(&k->l, &c, k->w, k->b))
         exit(1);
-    bench_case b = { name, 2.0 * n * in * out, n, frame_s, lin_naive, lin_layer, k };
-    return b;
+    return mk_case(name, 2.0 * n * in * out, n, frame_s, lin_naive, lin_layer, k);
 }
 
 /* -- GRU */
@@ -366,79 +384,95 @@ static bench_case gru_case(const char *name, int in, int H, int n, double frame_
     nn_rnn_config c = { .input = in, .hidden = H, .bias = 1, .max_frames = n };
     if (nn_gru_create(&k->l, &c, k->wih, k->whh, k->bih, k->bhh))
         exit(1);
-    bench_case b = { name, 2.0 * n * 3 * H * (in + H), n, frame_s, gru_naive, gru_layer, k };
-    return b;
+    return mk_case(name, 2.0 * n * 3 * H * (in + H), n, frame_s, gru_naive, gru_layer, k);
 }
 
-/* -- complex FSMN along time (the denoiser's bottleneck), per frame */
+/* -- FSMN block (the denoiser's, on [re | im] features), per frame: along
+ * frequency (seq bins of one frame) or along time (a window of past
+ * projections) */
 typedef struct fsmn_ctx {
-    int dim, hid, taps, n;
+    nn_fsmn_config c;
+    int taps;
     nn_fsmn *l;
-    float *w, *x, *xi, *y, *yi, *hbuf, *pbuf;
+    float *w1, *b1, *wp, *wm, *x, *y, *h, *p, *hist; /* hist: [taps][dim] past p */
 } fsmn_ctx;
 
-static void fsmn_naive(void *p)
+static void fsmn_naive(void *q)
 {
-    fsmn_ctx *k = p;
-    int D = k->dim, Hd = k->hid;
-    /* four blocks: linear, relu, projection, memory over the last taps
-     * projections (here the same p repeated: the cost is what counts) */
-    for (int rep = 0; rep < 4; rep++)
-        for (int t = 0; t < k->n; t++) {
-            const float *x = (rep & 1 ? k->xi : k->x) + (size_t)t * D;
-            for (int h = 0; h < Hd; h++) {
-                float s = k->w[h];
-                for (int d = 0; d < D; d++)
-                    s += k->w[(size_t)h * D + d] * x[d];
-                k->hbuf[h] = s > 0 ? s : 0;
-            }
-            for (int d = 0; d < D; d++) {
-                float s = 0;
-                for (int h = 0; h < Hd; h++)
-                    s += k->w[(size_t)d * Hd + h] * k->hbuf[h];
-                k->pbuf[d] = s;
-            }
-            for (int d = 0; d < D; d++) {
-                float m = x[d] + k->pbuf[d];
-                for (int j = 0; j < k->taps; j++)
-                    m += k->w[(size_t)j * D + d] * k->pbuf[d];
-                k->y[(size_t)t * D + d] = m;
-            }
+    fsmn_ctx *k = q;
+    const int D = k->c.dim, Hd = k->c.hidden, S = k->c.seq, T = k->taps, dl = k->c.dilation;
+    /* x, y: [dim][seq] along frequency, [dim] along time (seq 1) */
+    for (int s = 0; s < S; s++) {
+        for (int h = 0; h < Hd; h++) {
+            float a = k->b1[h];
+            for (int d = 0; d < D; d++)
+                a += k->w1[(size_t)h * D + d] * k->x[(size_t)d * S + s];
+            k->h[h] = a > 0 ? a : 0;
         }
+        for (int d = 0; d < D; d++) {
+            float a = 0;
+            for (int h = 0; h < Hd; h++)
+                a += k->wp[(size_t)d * Hd + h] * k->h[h];
+            k->p[(size_t)d * S + s] = a;
+        }
+    }
+    if (k->c.axis == NN_FSMN_FREQ) {
+        for (int d = 0; d < D; d++)
+            for (int s = 0; s < S; s++) {
+                const float *p = k->p + (size_t)d * S;
+                float m = k->x[(size_t)d * S + s] + p[s];
+                for (int j = 0; j < T; j++) {
+                    int at = s + (j - (k->c.lorder - 1)) * dl;
+                    if (at >= 0 && at < S)
+                        m += k->wm[(size_t)d * T + j] * p[at];
+                }
+                k->y[(size_t)d * S + s] = m;
+            }
+    } else {
+        memmove(k->hist, k->hist + D, sizeof(float) * (size_t)(T - 1) * D);
+        memcpy(k->hist + (size_t)(T - 1) * D, k->p, sizeof(float) * D);
+        for (int d = 0; d < D; d++) {
+            float m = k->x[d] + k->p[d];
+            for (int j = 0; j < T; j++)
+                m += k->wm[(size_t)d * T + j] * k->hist[(size_t)j * D + d];
+            k->y[d] = m;
+        }
+    }
     sink = k->y[0];
 }
 
-static void fsmn_layer(void *p)
+static void fsmn_layer(void *q)
 {
-    fsmn_ctx *k = p;
-    nn_fsmn_process_c(k->l, k->x, k->xi, k->n, k->y, k->yi);
+    fsmn_ctx *k = q;
+    nn_fsmn_process(k->l, k->x, 1, k->y);
     sink = k->y[0];
 }
 
-static bench_case fsmn_case(const char *name, int dim, int hid, int lorder, int n,
-                            double frame_s)
+static bench_case fsmn_case(const char *name, nn_fsmn_config c, double frame_s)
 {
     fsmn_ctx *k = calloc(1, sizeof *k);
-    k->dim = dim;
-    k->hid = hid;
-    k->taps = lorder;
-    k->n = n;
-    size_t big = (size_t)dim * hid > (size_t)dim * lorder ? (size_t)dim * hid : (size_t)dim * lorder;
-    k->w = rnd(big, 0.05f);
-    k->x = rnd((size_t)n * dim, 1);
-    k->xi = rnd((size_t)n * dim, 1);
-    k->y = nn_falloc((size_t)n * dim);
-    k->yi = nn_falloc((size_t)n * dim);
-    k->hbuf = nn_falloc(hid);
-    k->pbuf = nn_falloc(dim);
-    nn_fsmn_config c = { .axis = NN_FSMN_TIME, .dim = dim, .hidden = hid, .lorder = lorder,
-                         .max_frames = n };
-    const float *t[4] = { k->w, k->w, k->w, k->w };
-    if (nn_cfsmn_create(&k->l, &c, t, t))
+    if (!c.seq)
+        c.seq = 1;
+    if (!c.dilation)
+        c.dilation = 1;
+    c.max_frames = 1;
+    k->c = c;
+    k->taps = c.lorder + c.rorder;
+    k->w1 = rnd((size_t)c.hidden * c.dim, 0.05f);
+    k->b1 = rnd(c.hidden, 0.1f);
+    k->wp = rnd((size_t)c.dim * c.hidden, 0.05f);
+    k->wm = rnd((size_t)c.dim * k->taps, 0.1f);
+    k->x = rnd((size_t)c.dim * c.seq, 1);
+    k->y = nn_falloc((size_t)c.dim * c.seq);
+    k->h = nn_falloc(c.hidden);
+    k->p = nn_falloc((size_t)c.dim * c.seq);
+    k->hist = rnd((size_t)k->taps * c.dim, 1);
+    if (nn_fsmn_create(&k->l, &c, k->w1, k->b1, k->wp, k->wm)) {
+        fprintf(stderr, "bench_nn: %s: %s\n", name, oscine_last_error());
         exit(1);
-    double macs = 4.0 * n * (2.0 * dim * hid + (double)dim * lorder);
-    bench_case b = { name, 2 * macs, n, frame_s, fsmn_naive, fsmn_layer, k };
-    return b;
+    }
+    double macs = (double)c.seq * (2.0 * c.dim * c.hidden + (double)c.dim * k->taps);
+    return mk_case(name, 2 * macs, 1, frame_s, fsmn_naive, fsmn_layer, k);
 }
 
 /* -- raw products: own kernel against OpenBLAS at one size */
@@ -506,7 +540,270 @@ static void raw_table(void)
         raw_row("gemm_nt", 1, nt[i][0], nt[i][1], nt[i][2]);
 }
 
+/* ------------------------------------------- the shipped models' shapes */
+
+#define MAX_CASES 64
+static bench_case cases[MAX_CASES];
+static int nc;
+
+static void push(bench_case b, int count)
+{
+    if (nc == MAX_CASES) {
+        fprintf(stderr, "bench_nn: too many layers\n");
+        exit(1);
+    }
+    b.count = count;
+    cases[nc++] = b;
+}
+
+/* models/NAME (or $OSCINE_MODEL_PATH/NAME) opened, or NULL with a note. */
+static osw_file *open_model(const char *name, char *path, size_t cap)
+{
+    const char *env = getenv("OSCINE_MODEL_PATH");
+    const char *dirs[2] = {env, "models"};
+    for (int i = 0; i < 2; i++) {
+        if (!dirs[i] || !dirs[i][0])
+            continue;
+        snprintf(path, cap, "%s/%s", dirs[i], name);
+        osw_file *w;
+        if (access(path, R_OK) == 0 && osw_open(&w, path) == 0)
+            return w;
+    }
+    printf("(%s: not in $OSCINE_MODEL_PATH or ./models, its layers skipped)\n", name);
+    return NULL;
+}
+
+static int dim_of(const osw_file *w, const char *name, int d)
+{
+    int i = osw_tensor_find(w, name);
+    const char *nm;
+    int nd;
+    const int64_t *sh;
+    if (i < 0 || osw_tensor_info(w, i, &nm, &nd, &sh) || d >= nd) {
+        fprintf(stderr, "bench_nn: %s: no tensor '%s'\n", osw_path(w), name);
+        exit(1);
+    }
+    return (int)sh[d];
+}
+
+static int meta_int(const osw_file *w, const char *key)
+{
+    int v;
+    if (osw_meta_int(w, key, 0, 1 << 20, &v)) {
+        fprintf(stderr, "bench_nn: %s\n", oscine_last_error());
+        exit(1);
+    }
+    return v;
+}
+
+/* -- whole networks, one frame (or chunk) per call, as the models run */
+typedef struct net_ctx {
+    denoise_net *dn;
+    vocoder_net *voc;
+    ddsp_decoder *dd;
+    int chunk;
+    float *in, *out;
+} net_ctx;
+
+static void denoise_whole(void *p)
+{
+    net_ctx *k = p;
+    denoise_net_frame(k->dn, k->in, k->out);
+    sink = k->out[0];
+}
+
+static void vocoder_whole(void *p)
+{
+    net_ctx *k = p;
+    vocoder_net_process(k->voc, k->in, k->chunk, k->out);
+    sink = k->out[0];
+}
+
+static void ddsp_whole(void *p)
+{
+    net_ctx *k = p;
+    ddsp_decoder_frame(k->dd, 220.0f, -30.0f, k->out);
+    sink = k->out[0];
+}
+
+/* The denoiser of denoise.c: complex layers as real ones on [re | im]
+ * (channels and FSMN widths doubled), encoders down the bins with stride 2,
+ * FSMN along frequency after each but the last, FSMN along time in the
+ * bottleneck, decoders (path + skip in) back up. */
+static void denoise_cases(const osw_file *w, double *macs_s)
+{
+    const double fs = (double)meta_int(w, "hop") / meta_int(w, "sample_rate");
+    int ch[9] = {1}, n, kf, fo, to, dil[4], nd, one;
+    if (osw_meta_int_list(w, "channels", 1, 4096, ch + 1, 8, &n) ||
+        osw_meta_int_list(w, "kernel_freq", 1, 99, &kf, 1, &one) ||
+        osw_meta_int_list(w, "fsmn_freq_order", 1, 99, &fo, 1, &one) ||
+        osw_meta_int_list(w, "time_fsmn_order", 1, 999, &to, 1, &one) ||
+        osw_meta_int_list(w, "time_fsmn_dilations", 1, 99, dil, 4, &nd)) {
+        fprintf(stderr, "bench_nn: %s\n", oscine_last_error());
+        exit(1);
+    }
+    int fd[9] = {DENOISE_BINS};
+    for (int i = 0; i < n; i++)
+        fd[i + 1] = (fd[i] + 2 * (kf / 2) - kf) / 2 + 1;
+    char nm[64], t[64];
+    for (int i = 0; i < n; i++) {
+        nn_conv_config c = {.dims = 2, .in_ch = 2 * ch[i], .out_ch = 2 * ch[i + 1], .freq = fd[i],
+                            .kf = kf, .sf = 2, .pf_lo = kf / 2, .pf_hi = kf / 2, .kt = 2,
+                            .pt_left = 1, .bias = 1};
+        snprintf(nm, sizeof nm, "enc%d conv2d %d->%d F%d k(%d,2) s2", i, c.in_ch, c.out_ch,
+                 fd[i], kf);
+        push(conv_case(nm, c, 1, 1, fs), 1);
+        if (i < n - 1) {
+            snprintf(t, sizeof t, "enc%d.fsmn.l1.wr", i);
+            nn_fsmn_config f = {.axis = NN_FSMN_FREQ, .dim = 2 * ch[i + 1],
+                                .hidden = 2 * dim_of(w, t, 0), .lorder = fo + 1, .rorder = fo,
+                                .seq = fd[i + 1]};
+            snprintf(nm, sizeof nm, "enc%d fsmn freq %d h%d F%d", i, f.dim, f.hidden, fd[i + 1]);
+            push(fsmn_case(nm, f, fs), 1);
+        }
+    }
+    for (int j = 0; j < nd; j++) {
+        snprintf(t, sizeof t, "tfsmn%d.l1.wr", j);
+        nn_fsmn_config f = {.axis = NN_FSMN_TIME, .dim = 2 * ch[n] * fd[n],
+                            .hidden = 2 * dim_of(w, t, 0), .lorder = to, .dilation = dil[j]};
+        snprintf(nm, sizeof nm, "tfsmn%d time %d h%d order %d d%d", j, f.dim, f.hidden, to, dil[j]);
+        push(fsmn_case(nm, f, fs), 1);
+    }
+    for (int j = 0; j < n; j++) {
+        int i = n - 1 - j, cin = 2 * ch[i + 1], cout = i > 0 ? ch[i] : 1;
+        nn_convt_config c = {.dims = 2, .in_ch = 2 * cin, .out_ch = 2 * cout, .freq = fd[i + 1],
+                             .kf = kf, .sf = 2, .pf = kf / 2, .kt = 2, .st = 1, .bias = 1};
+        snprintf(nm, sizeof nm, "dec%d convt2d %d->%d F%d k(%d,2) s2", j, c.in_ch, c.out_ch,
+                 fd[i + 1], kf);
+        push(convt_case(nm, c, 1, 1, fs), 1);
+        if (j < n - 1) {
+            snprintf(t, sizeof t, "dec%d.fsmn.l1.wr", j);
+            nn_fsmn_config f = {.axis = NN_FSMN_FREQ, .dim = 2 * cout,
+                                .hidden = 2 * dim_of(w, t, 0), .lorder = fo + 1, .rorder = fo,
+                                .seq = fd[i]};
+            snprintf(nm, sizeof nm, "dec%d fsmn freq %d h%d F%d", j, f.dim, f.hidden, fd[i]);
+            push(fsmn_case(nm, f, fs), 1);
+        }
+    }
+    const char *m = osw_meta(w, "macs_per_second");
+    *macs_s = m ? atof(m) : 0;
+}
+
+/* The vocoder of vocoder.c: two ConvNeXt predictors (input conv with the
+ * lookahead, blocks of depthwise conv + two pointwise layers, linear heads),
+ * chunk frames per call (1 live, 64 in `oscine vocode`). */
+static void vocoder_cases(const osw_file *w, int chunk)
+{
+    const double fs = (double)meta_int(w, "hop") / meta_int(w, "sample_rate");
+    const int C = meta_int(w, "dim"), H = meta_int(w, "hidden"), ki = meta_int(w, "kernel_in");
+    const int kd = meta_int(w, "kernel_dw"), la = meta_int(w, "lookahead");
+    const int nb = meta_int(w, "amp_blocks") + meta_int(w, "pha_blocks");
+    int heads = 0;
+    char t[64], nm[64];
+    for (int p = 0; p < 2; p++)
+        for (int j = 0;; j++) {
+            snprintf(t, sizeof t, "%s.heads.%d.weight", p ? "pha" : "amp", j);
+            if (osw_tensor_find(w, t) < 0)
+                break;
+            heads++;
+        }
+    const int bins = dim_of(w, "amp.heads.0.weight", 0);
+    nn_conv_config ic = {.dims = 1, .in_ch = VOC_MELS, .out_ch = C, .kt = ki,
+                         .pt_left = ki - 1 - la, .pt_right = la, .bias = 1};
+    snprintf(nm, sizeof nm, "in conv1d %d->%d k%d, %d fr", VOC_MELS, C, ki, chunk);
+    push(conv_case(nm, ic, 1, chunk, fs), 2);
+    nn_conv_config dc = {.dims = 1, .in_ch = C, .out_ch = C, .groups = C, .kt = kd,
+                         .pt_left = kd - 1, .bias = 1};
+    snprintf(nm, sizeof nm, "dw conv1d %d k%d, %d fr", C, kd, chunk);
+    push(conv_case(nm, dc, 1, chunk, fs), nb);
+    snprintf(nm, sizeof nm, "pw1 linear %d->%d, %d fr", C, H, chunk);
+    push(lin_case(nm, C, H, chunk, fs), nb);
+    snprintf(nm, sizeof nm, "pw2 linear %d->%d, %d fr", H, C, chunk);
+    push(lin_case(nm, H, C, chunk, fs), nb);
+    snprintf(nm, sizeof nm, "head linear %d->%d, %d fr", C, bins, chunk);
+    push(lin_case(nm, C, bins, chunk, fs), heads);
+}
+
+/* The DDSP decoder of ddsp.c, one frame per call: its linear layers and
+ * the GRU, each with its shape from the file. */
+static void ddsp_cases(const osw_file *w)
+{
+    const double fs = 1.0 / meta_int(w, "frame_rate");
+    const int from = nc;
+    char nm[64];
+    for (int i = 0; i < osw_tensor_count(w); i++) {
+        const char *name;
+        int nd;
+        const int64_t *sh;
+        if (osw_tensor_info(w, i, &name, &nd, &sh) || nd != 2)
+            continue;
+        size_t len = strlen(name);
+        if (len > 7 && !strcmp(name + len - 7, ".weight") && strncmp(name, "gru.", 4)) {
+            int j = from; /* a shape already there (f0 and loudness MLPs): count it again */
+            while (j < nc && !(cases[j].layer == lin_layer &&
+                               ((lin_ctx *)cases[j].ctx)->in == (int)sh[1] &&
+                               ((lin_ctx *)cases[j].ctx)->out == (int)sh[0]))
+                j++;
+            if (j < nc) {
+                cases[j].count++;
+                continue;
+            }
+            snprintf(nm, sizeof nm, "%.*s %d->%d", (int)(len - 7), name, (int)sh[1], (int)sh[0]);
+            push(lin_case(nm, (int)sh[1], (int)sh[0], 1, fs), 1);
+        }
+    }
+    const int G = dim_of(w, "gru.weight_hh_l0", 1), in = dim_of(w, "gru.weight_ih_l0", 1);
+    snprintf(nm, sizeof nm, "gru %d->%d", in, G);
+    push(gru_case(nm, in, G, 1, fs), 1);
+}
+
 /* ---------------------------------------------------------------- main */
+
+static void header(void)
+{
+    printf("%-40s %3s %8s %7s %7s %7s %7s %7s %7s %8s\n", "layer (per call)", "x", "MFLOP",
+           "naive", "own", "blas", "auto", "own/nv", "own/bl", "auto %rt");
+}
+
+/* Times cases[from..nc) and prints their rows; returns the sum of their
+ * share of real time (auto mode, count included). */
+static double run_rows(int from)
+{
+    double sum = 0;
+    for (int i = from; i < nc; i++) {
+        bench_case *b = &cases[i];
+        double t[4];
+        t[0] = b->naive ? timeit(b->naive, b->ctx) : NAN;
+        nn_kernel_set(NN_KERNEL_OWN);
+        t[1] = timeit(b->layer, b->ctx);
+        nn_kernel_set(NN_KERNEL_BLAS);
+        t[2] = timeit(b->layer, b->ctx);
+        nn_kernel_set(NN_KERNEL_AUTO);
+        t[3] = timeit(b->layer, b->ctx);
+        /* share of one core the layer takes in real time: seconds of CPU
+         * per second of audio, times the layer runs per frame */
+        double rt = b->count * t[3] / (b->frames * b->frame_s) * 100;
+        sum += rt;
+        if (b->flops > 0) {
+            double g[4];
+            for (int k = 0; k < 4; k++)
+                g[k] = b->flops / t[k] * 1e-9;
+            printf("%-40s %3d %8.3f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %8.3f\n", b->name,
+                   b->count, b->flops * 1e-6, g[0], g[1], g[2], g[3], t[0] / t[1], t[2] / t[1], rt);
+        } else { /* a whole network: ratios of its times, no naive loop */
+            printf("%-40s %3d %8s %7s %7s %7s %7s %7s %7.2f %8.3f\n", b->name, b->count, "",
+                   "", "", "", "", "", t[2] / t[1], rt);
+        }
+        fflush(stdout);
+    }
+    return sum;
+}
+
+static void sum_row(double sum)
+{
+    printf("%-40s %3s %8s %7s %7s %7s %7s %7s %7s %8.3f\n", "  sum of the layers above", "",
+           "", "", "", "", "", "", "", sum);
+}
 
 int main(int argc, char **argv)
 {
@@ -514,75 +811,86 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "quick"))
         min_time = 0.03;
     nn_blas_init();
-    const double frcrn_hop = 0.020, apnet_hop = 0.005, ddsp_hop = 0.020;
-    bench_case cases[32];
-    int nc = 0;
+    printf("nn layers at the shipped models' shapes (from their .osw files): GFLOP/s (2 per "
+           "multiply-add), best of 3 for every row, OpenBLAS %s\n", openblas_get_config());
+    char path[4096];
+    osw_file *w;
 
-    /* denoiser encoder / decoder layers (causal narrow FRCRN), per frame */
-    nn_conv_config enc32 = { .dims = 2, .in_ch = 32, .out_ch = 32, .freq = 80, .kf = 5,
-                             .sf = 2, .pf_lo = 2, .pf_hi = 2, .kt = 2, .pt_left = 1, .bias = 1 };
-    nn_conv_config enc64 = enc32;
-    enc64.in_ch = enc64.out_ch = 64;
-    cases[nc++] = conv_case("cconv2d 32->32 F80 k(5,2) s(2,1)", enc32, 2, 1, frcrn_hop);
-    cases[nc++] = conv_case("cconv2d 64->64 F80 k(5,2) s(2,1)", enc64, 2, 1, frcrn_hop);
-    nn_conv_config enc1 = enc32;
-    enc1.in_ch = 1;
-    enc1.freq = 161;
-    cases[nc++] = conv_case("cconv2d 1->32 F161 k(5,2) s(2,1)", enc1, 2, 1, frcrn_hop);
-    nn_convt_config dec = { .dims = 2, .in_ch = 64, .out_ch = 32, .freq = 40, .kf = 5,
-                            .sf = 2, .pf = 2, .opf = 1, .kt = 2, .bias = 1 };
-    cases[nc++] = convt_case("cconvt2d 64->32 F40 k(5,2) s(2,1)", dec, 2, 1, frcrn_hop);
-    cases[nc++] = fsmn_case("cfsmn time 256 h256 order 20", 256, 256, 20, 1, frcrn_hop);
-
-    /* vocoder (APNet): conv1d over frames, 5 ms hop */
-    nn_conv_config v7 = { .dims = 1, .in_ch = 512, .out_ch = 512, .kt = 7, .pt_left = 3,
-                          .pt_right = 3, .bias = 1 };
-    cases[nc++] = conv_case("conv1d 512->512 k7, 1 frame", v7, 1, 1, apnet_hop);
-    cases[nc++] = conv_case("conv1d 512->512 k7, 100 frames", v7, 1, 100, apnet_hop);
-    nn_conv_config v3 = v7;
-    v3.kt = 3;
-    v3.dt = 5;
-    v3.pt_left = v3.pt_right = 5;
-    cases[nc++] = conv_case("conv1d 512->512 k3 d5, 100 frames", v3, 1, 100, apnet_hop);
-    nn_conv_config vin = v7;
-    vin.in_ch = 80;
-    cases[nc++] = conv_case("conv1d 80->512 k7, 100 frames", vin, 1, 100, apnet_hop);
-    nn_conv_config vout = v7;
-    vout.out_ch = 513;
-    cases[nc++] = conv_case("conv1d 512->513 k7, 100 frames", vout, 1, 100, apnet_hop);
-
-    /* DDSP decoder: GRU 256 and the dense layers, 20 ms frames */
-    cases[nc++] = gru_case("gru 512->256, 1 frame", 512, 256, 1, ddsp_hop);
-    cases[nc++] = gru_case("gru 512->256, 100 frames", 512, 256, 100, ddsp_hop);
-    cases[nc++] = lin_case("linear 512->513, 1 frame", 512, 513, 1, ddsp_hop);
-    cases[nc++] = lin_case("linear 512->513, 100 frames", 512, 513, 100, ddsp_hop);
-
-    printf("nn kernels: GFLOP/s (2 per multiply-add), best of 3, OpenBLAS %s\n",
-           openblas_get_config());
-    printf("%-36s %8s %7s %7s %7s %7s %7s %7s %8s\n", "layer (per call)", "MFLOP", "naive",
-           "own", "blas", "auto", "own/nv", "own/bl", "auto %rt");
-    for (int i = 0; i < nc; i++) {
-        bench_case *b = &cases[i];
-        double t[4];
-        t[0] = timeit(b->naive, b->ctx);
-        nn_kernel_set(NN_KERNEL_OWN);
-        t[1] = timeit(b->layer, b->ctx);
-        nn_kernel_set(NN_KERNEL_BLAS);
-        t[2] = timeit(b->layer, b->ctx);
-        nn_kernel_set(NN_KERNEL_AUTO);
-        t[3] = timeit(b->layer, b->ctx);
-        double g[4];
-        for (int k = 0; k < 4; k++)
-            g[k] = b->flops / t[k] * 1e-9;
-        /* share of one core the layer takes in real time: seconds of CPU
-         * per second of audio */
-        double rt = t[3] / (b->frames * b->frame_s) * 100;
-        printf("%-36s %8.2f %7.2f %7.2f %7.2f %7.2f %7.2f %7.2f %8.3f\n", b->name,
-               b->flops * 1e-6, g[0], g[1], g[2], g[3], t[0] / t[1], t[2] / t[1], rt);
-        fflush(stdout);
+    if ((w = open_model("denoise-16k.osw", path, sizeof path))) {
+        double macs_s;
+        printf("\ndenoiser %s: %d frames/s\n", path,
+               meta_int(w, "sample_rate") / meta_int(w, "hop"));
+        header();
+        int from = nc;
+        denoise_cases(w, &macs_s);
+        double sum = run_rows(from);
+        sum_row(sum);
+        net_ctx *k = calloc(1, sizeof *k);
+        if (denoise_net_create(&k->dn, w)) {
+            fprintf(stderr, "bench_nn: %s\n", oscine_last_error());
+            return 1;
+        }
+        k->in = rnd(2 * DENOISE_BINS, 0.1f);
+        k->out = nn_falloc(2 * DENOISE_BINS);
+        from = nc;
+        push(mk_case("whole network (denoise_net_frame)", 0, 1,
+                     (double)meta_int(w, "hop") / meta_int(w, "sample_rate"), NULL,
+                     denoise_whole, k), 1);
+        run_rows(from);
+        printf("(the file's macs_per_second: %.0f M multiply-adds per second of audio)\n",
+               macs_s * 1e-6);
+        osw_close(w);
     }
-    printf("own/nv > 1: our kernel beats the naive loop; own/bl > 1: ours beats OpenBLAS.\n"
-           "auto %%rt: percent of one core the layer needs in real time (auto mode).\n");
+    if ((w = open_model("vocoder-16k.osw", path, sizeof path))) {
+        const int chunks[2] = {1, 64};
+        for (int c = 0; c < 2; c++) {
+            printf("\nvocoder %s: %d frames/s, %d frame%s per call (%s)\n", path,
+                   meta_int(w, "sample_rate") / meta_int(w, "hop"), chunks[c], chunks[c] > 1 ? "s" : "",
+                   chunks[c] > 1 ? "oscine vocode" : "live");
+            header();
+            int from = nc;
+            vocoder_cases(w, chunks[c]);
+            sum_row(run_rows(from));
+            net_ctx *k = calloc(1, sizeof *k);
+            if (vocoder_net_create(&k->voc, w, chunks[c])) {
+                fprintf(stderr, "bench_nn: %s\n", oscine_last_error());
+                return 1;
+            }
+            k->chunk = chunks[c];
+            k->in = rnd((size_t)chunks[c] * VOC_MELS, 1);
+            for (int i = 0; i < chunks[c] * VOC_MELS; i++)
+                k->in[i] -= 5; /* log mel around e^-5 */
+            k->out = nn_falloc((size_t)(chunks[c] + VOC_MAX_LOOKAHEAD) * VOC_FRAME);
+            from = nc;
+            push(mk_case("whole network (vocoder_net_process)", 0, chunks[c],
+                         (double)meta_int(w, "hop") / meta_int(w, "sample_rate"), NULL,
+                         vocoder_whole, k), 1);
+            run_rows(from);
+        }
+        osw_close(w);
+    }
+    if ((w = open_model("ddsp-violin.osw", path, sizeof path))) {
+        printf("\nDDSP decoder %s: %d frames/s\n", path, meta_int(w, "frame_rate"));
+        header();
+        int from = nc;
+        ddsp_cases(w);
+        sum_row(run_rows(from));
+        ddsp_model *m;
+        net_ctx *k = calloc(1, sizeof *k);
+        if (ddsp_model_load(&m, path) || ddsp_decoder_create(&k->dd, m)) {
+            fprintf(stderr, "bench_nn: %s\n", oscine_last_error());
+            return 1;
+        }
+        k->out = nn_falloc(DDSP_MAX_OUT);
+        from = nc;
+        push(mk_case("whole network (ddsp_decoder_frame)", 0, 1, 1.0 / meta_int(w, "frame_rate"),
+                     NULL, ddsp_whole, k), 1);
+        run_rows(from);
+        osw_close(w);
+    }
+    printf("\nx: times the model runs the layer per frame. own/nv > 1: our kernel beats the "
+           "naive loop; own/bl > 1: ours beats OpenBLAS.\nauto %%rt: percent of one core the "
+           "layer (x its count) needs in real time, auto mode.\n");
     raw_table();
     return 0;
 }

@@ -79,6 +79,80 @@ static void test_preset_lines(void **state)
     assert_int_equal(preset_parse_line("/engine/chain", &l), OSCINE_E_ARG);
 }
 
+/* Strings, quotes, comments and the number grammar of preset lines. */
+static void test_preset_values(void **state)
+{
+    osc_table_init();
+    preset_line l;
+    /* a quoted value may hold a '#'; text after the closing quote is an error */
+    assert_int_equal(preset_parse_line("/synth/model \"my#1.osw\" # a comment", &l), 1);
+    assert_string_equal(l.s, "my#1.osw");
+    assert_int_equal(preset_parse_line("/synth/model \"a\" b", &l), OSCINE_E_ARG);
+    assert_int_equal(preset_parse_line("/synth/model \"open", &l), OSCINE_E_ARG);
+    assert_int_equal(preset_parse_line("/engine/bypass#1", &l), OSCINE_E_ARG);
+    /* chains: one written form, never empty */
+    assert_int_equal(preset_parse_line("/engine/chain \" denoise ,  gain \"", &l), 1);
+    assert_string_equal(l.s, "denoise,gain");
+    assert_int_equal(preset_parse_line("/engine/chain \"\"", &l), OSCINE_E_ARG);
+    assert_int_equal(preset_parse_line("/engine/chain \" , \"", &l), OSCINE_E_STAGE);
+    assert_int_equal(preset_parse_line("/engine/chain gain,,gain", &l), OSCINE_E_STAGE);
+    assert_int_equal(preset_parse_line("/engine/chain nosuch", &l), OSCINE_E_STAGE);
+    assert_non_null(strstr(oscine_last_error(), "/engine/chain: unknown stage 'nosuch'"));
+    char canon[64];
+    assert_int_equal(preset_chain_canon("", canon, sizeof canon), OSCINE_E_STAGE);
+    assert_int_equal(preset_chain_canon(" \t", canon, sizeof canon), OSCINE_E_STAGE);
+    assert_int_equal(preset_chain_canon("gain,", canon, sizeof canon), OSCINE_E_STAGE);
+    assert_int_equal(preset_chain_canon("passthrough ,gain", canon, sizeof canon), 0);
+    assert_string_equal(canon, "passthrough,gain");
+    /* control characters and lines of other files are refused without
+     * being quoted */
+    assert_int_equal(preset_parse_line("/gain/db \x1b[2J", &l), OSCINE_E_ARG);
+    assert_int_equal(preset_parse_line("root:x:0:0:root:/root:/bin/bash", &l), OSCINE_E_PARAM);
+    assert_null(strstr(oscine_last_error(), "root"));
+    assert_int_equal(preset_parse_line("/gain/db secret-text-that-is-long-enough-to-hide", &l),
+                     OSCINE_E_ARG);
+    assert_null(strstr(oscine_last_error(), "secret"));
+    /* numbers: decimal only, as on the command line */
+    assert_int_equal(preset_parse_line("/gain/db 0x10", &l), OSCINE_E_ARG);
+    assert_int_equal(preset_parse_line("/gain/db -1e1", &l), 1);
+    assert_float_equal(l.f, -10.0f, 0);
+    assert_int_equal(preset_parse_line("/gain/db 1e39", &l), OSCINE_E_RANGE);
+    double v;
+    assert_int_equal(preset_parse_number("5e-400", &v), 0);
+    assert_true(v == 0.0);
+    assert_int_equal(preset_parse_number("0x10", &v), -1);
+    assert_int_equal(preset_parse_number("1e39", &v), -2);
+}
+
+/* One number grammar: each value is taken by a preset line exactly when
+ * `oscine process --set` takes it (the command line reads them with the
+ * same parser; the input file does not exist, so a value it takes fails
+ * later, on the file, with exit 1). All the values but 1e39 lie in
+ * /gain/db's range when they are numbers. */
+static void test_number_grammar_matches_cli(void **state)
+{
+    osc_table_init();
+    const char *vals[] = {"0x10", "0X1p3", "-6", "+3", ".5", "1e1", "1E-2", "inf", "-Infinity",
+                          "nan", "5e-400", "1e39", "12abc", "--1", "0.", "1_0", "٣"};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        char line[64], out[512], err[512];
+        snprintf(line, sizeof line, "/gain/db %s", vals[i]);
+        preset_line l;
+        int pr = preset_parse_line(line, &l);
+        int cr = run_oscine(out, sizeof out, err, sizeof err, "process", "/nonexistent/in.wav",
+                            "/nonexistent/out.wav", "--chain", "gain", "--set", "/gain/db",
+                            vals[i], NULL);
+        int preset_takes = pr == 1, cli_takes = strstr(err, "--set") == NULL;
+        print_message("'%s': preset %s, --set %s (exit %d)\n", vals[i],
+                      preset_takes ? "takes it" : "refuses it", cli_takes ? "takes it" : "refuses it",
+                      cr);
+        if (preset_takes != cli_takes)
+            fail_msg("'%s': the preset parser and --set disagree", vals[i]);
+        if (!cli_takes)
+            assert_int_equal(cr, 2);
+    }
+}
+
 static void test_preset_names_and_files(void **state)
 {
     osc_table_init();
@@ -154,12 +228,23 @@ static void test_preset_names_and_files(void **state)
     assert_non_null(strstr(oscine_last_error(), "line 2: a NUL byte"));
     f = fopen(bad, "w");
     fputs("/gain/db -3 #", f);
-    for (int i = 0; i < 1100; i++)
+    for (int i = 0; i < 5000; i++)
         fputc('x', f);
     fputs("\n", f);
     fclose(f);
     assert_int_equal(preset_parse_file(bad, back, PRESET_MAX_LINES, &n), OSCINE_E_ARG);
-    assert_non_null(strstr(oscine_last_error(), "line 1: line too long"));
+    assert_non_null(strstr(oscine_last_error(), "line 1: line too long (5013 bytes; at most 4095)"));
+    /* A line of 600 bytes is read whole (it was cut at 511: the chain lost
+     * its last stage). */
+    f = fopen(bad, "w");
+    fputs("/engine/gain -1\n/engine/chain passthrough", f);
+    for (int i = 0; i < 570; i++)
+        fputc(' ', f);
+    fputs(", gain\n", f);
+    fclose(f);
+    assert_int_equal(preset_parse_file(bad, back, PRESET_MAX_LINES, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(back[1].s, "passthrough,gain");
     unsetenv("OSCINE_PRESET_PATH");
     tmpdir_remove(d);
 }
@@ -170,6 +255,8 @@ int main(void)
         cmocka_unit_test(test_docs_match_table),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_preset_lines),
+        cmocka_unit_test(test_preset_values),
+        cmocka_unit_test(test_number_grammar_matches_cli),
         cmocka_unit_test(test_preset_names_and_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

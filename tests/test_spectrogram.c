@@ -138,10 +138,10 @@ static void test_stacked_and_defaults(void **state)
 }
 
 /* Axes (the default): the panels are the same pixels as without them,
- * inside margins of 40 px left, 12 right, 10 above and 14 below; the left
- * margin carries a tick and a label at every kHz (8 kHz over 240 rows:
- * steps of 1 kHz), the bottom one a tick every 0.5 s (4 s over 1200 px)
- * and nothing else is drawn in the margins' corners. */
+ * each under a title strip of 20 rows, inside margins of 40 px left, 12
+ * right and 14 below; the left margin carries a tick and a label at every kHz
+ * (8 kHz over 240 rows: steps of 1 kHz), the bottom one a tick every 0.5 s
+ * (4 s over 1200 px) and nothing else is drawn in the margins' corners. */
 static void test_axes(void **state)
 {
     const char *d = tmpdir_make();
@@ -160,10 +160,12 @@ static void test_axes(void **state)
     assert_int_equal(bw, 1200);
     assert_int_equal(bh, 2 * 240 + 2);
     assert_int_equal(w, bw + 40 + 12);
-    assert_int_equal(h, bh + 10 + 14);
-    for (unsigned r = 0; r < bh; r++)
-        if (memcmp(b + 3 * (size_t)r * bw, px + 3 * ((size_t)(r + 10) * w + 40), 3 * (size_t)bw))
-            fail_msg("panel row %u differs from the bare image", r);
+    assert_int_equal(h, 2 * (20 + 240) + 14);
+    for (unsigned p = 0; p < 2; p++)
+        for (unsigned r = 0; r < 240; r++)
+            if (memcmp(b + 3 * (size_t)(p * 242 + r) * bw,
+                       px + 3 * ((size_t)(20 + p * 260 + r) * w + 40), 3 * (size_t)bw))
+                fail_msg("panel %u row %u differs from the bare image", p, r);
     /* frequency ticks: the 3 px left of the panel at the row of k kHz
      * (row 239 - floor(k * 30)), for k = 0..8, in both panels */
     for (int p = 0; p < 2; p++)
@@ -171,31 +173,145 @@ static void test_axes(void **state)
             int r = 239 - (int)floor(k * 30.0);
             if (r < 0)
                 r = 0;
-            unsigned row = 10 + (unsigned)p * 242 + (unsigned)r;
+            unsigned row = 20 + (unsigned)p * 260 + (unsigned)r;
             if (lum(px, w, row, 38) < 600)
                 fail_msg("no tick for %d kHz in panel %d (row %u)", k, p, row);
         }
     /* time ticks under the panels: every 0.5 s = 150 px, 0..4 s */
     for (int k = 0; k <= 8; k++) {
         unsigned col = 40 + (unsigned)(k * 150 > 1199 ? 1199 : k * 150);
-        if (lum(px, w, 10 + bh + 1, col) < 600)
+        if (lum(px, w, 520 + 1, col) < 600)
             fail_msg("no tick at %g s (column %u)", k * 0.5, col);
     }
-    /* the margins hold only ink and their own colour; the labels are there */
-    unsigned ink = 0;
+    /* the margins hold only ink and their own colour; the labels are there:
+     * frequency labels left of each panel, time labels below the last */
+    unsigned ink = 0, ink_left = 0, ink_below = 0;
     for (unsigned r = 0; r < h; r++)
         for (unsigned c = 0; c < w; c++) {
-            if (r >= 10 && r < 10 + bh && c >= 40 && c < 40 + bw)
+            if (c >= 40 && c < 40 + bw && ((r >= 20 && r < 260) || (r >= 280 && r < 520)))
                 continue;
             int l = lum(px, w, r, c);
-            if (l != 3 * 16 && l != 3 * 224 && !(l == 3 * 255 && c >= 40 && c < 40 + bw))
+            if (l != 3 * 16 && l != 3 * 224)
                 fail_msg("margin pixel (%u, %u) has luminance %d", r, c, l);
             ink += l == 3 * 224;
+            ink_left += l == 3 * 224 && c < 35 && r >= 20;
+            ink_below += l == 3 * 224 && r >= 524;
         }
     assert_true(ink > 400);
+    assert_true(ink_left > 150);  /* 18 labels "0".."8" */
+    assert_true(ink_below > 100); /* 9 labels "0.0".."4.0" and "s" */
     assert_int_equal(lum(px, w, h - 1, 0), 3 * 16); /* bottom-left corner: empty */
     free(b);
     free(px);
+    tmpdir_remove(d);
+}
+
+/* The ink of the title strip above panel p (rows 260 p .. 260 p + 19,
+ * columns 40 .. 40 + width - 1): a copy, its count and its rightmost
+ * column. */
+typedef struct strip {
+    unsigned char *px;
+    unsigned ink;
+    int right;
+} strip;
+
+static strip title_strip(const unsigned char *px, unsigned w, unsigned width, unsigned p)
+{
+    strip s = {malloc((size_t)20 * width), 0, -1};
+    for (unsigned r = 0; r < 20; r++)
+        for (unsigned c = 0; c < width; c++) {
+            int l = lum(px, w, 260 * p + r, 40 + c);
+            if (l != 3 * 16 && l != 3 * 224)
+                fail_msg("title strip %u pixel (%u, %u) has luminance %d", p, r, c, l);
+            s.px[r * width + c] = l == 3 * 224;
+            s.ink += l == 3 * 224;
+            if (l == 3 * 224 && (int)c > s.right)
+                s.right = (int)c;
+        }
+    return s;
+}
+
+/* Titles: one per panel, in the strip above it, drawn twice the size of the
+ * tick labels (12 px per character); different words draw differently, the
+ * same word the same; the default is the file's name; a title wider than
+ * the panel is cut to it; --titles needs one per input. */
+static void test_titles(void **state)
+{
+    const char *d = tmpdir_make();
+    char a[256], b[256], png[256], png2[256], png3[256], png4[256];
+    snprintf(a, sizeof a, "%s/a.wav", d);
+    snprintf(b, sizeof b, "%s/b.wav", d);
+    snprintf(png, sizeof png, "%s/t.png", d);
+    snprintf(png2, sizeof png2, "%s/t2.png", d);
+    snprintf(png3, sizeof png3, "%s/t3.png", d);
+    snprintf(png4, sizeof png4, "%s/t4.png", d);
+    make_sine(a, 16000, 1000, 0.3, 16000);
+    make_sine(b, 16000, 1000, 0.3, 16000); /* the same sound: only the titles differ */
+    const char *W = "400";
+    unsigned w, h;
+
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, a, b,
+                                "--width", W, "--titles", "input,denoised", NULL), 0);
+    unsigned char *px = read_png(png, &w, &h);
+    assert_int_equal(w, 400 + 52);
+    assert_int_equal(h, 2 * 260 + 14);
+    strip in = title_strip(px, w, 400, 0), dn = title_strip(px, w, 400, 1);
+    assert_true(in.ink > 100 && dn.ink > 100);
+    assert_memory_not_equal(in.px, dn.px, 20 * 400);
+    /* "input": 5 characters end at 5 * 12 - 2 = 58 px; "denoised": 8 at 94 */
+    assert_true(in.right > 48 && in.right <= 58);
+    assert_true(dn.right > 84 && dn.right <= 94);
+    free(px);
+
+    /* the same title twice: the same pixels */
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png2, a, b,
+                                "--width", W, "--titles", "input,input", NULL), 0);
+    px = read_png(png2, &w, &h);
+    strip in2 = title_strip(px, w, 400, 0), in3 = title_strip(px, w, 400, 1);
+    assert_memory_equal(in2.px, in.px, 20 * 400);
+    assert_memory_equal(in3.px, in.px, 20 * 400);
+    free(px);
+
+    /* default: the files' names, as if given */
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png3, a, b,
+                                "--width", W, NULL), 0);
+    px = read_png(png3, &w, &h);
+    strip fa = title_strip(px, w, 400, 0), fb = title_strip(px, w, 400, 1);
+    free(px);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png4, a, b,
+                                "--width", W, "--titles", "a.wav,b.wav", NULL), 0);
+    px = read_png(png4, &w, &h);
+    strip ga = title_strip(px, w, 400, 0), gb = title_strip(px, w, 400, 1);
+    free(px);
+    assert_memory_equal(fa.px, ga.px, 20 * 400);
+    assert_memory_equal(fb.px, gb.px, 20 * 400);
+    assert_memory_not_equal(fa.px, fb.px, 20 * 400);
+
+    /* a title longer than the panel stays inside it */
+    char longt[512];
+    memset(longt, 'W', 300);
+    strcpy(longt + 300, ",x");
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png4, a, b,
+                                "--width", W, "--titles", longt, NULL), 0);
+    px = read_png(png4, &w, &h);
+    strip lt = title_strip(px, w, 400, 0);
+    assert_true(lt.right >= 380 && lt.right < 400);
+    free(px);
+
+    /* one title per input, else a usage error and nothing written */
+    assert_int_equal(dir_count(d), 6);
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, a, b,
+                                "--titles", "input", NULL), 2);
+    assert_non_null(strstr(err, "--titles"));
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, a,
+                                "--titles", "x,y,z", NULL), 2);
+    assert_non_null(strstr(err, "--titles"));
+    assert_int_equal(run_oscine(out, sizeof out, err, sizeof err, "spectrogram", png, a,
+                                "--titles", NULL), 2);
+    assert_int_equal(dir_count(d), 6);
+    strip *all[] = {&in, &dn, &in2, &in3, &fa, &fb, &ga, &gb, &lt};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        free(all[i]->px);
     tmpdir_remove(d);
 }
 
@@ -259,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_sine_panel),
         cmocka_unit_test(test_stacked_and_defaults),
         cmocka_unit_test(test_axes),
+        cmocka_unit_test(test_titles),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,7 +8,8 @@
 #   build  the compiler, make, pkg-config and the libraries: enough for
 #          `make` and `make demo`
 #   test   (default) build plus what `make test`, `make asan` and `make fuzz`
-#          use: cmocka, clang, JACK, PipeWire, LV2/LADSPA hosts, sox
+#          use: cmocka, clang, JACK, PipeWire, LV2/LADSPA hosts, sox,
+#          ffmpeg, GStreamer
 #   --check  install nothing: name what is missing (exit 1) or exit 0 (also
 #          where there is no dpkg to ask)
 #
@@ -18,7 +19,8 @@ BUILD_PKGS="make gcc libc6-dev pkg-config portaudio19-dev libsndfile1-dev libfft
             liblo-dev libsoxr-dev libopenblas-dev libpng-dev lv2-dev ladspa-sdk"
 TEST_PKGS="libcmocka-dev liblo-tools sox clang libclang-rt-14-dev jackd2 libjack-jackd2-dev
            liblilv-dev lilv-utils sordi lv2file pipewire pipewire-bin wireplumber dbus-daemon
-           binutils"
+           binutils ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base
+           gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
 
 set_name=test check=0
 for a in "$@"; do

@@ -25,7 +25,8 @@ int paths_find_model(const char *file, char *out, size_t len);
  * "$OSCINE_MODEL_PATH, ./models or PREFIX/share/oscine/models[ or DIR/models]". */
 const char *paths_model_dirs(void);
 
-/* Can path be opened for reading? */
+/* Is path a regular file that can be opened for reading? (Checked without
+ * blocking: a FIFO is not one.) */
 int paths_file_exists(const char *path);
 
 /* The folder set by oscine_set_data_dir, or NULL. */

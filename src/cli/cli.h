@@ -55,5 +55,6 @@ int cmd_model(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_transfer(int argc, char **argv);
+int cmd_send(int argc, char **argv);
 
 #endif

@@ -22,7 +22,7 @@ static int valued_flag(const char *a)
     static const char *const flags[] = {"--chain",    "--preset",      "--input",    "--output",
                                         "--host-api", "--model",       "--client-name", "--osc-host",
                                         "--rate",     "--buffer",      "--channels", "--osc-port",
-                                        "--log-level"};
+                                        "--log-level", "--client-timeout"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (!strcmp(a, flags[i]))
             return 1;
@@ -81,6 +81,10 @@ int cmd_run(int argc, char **argv)
             if (cli_parse_int(v, 1, 65535, &n))
                 return cli_fail(EXIT_USAGE, "--osc-port '%s': give 1..65535", v);
             c.osc_port = (int)n;
+        } else if (!strcmp(a, "--client-timeout")) {
+            if (cli_parse_int(v, 2, 86400, &n))
+                return cli_fail(EXIT_USAGE, "--client-timeout '%s': give 2..86400 seconds", v);
+            c.client_timeout = (int)n;
         } else if (!strcmp(a, "--log-level")) {
             static const char *names[] = {"error", "warning", "info", "debug"};
             int found = -1;

@@ -13,8 +13,9 @@
  * quarter of it, smaller for short files so every column gets a frame), so
  * memory does not grow with the file's length. Channels are averaged. A
  * pixel holds the largest power of the frames and bins that fall in it.
- * Unless --no-axes, the panels get a frequency scale (kHz) on the left and a
- * time scale (seconds) below, drawn with a built-in 5 x 7 pixel font. */
+ * Unless --no-axes, each panel gets a title above it (--titles, else the
+ * file's name) and a frequency scale (kHz) on the left, and the last a time
+ * scale (seconds) below, drawn with a built-in 5 x 7 pixel font. */
 #include "cli.h"
 
 #include "io/audiofile.h"
@@ -51,6 +52,7 @@ static const unsigned char MAGMA[17][3] = {
 
 typedef struct panel {
     const char *path;
+    const char *title; /* drawn above the panel: --titles, else the file's name */
     int rate, channels;
     int64_t frames;
     int cols;  /* columns this input's duration covers */
@@ -260,36 +262,115 @@ static void png_warning_fn(png_structp png, png_const_charp msg)
     (void)msg;
 }
 
-/* ---- axes: a 5 x 7 pixel font for the tick labels (digits, '.', '-' and
- * the letters of "kHz" and "s"), one row per byte, bit 4 leftmost. */
-static const struct glyph {
-    char c;
-    unsigned char rows[7];
-} FONT[] = {
-    {'0', {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}},
-    {'1', {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E}},
-    {'2', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}},
-    {'3', {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}},
-    {'4', {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}},
-    {'5', {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}},
-    {'6', {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}},
-    {'7', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
-    {'8', {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}},
-    {'9', {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}},
-    {'.', {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}},
-    {'-', {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}},
-    {'k', {0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12}},
-    {'H', {0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}},
-    {'z', {0x00, 0x00, 0x1F, 0x02, 0x04, 0x08, 0x1F}},
-    {'s', {0x00, 0x00, 0x0F, 0x10, 0x0E, 0x01, 0x1E}},
+/* ---- text: a 5 x 7 pixel font of printable ASCII (32 .. 126), one row per
+ * byte, bit 4 leftmost; anything else is drawn as '?'. */
+static const unsigned char FONT[95][7] = {
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* space */
+    {0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x04}, /* ! */
+    {0x0A, 0x0A, 0x0A, 0x00, 0x00, 0x00, 0x00}, /* " */
+    {0x0A, 0x0A, 0x1F, 0x0A, 0x1F, 0x0A, 0x0A}, /* # */
+    {0x04, 0x0F, 0x14, 0x0E, 0x05, 0x1E, 0x04}, /* $ */
+    {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}, /* % */
+    {0x0C, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0D}, /* & */
+    {0x04, 0x04, 0x08, 0x00, 0x00, 0x00, 0x00}, /* ' */
+    {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}, /* ( */
+    {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}, /* ) */
+    {0x00, 0x04, 0x15, 0x0E, 0x15, 0x04, 0x00}, /* * */
+    {0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}, /* + */
+    {0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08}, /* , */
+    {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}, /* - */
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}, /* . */
+    {0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00}, /* / */
+    {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}, /* 0 */
+    {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E}, /* 1 */
+    {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}, /* 2 */
+    {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}, /* 3 */
+    {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}, /* 4 */
+    {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}, /* 5 */
+    {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}, /* 6 */
+    {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}, /* 7 */
+    {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}, /* 8 */
+    {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}, /* 9 */
+    {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00}, /* : */
+    {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x04, 0x08}, /* ; */
+    {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02}, /* < */
+    {0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00}, /* = */
+    {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08}, /* > */
+    {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}, /* ? */
+    {0x0E, 0x11, 0x01, 0x0D, 0x15, 0x15, 0x0E}, /* @ */
+    {0x0E, 0x11, 0x11, 0x11, 0x1F, 0x11, 0x11}, /* A */
+    {0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E}, /* B */
+    {0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E}, /* C */
+    {0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C}, /* D */
+    {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F}, /* E */
+    {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10}, /* F */
+    {0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F}, /* G */
+    {0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}, /* H */
+    {0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}, /* I */
+    {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C}, /* J */
+    {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}, /* K */
+    {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F}, /* L */
+    {0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11}, /* M */
+    {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11}, /* N */
+    {0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}, /* O */
+    {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10}, /* P */
+    {0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D}, /* Q */
+    {0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11}, /* R */
+    {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}, /* S */
+    {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}, /* T */
+    {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}, /* U */
+    {0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04}, /* V */
+    {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A}, /* W */
+    {0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11}, /* X */
+    {0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04}, /* Y */
+    {0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F}, /* Z */
+    {0x0E, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0E}, /* [ */
+    {0x00, 0x10, 0x08, 0x04, 0x02, 0x01, 0x00}, /* backslash */
+    {0x0E, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0E}, /* ] */
+    {0x04, 0x0A, 0x11, 0x00, 0x00, 0x00, 0x00}, /* ^ */
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F}, /* _ */
+    {0x08, 0x04, 0x02, 0x00, 0x00, 0x00, 0x00}, /* ` */
+    {0x00, 0x00, 0x0E, 0x01, 0x0F, 0x11, 0x0F}, /* a */
+    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x1E}, /* b */
+    {0x00, 0x00, 0x0E, 0x10, 0x10, 0x11, 0x0E}, /* c */
+    {0x01, 0x01, 0x0D, 0x13, 0x11, 0x11, 0x0F}, /* d */
+    {0x00, 0x00, 0x0E, 0x11, 0x1F, 0x10, 0x0E}, /* e */
+    {0x06, 0x09, 0x08, 0x1C, 0x08, 0x08, 0x08}, /* f */
+    {0x00, 0x0F, 0x11, 0x11, 0x0F, 0x01, 0x0E}, /* g */
+    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11}, /* h */
+    {0x04, 0x00, 0x0C, 0x04, 0x04, 0x04, 0x0E}, /* i */
+    {0x02, 0x00, 0x06, 0x02, 0x02, 0x12, 0x0C}, /* j */
+    {0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12}, /* k */
+    {0x0C, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}, /* l */
+    {0x00, 0x00, 0x1A, 0x15, 0x15, 0x11, 0x11}, /* m */
+    {0x00, 0x00, 0x16, 0x19, 0x11, 0x11, 0x11}, /* n */
+    {0x00, 0x00, 0x0E, 0x11, 0x11, 0x11, 0x0E}, /* o */
+    {0x00, 0x00, 0x1E, 0x11, 0x1E, 0x10, 0x10}, /* p */
+    {0x00, 0x00, 0x0D, 0x13, 0x0F, 0x01, 0x01}, /* q */
+    {0x00, 0x00, 0x16, 0x19, 0x10, 0x10, 0x10}, /* r */
+    {0x00, 0x00, 0x0F, 0x10, 0x0E, 0x01, 0x1E}, /* s */
+    {0x08, 0x08, 0x1C, 0x08, 0x08, 0x09, 0x06}, /* t */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x13, 0x0D}, /* u */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x0A, 0x04}, /* v */
+    {0x00, 0x00, 0x11, 0x11, 0x15, 0x15, 0x0A}, /* w */
+    {0x00, 0x00, 0x11, 0x0A, 0x04, 0x0A, 0x11}, /* x */
+    {0x00, 0x00, 0x11, 0x11, 0x0F, 0x01, 0x0E}, /* y */
+    {0x00, 0x00, 0x1F, 0x02, 0x04, 0x08, 0x1F}, /* z */
+    {0x02, 0x04, 0x04, 0x08, 0x04, 0x04, 0x02}, /* { */
+    {0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}, /* | */
+    {0x08, 0x04, 0x04, 0x02, 0x04, 0x04, 0x08}, /* } */
+    {0x00, 0x00, 0x08, 0x15, 0x02, 0x00, 0x00}, /* ~ */
 };
 #define GLYPH_W 5
 #define GLYPH_H 7
 #define ADVANCE 6
+#define TITLE_SCALE 2 /* titles at twice the size of the tick labels */
 
-/* Margins around the panels when axes are drawn: frequency labels on the
- * left, time labels below, "kHz" above, "s" to the right of the time axis. */
-enum { AX_LEFT = 40, AX_RIGHT = 12, AX_TOP = 10, AX_BOTTOM = 14 };
+/* Layout with axes: each panel has its title in a strip above it; the
+ * frequency labels sit in the left margin, the time labels below the last
+ * panel, "kHz" in the left margin of the first title strip, "s" to the right
+ * of the time axis. */
+enum { AX_LEFT = 40, AX_RIGHT = 12, AX_BOTTOM = 14, TITLE_H = TITLE_SCALE * GLYPH_H + 6 };
 static const unsigned char MARGIN_RGB[3] = {16, 16, 16};
 static const unsigned char INK_RGB[3] = {224, 224, 224};
 
@@ -304,23 +385,39 @@ static void put(canvas *c, int x, int y, const unsigned char rgb[3])
         memcpy(c->px + 3 * ((size_t)y * (size_t)c->w + (size_t)x), rgb, 3);
 }
 
-static int text_width(const char *t)
+static int text_width(const char *t, int scale)
 {
     int n = (int)strlen(t);
-    return n ? n * ADVANCE - 1 : 0;
+    return n ? (n * ADVANCE - 1) * scale : 0;
 }
 
-/* Draw t with its top-left corner at (x, y); characters the font lacks are
- * left blank. */
-static void text(canvas *c, int x, int y, const char *t)
+/* Draw t with its top-left corner at (x, y), each font pixel a scale x scale
+ * square. */
+static void text(canvas *c, int x, int y, const char *t, int scale)
 {
-    for (; *t; t++, x += ADVANCE)
-        for (size_t g = 0; g < sizeof FONT / sizeof FONT[0]; g++)
-            if (FONT[g].c == *t)
-                for (int r = 0; r < GLYPH_H; r++)
-                    for (int b = 0; b < GLYPH_W; b++)
-                        if (FONT[g].rows[r] & (0x10 >> b))
-                            put(c, x + b, y + r, INK_RGB);
+    for (; *t; t++, x += ADVANCE * scale) {
+        unsigned char ch = (unsigned char)*t;
+        const unsigned char *rows = FONT[(ch >= 32 && ch < 127 ? ch : '?') - 32];
+        for (int r = 0; r < GLYPH_H * scale; r++)
+            for (int b = 0; b < GLYPH_W * scale; b++)
+                if (rows[r / scale] & (0x10 >> (b / scale)))
+                    put(c, x + b, y + r, INK_RGB);
+    }
+}
+
+/* t shortened to fit max_w pixels at scale: its end replaced by "...". */
+static void fit_text(char *dst, size_t cap, const char *t, int max_w, int scale)
+{
+    long fit = (max_w / scale + 1) / ADVANCE; /* characters that fit */
+    size_t n = strlen(t);
+    if (fit < 0)
+        fit = 0;
+    if ((long)n <= fit)
+        snprintf(dst, cap, "%s", t);
+    else if (fit >= 4)
+        snprintf(dst, cap, "%.*s...", (int)(fit - 3), t);
+    else
+        snprintf(dst, cap, "%.*s", (int)fit, t);
 }
 
 /* The tick spacing: the smallest 1, 2 or 5 x 10^k that puts at most
@@ -348,20 +445,23 @@ static void tick_label(char *buf, size_t len, double step, int k)
     snprintf(buf, len, "%.*f", dec, k * step);
 }
 
-/* The panels (and, with axes, their scales) into c. */
+/* Top row of panel i: without axes the panels are stacked with SEPARATOR
+ * white rows between them; with axes each sits under its title strip. */
+static int panel_top(int i, int height, int axes)
+{
+    return axes ? TITLE_H + i * (TITLE_H + height) : i * (height + SEPARATOR);
+}
+
+/* The panels (and, with axes, their titles and scales) into c. */
 static void draw(canvas *c, const panel *ps, int np, int width, int height, float top_db,
                  float range_db, int axes, double tmax, double fmax)
 {
-    const int x0 = axes ? AX_LEFT : 0, top = axes ? AX_TOP : 0;
+    const int x0 = axes ? AX_LEFT : 0;
     for (size_t i = 0; i < (size_t)c->w * (size_t)c->h; i++)
         memcpy(c->px + 3 * i, axes ? MARGIN_RGB : SEPARATOR_RGB, 3);
     const float floor_db = top_db - range_db;
     for (int i = 0; i < np; i++) {
-        const int y0 = top + i * (height + SEPARATOR);
-        if (i > 0)
-            for (int s = 1; s <= SEPARATOR; s++)
-                for (int x = 0; x < width; x++)
-                    put(c, x0 + x, y0 - s, SEPARATOR_RGB);
+        const int y0 = panel_top(i, height, axes);
         for (int r = 0; r < height; r++)
             for (int x = 0; x < width; x++) {
                 float pw = ps[i].pw[(size_t)x * height + r];
@@ -377,12 +477,17 @@ static void draw(canvas *c, const panel *ps, int np, int width, int height, floa
     }
     if (!axes)
         return;
-    char lab[32];
+    char lab[1024];
+    /* titles: left-aligned over each panel, shortened to its width */
+    for (int i = 0; i < np; i++) {
+        fit_text(lab, sizeof lab, ps[i].title, width, TITLE_SCALE);
+        text(c, x0, panel_top(i, height, axes) - TITLE_H + 3, lab, TITLE_SCALE);
+    }
     /* frequency: ticks at least ~28 pixels apart, labels in kHz */
     const double fk = fmax / 1000, fstep = nice_step(fk, height / 28);
-    text(c, 2, 1, "kHz");
+    text(c, 2, TITLE_H - GLYPH_H - 3, "kHz", 1);
     for (int i = 0; i < np; i++) {
-        const int y0 = top + i * (height + SEPARATOR);
+        const int y0 = panel_top(i, height, axes);
         for (int k = 0; k * fstep <= fk * (1 + 1e-9); k++) {
             int r = height - 1 - (int)floor(k * fstep / fk * height);
             if (r < 0)
@@ -395,11 +500,11 @@ static void draw(canvas *c, const panel *ps, int np, int width, int height, floa
                 ty = y0;
             if (ty > y0 + height - GLYPH_H)
                 ty = y0 + height - GLYPH_H;
-            text(c, x0 - 5 - text_width(lab), ty, lab);
+            text(c, x0 - 5 - text_width(lab, 1), ty, lab, 1);
         }
     }
     /* time: ticks at least ~70 pixels apart, labels in seconds */
-    const int yb = top + np * height + (np - 1) * SEPARATOR;
+    const int yb = panel_top(np - 1, height, axes) + height;
     const double tstep = nice_step(tmax, width / 70);
     for (int k = 0; k * tstep <= tmax * (1 + 1e-9); k++) {
         int x = (int)lround(k * tstep / tmax * width);
@@ -408,14 +513,14 @@ static void draw(canvas *c, const panel *ps, int np, int width, int height, floa
         for (int d = 0; d < 3; d++)
             put(c, x0 + x, yb + d, INK_RGB);
         tick_label(lab, sizeof lab, tstep, k);
-        int tx = x0 + x - text_width(lab) / 2;
+        int tx = x0 + x - text_width(lab, 1) / 2;
         if (tx < x0 - 2)
             tx = x0 - 2;
-        if (tx + text_width(lab) > x0 + width + 1)
-            tx = x0 + width + 1 - text_width(lab);
-        text(c, tx, yb + 5, lab);
+        if (tx + text_width(lab, 1) > x0 + width + 1)
+            tx = x0 + width + 1 - text_width(lab, 1);
+        text(c, tx, yb + 5, lab, 1);
     }
-    text(c, x0 + width + 4, yb + 5, "s");
+    text(c, x0 + width + 4, yb + 5, "s", 1);
 }
 
 /* Write the drawn image; the caller renames or removes the file. */
@@ -459,7 +564,8 @@ int cmd_spectrogram(int argc, char **argv)
     int np = 0;
     float max_hz = 0, range = 80;
     long width = 1200, height = 240;
-    int axes = 1;
+    int axes = 1, have_titles = 0;
+    char titles[4096];
     memset(ps, 0, sizeof ps);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -478,6 +584,13 @@ int cmd_spectrogram(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--no-axes")) {
             axes = 0;
+        } else if (!strcmp(a, "--titles") && v) {
+            if (strlen(v) >= sizeof titles)
+                return cli_fail(EXIT_USAGE, "spectrogram: --titles: longer than %zu characters",
+                                sizeof titles - 1);
+            snprintf(titles, sizeof titles, "%s", v);
+            have_titles = 1;
+            i++;
         } else if (a[0] == '-' && a[1]) {
             return cli_fail(EXIT_USAGE, "spectrogram: unknown flag or missing value '%s'", a);
         } else if (!out) {
@@ -500,6 +613,28 @@ int cmd_spectrogram(int argc, char **argv)
     if (!has_png_extension(out))
         return cli_fail(EXIT_USAGE, "output '%s': oscine spectrogram writes PNG; name it .png",
                         out);
+    /* Titles: --titles splits at commas, one per input; else the file names. */
+    for (int i = 0; i < np; i++) {
+        const char *slash = strrchr(ps[i].path, '/');
+        ps[i].title = slash && slash[1] ? slash + 1 : ps[i].path;
+    }
+    if (have_titles) {
+        int nt = 0;
+        for (char *t = titles, *comma;; t = comma + 1) {
+            comma = strchr(t, ',');
+            if (comma)
+                *comma = 0;
+            if (nt < np)
+                ps[nt].title = t;
+            nt++;
+            if (!comma)
+                break;
+        }
+        if (nt != np)
+            return cli_fail(EXIT_USAGE, "spectrogram: --titles has %d title%s for %d input%s "
+                            "(one per input, separated by commas)", nt, nt == 1 ? "" : "s", np,
+                            np == 1 ? "" : "s");
+    }
 
     /* Check the output and every input before writing anything. */
     char out_real[4096];
@@ -555,9 +690,10 @@ int cmd_spectrogram(int argc, char **argv)
         title[0] = 0;
         for (int i = 0; i < np && n < sizeof title; i++)
             n += (size_t)snprintf(title + n, sizeof title - n, "%s%s", i ? " | " : "",
-                                  ps[i].path);
+                                  ps[i].title);
         canvas cv = {.w = (int)width + (axes ? AX_LEFT + AX_RIGHT : 0),
-                     .h = np * (int)height + (np - 1) * SEPARATOR + (axes ? AX_TOP + AX_BOTTOM : 0)};
+                     .h = axes ? panel_top(np, (int)height, axes) - TITLE_H + AX_BOTTOM
+                               : panel_top(np, (int)height, axes) - SEPARATOR};
         cv.px = malloc((size_t)cv.w * (size_t)cv.h * 3);
         png_out o;
         ret = cv.px ? png_open_tmp(&o, out_real)

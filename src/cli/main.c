@@ -3,6 +3,7 @@
 
 #include "io/audiofile.h"
 #include "nn/kernels.h"
+#include "osc/preset.h"
 #include "osc/table.h"
 #include "oscine.h"
 
@@ -126,7 +127,7 @@ static const cli_command commands[] = {
      "Defaults: voice-noise, 5 s, 16000 Hz, 1 channel, -20 dBFS, PCM_16, seed 1.\n",
      cmd_generate},
     {"spectrogram", "OUT.png IN [IN2 ...] [--max-hz F] [--db-range 80] [--width 1200]\n"
-                    "        [--height 240] [--no-axes]",
+                    "        [--height 240] [--titles A,B,...] [--no-axes]",
      "draw log-magnitude spectrograms of sound files as a PNG",
      "Draws one spectrogram panel per input, stacked top to bottom in the order\n"
      "given, on shared axes: time (the longest input fills the width), frequency\n"
@@ -139,15 +140,18 @@ static const cli_command commands[] = {
      "  --db-range R    10..200 dB shown below the loudest pixel (default 80)\n"
      "  --width W       16..8192 pixels (default 1200)\n"
      "  --height H      16..2048 pixels per panel (default 240)\n"
-     "  --no-axes       just the panels: no frequency (kHz) and time (s) scales\n"
-     "                  around them (they add 52 x 24 pixels)\n",
+     "  --titles A,B    the panels' titles, one per input, separated by commas\n"
+     "                  (default: the files' names)\n"
+     "  --no-axes       just the panels: no titles, no frequency (kHz) and time (s)\n"
+     "                  scales around them (they add 52 pixels to the width, and 20\n"
+     "                  per panel + 14 to the height)\n",
      cmd_spectrogram},
     {"stages", "", "list the stages and their parameters (OSC addresses)", NULL,
      cmd_stages},
     {"run", "[--chain S,...|--preset NAME|FILE] [--input DEV|none] [--output DEV] [--host-api API]\n"
             "        [--rate HZ] [--buffer FRAMES] [--channels N] [--osc-port 9000]\n"
             "        [--osc-host 127.0.0.1] [--tcp] [--log-level LEVEL] [--client-name NAME]\n"
-            "        [--model PATH]",
+            "        [--model PATH] [--client-timeout S]",
      "run the chain live on an audio device, steered over OSC",
      "Opens a PortAudio stream (duplex, or output only with --input none) and runs\n"
      "the chain in its callback. Runs in the foreground; logs one line per event to\n"
@@ -169,10 +173,37 @@ static const cli_command commands[] = {
      "  --client-name N    JACK client name (default oscine)\n"
      "  --model PATH       weights for the denoise stage (default: denoise-16k.osw\n"
      "                     from $OSCINE_MODEL_PATH, ./models, share/oscine/models)\n"
-     "OSC addresses: 'oscine help osc' or docs/osc.md.\n",
+     "  --client-timeout S  2..86400 s (default 300): a /notify subscriber that sends\n"
+     "                     nothing for S is dropped, so is a TCP connection with no\n"
+     "                     whole message for S\n"
+     "OSC addresses and the limits per client: 'oscine help osc' or docs/osc.md.\n",
      cmd_run},
     {"devices", "", "list audio devices (host API, channels, default rate)", NULL,
      cmd_devices},
+    {"send", "[--host H] [--port P] [--tcp] [--timeout S] [--types T] ADDRESS [ARGS...]\n"
+             "        oscine send [--host H] [--port P] [--tcp] --watch /notify",
+     "send one OSC message to a running daemon and print its reply",
+     "Sends ADDRESS with ARGS to 'oscine run' and prints the reply on one line:\n"
+     "    /done ADDRESS                 accepted\n"
+     "    /fail ADDRESS: REASON         refused (exit 1)\n"
+     "    /status.reply rate=48000 buffer=256 ...   a reply with its fields named\n"
+     "The argument types come from the daemon's address table ('oscine help osc'),\n"
+     "so no type letters are needed: oscine send /denoise/mix 0.8. Numbers are\n"
+     "decimal, as in presets and --set. Flags come before ADDRESS (so that -6 is\n"
+     "an argument). Exit 0 on a reply, 1 on /fail, 2 on a usage error, 3 when no\n"
+     "daemon answers within the timeout.\n"
+     "  --host H      the daemon's address (default 127.0.0.1)\n"
+     "  --port P      its OSC port (default 9000)\n"
+     "  --tcp         over TCP (the daemon runs with --tcp) instead of UDP\n"
+     "  --timeout S   seconds to wait for the reply (default 5)\n"
+     "  --types T     type letters (f float, i int, s string), one per argument,\n"
+     "                for an address the table does not know (or to override it)\n"
+     "  --watch       with /notify: subscribe and print the /meter lines (20 a\n"
+     "                second) until Ctrl-C, renewing the subscription every second;\n"
+     "                unsubscribes on exit (exit 3 when the daemon stays silent for\n"
+     "                the timeout)\n"
+     "For scripts that need no reply, oscsend (liblo-tools) works as well.\n",
+     cmd_send},
     {"model", "PATH", "check a weights file (.osw) and list its metadata and tensors",
      "Checks every field of a weights file (magic, version, sizes, CRC, strings,\n"
      "tensor shapes and offsets) and prints its metadata and tensor table (name,\n"
@@ -259,20 +290,11 @@ void cli_warn_clipped(const char *out_path, long long n, const char *hint)
 
 int cli_parse_float(const char *s, float *out)
 {
-    char *end;
-    /* decimal only: strtod would also read "0x10" as 16 and "inf", "nan" */
-    if (strpbrk(s, "xXpPiInN"))
-        return -1;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno == ERANGE && fabs(v) < 1.0)
-        v = 0.0, errno = 0; /* 1e-400: too small to matter, not an error */
-    if (!s[0] || *end)
-        return -1;
-    if (errno || !isfinite(v) || fabs(v) > 3.4e38)
-        return -2; /* a number, beyond what a float holds */
-    *out = (float)v;
-    return 0;
+    double v;
+    int rc = preset_parse_number(s, &v); /* the grammar presets share */
+    if (!rc)
+        *out = (float)v;
+    return rc;
 }
 
 const char *cli_float_why(int rc)

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-#define PENDING 128      /* scheduled commands held on the audio side */
 #define XFADE_MS 20.0f   /* chain swap crossfade */
 #define SMOOTH_MS 10.0f  /* gain, bypass time constant */
 #define FADE_MS 30.0f    /* master fade ramp */
@@ -58,7 +57,7 @@ struct live {
     oscine_chain *old;      /* fading out, or NULL */
     int xfade_pos, xfade_len;
     spsc cmds, msgs;
-    live_cmd pending[PENDING];
+    live_cmd pending[LIVE_PENDING];
     int npending;
     ramp gain, bypass;
     float master, master_target, master_step;
@@ -341,7 +340,7 @@ void live_process(live *e, const float *const *in, float *const *out, int n, int
     while (spsc_pop(&e->cmds, &c)) {
         if (c.when <= e->frames) {
             apply(e, &c);
-        } else if (e->npending < PENDING) {
+        } else if (e->npending < LIVE_PENDING) {
             int i = e->npending++;
             while (i > 0 && e->pending[i - 1].when > c.when) {
                 e->pending[i] = e->pending[i - 1];

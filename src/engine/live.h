@@ -33,6 +33,10 @@ typedef enum live_cmd_kind {
 } live_cmd_kind;
 
 #define LIVE_EVENT_ARGS 4
+/* Timetagged commands the audio thread holds until their sample time; one
+ * more is applied at once and counted in live_meter.late. The daemon keeps
+ * its clients within this (src/osc/daemon.c). */
+#define LIVE_PENDING 128
 
 typedef struct live_cmd {
     int kind;

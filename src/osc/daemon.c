@@ -11,9 +11,12 @@
 #include "io/pa.h"
 #include "osc/preset.h"
 #include "osc/table.h"
+#include "base/paths.h"
+#include "nn/weights.h"
 #include "oscine.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lo/lo.h>
@@ -29,28 +32,40 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_SUBS 16
-#define MAX_CONNS 16
-#define MAX_DEFERRED 256
+/* What one client may hold: osc/table.h, docs/osc.md "Limits". */
+#define MAX_SUBS OSC_MAX_SUBS
+#define MAX_CONNS OSC_MAX_CONNS
+#define MAX_DEFERRED OSC_DEFER_MAX
+#define DEFER_PER_CLIENT OSC_DEFER_PER_CLIENT
+#define SCHED_PER_CLIENT OSC_SCHED_PER_CLIENT
+#define HORIZON_S OSC_HORIZON_S
+#define CLIENT_TIMEOUT_S OSC_CLIENT_TIMEOUT_S
+#define OUTQ_BYTES OSC_OUTQ_BYTES
+_Static_assert(OSC_SCHED_MAX == LIVE_PENDING, "the audio side holds OSC_SCHED_MAX commands");
 #define MAX_PACKET 65536
 #define METER_HZ 20
 #define CONTROL_NICE 5 /* control threads, below the audio thread */
 #define MAX_JOBS 16
 #define MAX_MODELS 4
 
-/* Weights chosen for stages by /<stage>/model (name or path). */
+/* Weights chosen for stages by /<stage>/model or a preset: the choice as
+ * given (a name, or a path in a local preset), what /get and /preset/save
+ * show; and the file it was found as and checked (model_check), what the
+ * chain is built with ("" until a chain with the stage is built). */
 typedef struct stage_models {
     int n;
     char stage[MAX_MODELS][32];
     char model[MAX_MODELS][256];
+    char file[MAX_MODELS][1024];
 } stage_models;
 
 typedef struct peer {
-    int fd; /* TCP connection, or -1 for UDP */
+    long conn; /* TCP connection id (never reused), -1 for UDP, -2 for none */
     struct sockaddr_storage sa;
     socklen_t salen;
 } peer;
@@ -63,13 +78,39 @@ typedef struct osc_request {
     const char *s;
     peer from;
     int64_t when; /* sample time, 0 = now */
+    double due;   /* when > 0: the same time on CLOCK_MONOTONIC */
 } osc_request;
 
 typedef struct tcp_conn {
     int fd;
+    long id;
+    double last;            /* when its last whole frame came (or it connected) */
+    int dead;               /* to be closed at the end of the tick */
     size_t have;
     unsigned char buf[MAX_PACKET + 4];
+    /* replies, whole frames only: q[qhead .. qhead+qlen) is still to send */
+    size_t qhead, qlen;
+    unsigned long dropped;  /* meters that did not fit */
+    unsigned char q[OUTQ_BYTES];
 } tcp_conn;
+
+/* A /notify subscriber; its lease is renewed by every packet it sends. */
+typedef struct sub {
+    peer p;
+    double seen;
+} sub;
+
+/* A timetagged setting or event posted to the audio thread and not yet
+ * due: counts the audio side's pending slots per client, and holds a
+ * setting's value until it takes effect (/get reports the value in effect). */
+typedef struct sched {
+    peer from;
+    int64_t when;           /* sample time */
+    double due;             /* CLOCK_MONOTONIC */
+    const osc_entry *e;
+    int nargs;
+    float v[OSC_MAX_ARGS];
+} sched;
 
 typedef struct deferred {
     double due; /* CLOCK_MONOTONIC */
@@ -110,10 +151,14 @@ typedef struct oscd {
     /* network */
     int udp, tcp_l;
     tcp_conn *conns[MAX_CONNS];
-    peer subs[MAX_SUBS];
+    long next_conn;
+    double client_timeout;
+    sub subs[MAX_SUBS];
     int nsubs;
     deferred defer[MAX_DEFERRED];
     int ndefer;
+    sched sched[LIVE_PENDING];
+    int nsched;
     /* meters */
     live_meter meter;
     double last_meter_sent, t0;
@@ -127,6 +172,7 @@ typedef struct oscd {
     int busy_chain; /* a chain build is in flight */
     int quit;
     unsigned long reported_drops;
+    uint64_t reported_late;
 } oscd;
 
 static int log_lvl = LOG_INFO;
@@ -139,12 +185,28 @@ static void logf_(int level, const char *fmt, ...)
     static const char *names[] = {"error", "warning", "info", "debug"};
     if (level > log_lvl)
         return;
-    char line[1024];
+    char line[1024], out[4 * sizeof line];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "oscine: %s: %s\n", names[level], line);
+    /* One event, one line: names and paths from clients or files may hold
+     * a newline or an escape sequence; they are written escaped. */
+    size_t j = 0;
+    for (const unsigned char *c = (const unsigned char *)line; *c; c++) {
+        if (*c == '\\' || *c < 0x20 || *c == 0x7f) {
+            const char *esc = *c == '\\' ? "\\\\" : *c == '\n' ? "\\n" : *c == '\r' ? "\\r"
+                            : *c == '\t' ? "\\t" : NULL;
+            if (esc)
+                j += (size_t)snprintf(out + j, sizeof out - j, "%s", esc);
+            else
+                j += (size_t)snprintf(out + j, sizeof out - j, "\\x%02x", *c);
+        } else {
+            out[j++] = (char)*c;
+        }
+    }
+    out[j] = 0;
+    fprintf(stderr, "oscine: %s: %s\n", names[level], out);
 }
 
 static double now_mono(void)
@@ -169,27 +231,88 @@ static void on_signal(int sig)
 
 /* ------------------------------------------------------------ replies */
 
-static void send_msg(oscd *d, const peer *to, const char *path, lo_message m)
+static int same_peer(const peer *a, const peer *b)
+{
+    return a->conn == b->conn && a->salen == b->salen && !memcmp(&a->sa, &b->sa, a->salen);
+}
+
+static tcp_conn *conn_by_id(oscd *d, long id)
+{
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (d->conns[i] && d->conns[i]->id == id && !d->conns[i]->dead)
+            return d->conns[i];
+    return NULL;
+}
+
+/* Send what a connection has queued, as far as its socket takes it now:
+ * a frame cut by a full socket buffer goes on from where it stopped at the
+ * next POLLOUT, so the stream keeps its framing. */
+static void conn_flush(tcp_conn *c)
+{
+    while (c->qlen && !c->dead) {
+        ssize_t r = send(c->fd, c->q + c->qhead, c->qlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                c->dead = 1;
+            return;
+        }
+        c->qhead += (size_t)r;
+        c->qlen -= (size_t)r;
+    }
+    if (!c->qlen)
+        c->qhead = 0;
+}
+
+/* Queue one whole frame (length, then the packet) for a TCP client. A
+ * meter that does not fit is dropped; a reply that does not fit closes the
+ * connection: the client has stopped reading, and a lost reply would leave
+ * it waiting for good. */
+static void conn_send(oscd *d, tcp_conn *c, const void *data, size_t len, int droppable)
+{
+    if (c->qhead + c->qlen + 4 + len > OUTQ_BYTES && c->qhead) {
+        memmove(c->q, c->q + c->qhead, c->qlen);
+        c->qhead = 0;
+    }
+    if (c->qlen + 4 + len > OUTQ_BYTES) {
+        if (droppable) {
+            c->dropped++;
+            return;
+        }
+        logf_(LOG_WARN, "TCP client %ld is not reading its replies (%zu bytes waiting): "
+              "closing the connection", c->id, c->qlen);
+        c->dead = 1;
+        return;
+    }
+    uint32_t be = htonl((uint32_t)len);
+    memcpy(c->q + c->qhead + c->qlen, &be, 4);
+    memcpy(c->q + c->qhead + c->qlen + 4, data, len);
+    c->qlen += 4 + len;
+    conn_flush(c);
+}
+
+static void send_packet(oscd *d, const peer *to, const char *path, lo_message m, int droppable)
 {
     size_t len = 0;
+    if (to->conn == -2)
+        return;
     void *data = lo_message_serialise(m, path, NULL, &len);
     if (!data)
         return;
-    if (to->fd >= 0) {
-        uint32_t be = htonl((uint32_t)len);
-        unsigned char frame[MAX_PACKET + 4];
-        if (len <= MAX_PACKET) {
-            memcpy(frame, &be, 4);
-            memcpy(frame + 4, data, len);
-            ssize_t r = send(to->fd, frame, len + 4, MSG_NOSIGNAL | MSG_DONTWAIT);
-            (void)r;
-        }
+    if (to->conn >= 0) {
+        tcp_conn *c = conn_by_id(d, to->conn);
+        if (c && len <= MAX_PACKET)
+            conn_send(d, c, data, len, droppable);
     } else {
         ssize_t r = sendto(d->udp, data, len, MSG_DONTWAIT, (const struct sockaddr *)&to->sa,
                            to->salen);
         (void)r;
     }
     free(data);
+}
+
+static void send_msg(oscd *d, const peer *to, const char *path, lo_message m)
+{
+    send_packet(d, to, path, m, 0);
 }
 
 static void reply_done(oscd *d, const peer *to, const char *addr)
@@ -261,6 +384,8 @@ static void settings_defaults(oscd *d)
 /* The weights to build chain spec with: --model for denoise (as before),
  * and each /<stage>/model choice whose stage is in the chain. */
 int osc_stage_model(oscd *d, const osc_request *r);
+int osc_stage_event(oscd *d, const osc_request *r);
+int osc_stage_compound(oscd *d, const osc_request *r);
 
 /* The stage name of an address "/stage/...". */
 static void addr_stage(const char *addr, char *stage, size_t len)
@@ -270,7 +395,7 @@ static void addr_stage(const char *addr, char *stage, size_t len)
 }
 
 /* Set stage's model in sm. 0, or -1 when sm is full. */
-static int models_set(stage_models *sm, const char *stage, const char *model)
+static int models_set(stage_models *sm, const char *stage, const char *model, const char *file)
 {
     int k = 0;
     while (k < sm->n && strcmp(sm->stage[k], stage))
@@ -279,6 +404,7 @@ static int models_set(stage_models *sm, const char *stage, const char *model)
         return -1;
     snprintf(sm->stage[k], sizeof sm->stage[k], "%s", stage);
     snprintf(sm->model[k], sizeof sm->model[k], "%s", model);
+    snprintf(sm->file[k], sizeof sm->file[k], "%s", file);
     if (k == sm->n)
         sm->n++;
     return 0;
@@ -291,6 +417,84 @@ static const char *models_get(const stage_models *sm, const char *stage)
         if (!strcmp(sm->stage[k], stage))
             return sm->model[k];
     return NULL;
+}
+
+/* The weights file of a model choice for stage: an instrument name
+ * ("violin": the stage's ddsp-violin.osw) or a file name ("ddsp-violin.osw")
+ * looked up in the model folders, or, where allow_path (the local user's
+ * presets and command line, never a message), a path. Checked here without
+ * blocking: a regular file that starts as a weights file does, so a FIFO
+ * cannot hold up a chain build and the message quotes no byte of another
+ * file. 0 with the path in out, or -1 with why. Thread: control. */
+static int model_check(const char *stage, const char *given, int allow_path, char *out,
+                       size_t len, char *why, size_t wlen)
+{
+    const stage_class *k = stage_find(stage);
+    size_t n = strlen(given);
+    int plain = n > 0 && n <= 63 && given[0] != '.';
+    for (size_t i = 0; plain && i < n; i++)
+        plain = isalnum((unsigned char)given[i]) || strchr("_-.", given[i]);
+    if (!k || !k->model_name) {
+        snprintf(why, wlen, "stage '%s' takes no model", stage);
+        return -1;
+    }
+    if (!plain && !(allow_path && strchr(given, '/') && n < len)) {
+        snprintf(why, wlen, "a model name is letters, digits, '-', '_' and '.' (violin, or "
+                 "ddsp-violin.osw), looked up in the model folders; not a path");
+        return -1;
+    }
+    if (plain) {
+        char file[128];
+        if (n > 4 && !strcmp(given + n - 4, ".osw"))
+            snprintf(file, sizeof file, "%s", given);
+        else
+            snprintf(file, sizeof file, k->model_name, given);
+        if (paths_find_model(file, out, len)) {
+            snprintf(why, wlen, "model '%s': %s not found in %s", given, file, paths_model_dirs());
+            return -1;
+        }
+    } else {
+        snprintf(out, len, "%s", given);
+    }
+    int fd = open(out, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, wlen, "model '%s': cannot open '%s': %s", given, out, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    char head[8] = "";
+    int reg = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    ssize_t got = reg ? read(fd, head, sizeof head) : 0;
+    close(fd);
+    if (!reg) {
+        snprintf(why, wlen, "model '%s': '%s' is not a regular file", given, out);
+        return -1;
+    }
+    if (got != (ssize_t)sizeof head || memcmp(head, OSW_MAGIC, sizeof head)) {
+        snprintf(why, wlen, "model '%s': '%s' is not an oscine weights file", given, out);
+        return -1;
+    }
+    return 0;
+}
+
+/* Check the model choices of the stages in spec not checked yet (a preset
+ * line may name the model of a stage its chain lacks: checked when a chain
+ * has it). Messages give names only (osc_stage_model), so a path here is
+ * the local user's. 0, or -1 with why. Thread: control. */
+static int models_resolve(stage_models *sm, const char *spec, char *why, size_t wlen)
+{
+    for (int i = 0; i < sm->n; i++) {
+        char addr[64];
+        snprintf(addr, sizeof addr, "/%s/x", sm->stage[i]);
+        if (sm->file[i][0] || !chain_has_stage(spec, addr))
+            continue;
+        if (model_check(sm->stage[i], sm->model[i], 1, sm->file[i], sizeof sm->file[i], why,
+                        wlen)) {
+            sm->file[i][0] = 0;
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* A string setting's value: the chain, or a stage's model (its default
@@ -316,7 +520,7 @@ static int chain_models(const oscd *d, const char *spec, const stage_models *sm,
         char addr[64];
         snprintf(addr, sizeof addr, "/%s/x", sm->stage[i]);
         if (chain_has_stage(spec, addr))
-            mp[n++] = (oscine_model_path){sm->stage[i], sm->model[i]};
+            mp[n++] = (oscine_model_path){sm->stage[i], sm->file[i]};
     }
     return n;
 }
@@ -414,7 +618,7 @@ static job *chain_job(oscd *d, const char *spec, const float *state, const peer 
     if (from)
         j->from = *from;
     else
-        j->from.fd = -2; /* no reply */
+        j->from.conn = -2; /* no reply */
     snprintf(j->path, sizeof j->path, "%s", path);
     return j;
 }
@@ -450,7 +654,7 @@ static void finish_jobs(oscd *d)
             return;
         d->busy_chain = 0;
         if (j->err) {
-            if (j->from.fd != -2)
+            if (j->from.conn != -2)
                 reply_fail(d, &j->from, j->path, "%s", j->why);
             else
                 logf_(LOG_ERROR, "%s", j->why);
@@ -460,7 +664,7 @@ static void finish_jobs(oscd *d)
         live_cmd c = {.kind = LIVE_SWAP, .chain = j->chain};
         if (live_post(d->eng, &c)) {
             oscine_chain_destroy(j->chain);
-            if (j->from.fd != -2)
+            if (j->from.conn != -2)
                 reply_fail(d, &j->from, j->path, "busy: control queue full");
             free(j);
             continue;
@@ -475,7 +679,7 @@ static void finish_jobs(oscd *d)
               j->preset[0] ? j->preset : "");
         if (j->preset[0])
             logf_(LOG_INFO, "preset '%s' loaded", j->preset);
-        if (j->from.fd != -2)
+        if (j->from.conn != -2)
             reply_done(d, &j->from, j->path);
         free(j);
     }
@@ -483,81 +687,136 @@ static void finish_jobs(oscd *d)
 
 /* ------------------------------------------------------------- handlers */
 
-int osc_engine_gain(oscd *d, const osc_request *r)
+/* The settings a message changes, in the state (/get, /preset/save): a
+ * parameter, or a compound setting's parameters; an event changes none. */
+static void apply_setting(oscd *d, const osc_entry *e, int nargs, const float *v)
 {
-    live_cmd c = {.kind = LIVE_GAIN, .when = r->when, .value = r->f};
-    if (live_post(d->eng, &c))
+    if (e->handler == osc_stage_compound) {
+        const osc_args *a = osc_table_args(e);
+        for (int i = 0; i < nargs; i++) {
+            const osc_entry *p = osc_table_find(a->params[i]);
+            if (p)
+                d->val[entry_index(p)] = v[i];
+        }
+    } else if (e->handler != osc_stage_event) {
+        d->val[entry_index(e)] = v[0];
+    }
+}
+
+static int sched_count(const oscd *d, const peer *from)
+{
+    int n = 0;
+    for (int i = 0; i < d->nsched; i++)
+        n += same_peer(&d->sched[i].from, from);
+    return n;
+}
+
+/* Post the command for r to the audio thread: now, or at its timetag. A
+ * timetagged one holds a slot of the audio side's pending list until it is
+ * due; the slots are counted here, per client, so one client cannot take
+ * them all and the list never overflows. The state changes when the
+ * command takes effect (sched_expire). 0, or -1 with the /fail sent. */
+static int post_request(oscd *d, const osc_request *r, live_cmd *c)
+{
+    c->when = r->when;
+    if (r->when > 0) {
+        int mine = sched_count(d, &r->from);
+        if (mine >= SCHED_PER_CLIENT || d->nsched == LIVE_PENDING)
+            return reply_fail(d, &r->from, r->e->path,
+                              "too many scheduled messages: %d from this client and %d in all "
+                              "wait for their time (at most %d per client, %d in all)",
+                              mine, d->nsched, SCHED_PER_CLIENT, LIVE_PENDING);
+    }
+    if (live_post(d->eng, c))
         return reply_fail(d, &r->from, r->e->path, "busy: control queue full");
-    d->val[entry_index(r->e)] = r->f;
+    if (r->when > 0) {
+        sched *q = &d->sched[d->nsched++];
+        *q = (sched){.from = r->from, .when = r->when, .due = r->due, .e = r->e,
+                     .nargs = r->nargs};
+        memcpy(q->v, r->v, sizeof q->v);
+    } else {
+        apply_setting(d, r->e, r->nargs, r->v);
+    }
     reply_done(d, &r->from, r->e->path);
     return 0;
 }
 
+/* Timetagged commands the audio thread has reached: their settings are now
+ * in effect. In time order, so the later of two changes to one setting
+ * wins, as on the audio side. */
+static void sched_expire(oscd *d)
+{
+    if (!d->nsched)
+        return;
+    int64_t frames;
+    double at;
+    live_clock(d->eng, &frames, &at);
+    for (;;) {
+        int first = -1;
+        for (int i = 0; i < d->nsched; i++)
+            if (d->sched[i].when < frames &&
+                (first < 0 || d->sched[i].when < d->sched[first].when))
+                first = i;
+        if (first < 0)
+            return;
+        apply_setting(d, d->sched[first].e, d->sched[first].nargs, d->sched[first].v);
+        memmove(d->sched + first, d->sched + first + 1,
+                sizeof(sched) * (size_t)(d->nsched - first - 1));
+        d->nsched--;
+    }
+}
+
+int osc_engine_gain(oscd *d, const osc_request *r)
+{
+    live_cmd c = {.kind = LIVE_GAIN, .value = r->f};
+    return post_request(d, r, &c);
+}
+
 int osc_engine_bypass(oscd *d, const osc_request *r)
 {
-    live_cmd c = {.kind = LIVE_BYPASS, .when = r->when, .value = r->f};
-    if (live_post(d->eng, &c))
-        return reply_fail(d, &r->from, r->e->path, "busy: control queue full");
-    d->val[entry_index(r->e)] = r->f;
-    reply_done(d, &r->from, r->e->path);
-    return 0;
+    live_cmd c = {.kind = LIVE_BYPASS, .value = r->f};
+    return post_request(d, r, &c);
 }
 
 int osc_stage_param(oscd *d, const osc_request *r)
 {
     if (!chain_has_stage(d->chain, r->e->path))
         return reply_fail(d, &r->from, r->e->path, "no such stage in chain '%s'", d->chain);
-    live_cmd c = {.kind = LIVE_SET, .when = r->when, .value = r->f};
+    live_cmd c = {.kind = LIVE_SET, .value = r->f};
     snprintf(c.addr, sizeof c.addr, "%s", r->e->path);
-    if (live_post(d->eng, &c))
-        return reply_fail(d, &r->from, r->e->path, "busy: control queue full");
-    d->val[entry_index(r->e)] = r->f;
-    reply_done(d, &r->from, r->e->path);
-    return 0;
+    return post_request(d, r, &c);
 }
 
 /* A stage event (/synth/note_on): to the audio thread at its sample time,
- * nothing stored. */
+ * nothing stored. A compound setting (/synth/adsr) goes the same way, one
+ * command (the chain sets its parameters together, at its sample time);
+ * the parameters are what presets and /get see. */
 int osc_stage_event(oscd *d, const osc_request *r)
 {
     if (!chain_has_stage(d->chain, r->e->path))
         return reply_fail(d, &r->from, r->e->path, "no such stage in chain '%s'", d->chain);
-    live_cmd c = {.kind = LIVE_EVENT, .when = r->when, .nargs = r->nargs};
+    live_cmd c = {.kind = LIVE_EVENT, .nargs = r->nargs};
     snprintf(c.addr, sizeof c.addr, "%s", r->e->path);
     memcpy(c.args, r->v, sizeof(float) * (size_t)r->nargs);
-    if (live_post(d->eng, &c))
-        return reply_fail(d, &r->from, r->e->path, "busy: control queue full");
-    reply_done(d, &r->from, r->e->path);
-    return 0;
+    return post_request(d, r, &c);
 }
 
-/* A compound setting (/synth/adsr): one command to the audio thread (the
- * chain sets the parameters together, at its sample time); the parameters
- * are what presets and /get see. */
 int osc_stage_compound(oscd *d, const osc_request *r)
 {
-    if (osc_stage_event(d, r))
-        return -1;
-    const osc_args *a = osc_table_args(r->e);
-    for (int i = 0; i < r->nargs; i++) {
-        const osc_entry *p = osc_table_find(a->params[i]);
-        if (p)
-            d->val[entry_index(p)] = r->v[i];
-    }
-    return 0;
+    return osc_stage_event(d, r);
 }
 
-/* /<stage>/model s: remember the choice and rebuild the chain with it (if
- * the stage is in the chain; otherwise it applies when it is). */
+/* /<stage>/model s: a model name (never a path: model_check), remembered,
+ * and the chain rebuilt with it (if the stage is in the chain; otherwise it
+ * applies when it is). */
 int osc_stage_model(oscd *d, const osc_request *r)
 {
-    char stage[32];
+    char stage[32], file[1024], why[512];
     addr_stage(r->e->path, stage, sizeof stage);
-    if (!r->s[0] || strlen(r->s) >= sizeof d->models.model[0])
-        return reply_fail(d, &r->from, r->e->path, "a model name or path, up to %zu bytes",
-                          sizeof d->models.model[0] - 1);
+    if (model_check(stage, r->s, 0, file, sizeof file, why, sizeof why))
+        return reply_fail(d, &r->from, r->e->path, "%s", why);
     stage_models sm = d->models;
-    if (models_set(&sm, stage, r->s))
+    if (models_set(&sm, stage, r->s, file))
         return reply_fail(d, &r->from, r->e->path, "too many stage models");
     if (!chain_has_stage(d->chain, r->e->path)) {
         d->models = sm;
@@ -582,9 +841,18 @@ int osc_engine_chain(oscd *d, const osc_request *r)
 {
     if (d->busy_chain)
         return reply_fail(d, &r->from, r->e->path, "busy: a chain is being built");
-    /* The worker builds it (a model may take a while to load); a bad spec
-     * comes back from there as /fail with the reason. */
-    job *j = chain_job(d, r->s, d->val, &r->from, r->e->path);
+    /* Checked here (an empty chain too: it would save as a preset that does
+     * not load), kept in its one written form; the worker builds it (a
+     * model may take a while to load). */
+    char spec[256], why[512];
+    if (preset_chain_canon(r->s, spec, sizeof spec))
+        return reply_fail(d, &r->from, r->e->path, "%s", oscine_last_error());
+    stage_models sm = d->models;
+    if (models_resolve(&sm, spec, why, sizeof why))
+        return reply_fail(d, &r->from, r->e->path, "%s", why);
+    job *j = chain_job(d, spec, d->val, &r->from, r->e->path);
+    if (j)
+        j->models = sm;
     if (!j || submit(d, j)) {
         free(j);
         return reply_fail(d, &r->from, r->e->path, "busy: worker queue full");
@@ -635,12 +903,21 @@ static int load_preset(oscd *d, const char *name, const peer *from, const char *
         if (lines[i].e->handler == osc_stage_model) {
             char stage[32];
             addr_stage(lines[i].e->path, stage, sizeof stage);
-            if (models_set(&sm, stage, lines[i].s)) {
+            /* checked below where the chain has the stage (a preset is the
+             * local user's file: it may give a path) */
+            if (models_set(&sm, stage, lines[i].s, "")) {
                 if (from)
                     return reply_fail(d, from, path, "too many stage models");
                 return -1;
             }
         }
+    char why[512];
+    if (models_resolve(&sm, spec, why, sizeof why)) {
+        if (from)
+            return reply_fail(d, from, path, "preset '%s': %s", name, why);
+        logf_(LOG_ERROR, "preset '%s': %s", name, why);
+        return -1;
+    }
     if (d->busy_chain) {
         if (from)
             return reply_fail(d, from, path, "busy: a chain is being built");
@@ -679,13 +956,12 @@ int osc_preset_save(oscd *d, const osc_request *r)
         const osc_entry *e = osc_table_at(i);
         if (!e->settable)
             continue;
-        if ((e->handler == osc_stage_param || e->handler == osc_stage_model) &&
-            !chain_has_stage(d->chain, e->path))
+        /* Every setting /get reports, so the preset loads back to this
+         * state whatever the state it is loaded over: the parameters of
+         * the chain's stages, and each model choice (the default's file
+         * name where none was made). */
+        if (e->handler == osc_stage_param && !chain_has_stage(d->chain, e->path))
             continue;
-        char stage[32];
-        addr_stage(e->path, stage, sizeof stage);
-        if (e->handler == osc_stage_model && !models_get(&d->models, stage))
-            continue; /* the default model: the preset need not name it */
         memset(&lines[n], 0, sizeof lines[n]);
         lines[n].e = e;
         if (e->types[0] == 's')
@@ -737,28 +1013,110 @@ int osc_get(oscd *d, const osc_request *r)
         lo_message_add_int32(m, (int32_t)d->val[entry_index(e)]);
     else
         lo_message_add_float(m, d->val[entry_index(e)]);
+    /* The value above is the one in effect; a timetagged change still to
+     * come follows it: the last one scheduled, and in how many seconds. */
+    int last = -1;
+    float next = 0;
+    const osc_args *a;
+    for (int i = 0; i < d->nsched; i++) {
+        const sched *q = &d->sched[i];
+        int k = -1;
+        if (q->e == e)
+            k = 0;
+        else if (q->e->handler == osc_stage_compound && (a = osc_table_args(q->e)))
+            for (int j = 0; j < q->nargs; j++)
+                if (!strcmp(a->params[j], e->path))
+                    k = j;
+        if (k >= 0 && (last < 0 || q->when >= d->sched[last].when)) {
+            last = i;
+            next = q->v[k];
+        }
+    }
+    if (last >= 0) {
+        if (e->types[0] == 'i')
+            lo_message_add_int32(m, (int32_t)next);
+        else
+            lo_message_add_float(m, next);
+        double in_s = d->sched[last].due - now_mono();
+        lo_message_add_float(m, (float)(in_s > 0 ? in_s : 0));
+    }
     send_msg(d, &r->from, "/value", m);
     lo_message_free(m);
     return 0;
 }
 
-static int same_peer(const peer *a, const peer *b)
+/* "127.0.0.1:5000" or "TCP connection 3", for the log. */
+static const char *peer_name(const peer *p, char *buf, size_t len)
 {
-    return a->fd == b->fd && a->salen == b->salen && !memcmp(&a->sa, &b->sa, a->salen);
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (p->conn >= 0) {
+        snprintf(buf, len, "TCP connection %ld", p->conn);
+        return buf;
+    }
+    int port = 0;
+    if (p->sa.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&p->sa;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        port = ntohs(a->sin_port);
+    } else if (p->sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&p->sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(buf, len, "%s:%d", host, port);
+    return buf;
+}
+
+/* Any packet from a subscriber renews its lease. */
+static void client_seen(oscd *d, const peer *p)
+{
+    for (int i = 0; i < d->nsubs; i++)
+        if (same_peer(&d->subs[i].p, p))
+            d->subs[i].seen = now_mono();
+}
+
+static void sub_remove(oscd *d, int i, const char *why)
+{
+    char name[96];
+    logf_(LOG_INFO, "meters: %s unsubscribed (%s)", peer_name(&d->subs[i].p, name, sizeof name),
+          why);
+    memmove(d->subs + i, d->subs + i + 1, sizeof(sub) * (size_t)(d->nsubs - i - 1));
+    d->nsubs--;
+}
+
+/* Leases run out after the client timeout without a packet. */
+static void subs_expire(oscd *d)
+{
+    double t = now_mono();
+    for (int i = 0; i < d->nsubs;)
+        if (t - d->subs[i].seen > d->client_timeout)
+            sub_remove(d, i, "lease ran out");
+        else
+            i++;
 }
 
 int osc_notify(oscd *d, const osc_request *r)
 {
     int found = -1;
     for (int i = 0; i < d->nsubs; i++)
-        if (same_peer(&d->subs[i], &r->from))
+        if (same_peer(&d->subs[i].p, &r->from))
             found = i;
     if (r->f != 0 && found < 0) {
-        if (d->nsubs == MAX_SUBS)
-            return reply_fail(d, &r->from, r->e->path, "too many subscribers (%d)", MAX_SUBS);
-        d->subs[d->nsubs++] = r->from;
-    } else if (r->f == 0 && found >= 0) {
-        d->subs[found] = d->subs[--d->nsubs];
+        if (d->nsubs == MAX_SUBS) {
+            int oldest = 0;
+            for (int i = 1; i < d->nsubs; i++)
+                if (d->subs[i].seen < d->subs[oldest].seen)
+                    oldest = i;
+            sub_remove(d, oldest, "the longest silent of the subscribers, for a new one");
+        }
+        d->subs[d->nsubs++] = (sub){.p = r->from, .seen = now_mono()};
+        char name[96];
+        logf_(LOG_INFO, "meters: %s subscribed (%d of %d)", peer_name(&r->from, name, sizeof name),
+              d->nsubs, MAX_SUBS);
+    } else if (r->f != 0) {
+        d->subs[found].seen = now_mono();
+    } else if (found >= 0) {
+        sub_remove(d, found, "/notify 0");
     }
     reply_done(d, &r->from, r->e->path);
     return 0;
@@ -774,10 +1132,10 @@ int osc_quit(oscd *d, const osc_request *r)
 
 /* ------------------------------------------------------------- dispatch */
 
-/* Timetag to sample time (0: now). */
-static int64_t tt_to_samples(oscd *d, lo_timetag tt, double *due)
+/* Timetag to sample time (0: now); *ahead: seconds from now (0: now). */
+static int64_t tt_to_samples(oscd *d, lo_timetag tt, double *due, double *ahead_s)
 {
-    *due = 0;
+    *due = *ahead_s = 0;
     if (tt.sec == 0 && tt.frac <= 1)
         return 0; /* "immediately" */
     struct timespec rt;
@@ -786,6 +1144,9 @@ static int64_t tt_to_samples(oscd *d, lo_timetag tt, double *due)
     double ahead = t_osc - ((double)rt.tv_sec + rt.tv_nsec * 1e-9);
     if (ahead <= 0)
         return 0;
+    *ahead_s = ahead;
+    if (ahead > HORIZON_S)
+        return 0; /* refused by the caller */
     int64_t frames;
     double at;
     live_clock(d->eng, &frames, &at);
@@ -822,8 +1183,13 @@ static void dispatch_message(oscd *d, void *data, size_t size, const peer *from,
 static void defer_message(oscd *d, void *data, size_t size, const peer *from, double due)
 {
     const char *path = lo_get_path(data, (ssize_t)size);
-    if (d->ndefer == MAX_DEFERRED) {
-        reply_fail(d, from, path ? path : "?", "too many scheduled messages (%d)", MAX_DEFERRED);
+    int mine = 0;
+    for (int i = 0; i < d->ndefer; i++)
+        mine += same_peer(&d->defer[i].from, from);
+    if (d->ndefer == MAX_DEFERRED || mine >= DEFER_PER_CLIENT) {
+        reply_fail(d, from, path ? path : "?", "too many scheduled messages: %d from this client "
+                   "and %d in all wait for their time (at most %d per client, %d in all)", mine,
+                   d->ndefer, DEFER_PER_CLIENT, MAX_DEFERRED);
         return;
     }
     deferred *q = &d->defer[d->ndefer++];
@@ -904,8 +1270,14 @@ static void dispatch_message(oscd *d, void *data, size_t size, const peer *from,
     }
     r.f = r.v[0];
     r.nargs = want;
-    double due;
-    r.when = tt_to_samples(d, tt, &due);
+    double due, ahead;
+    r.when = tt_to_samples(d, tt, &due, &ahead);
+    r.due = due;
+    if (ahead > HORIZON_S) {
+        reply_fail(d, from, path, "timetag %.0f s ahead: at most %d s", ahead, HORIZON_S);
+        lo_message_free(m);
+        return;
+    }
     int sample_exact = e->handler == osc_stage_param || e->handler == osc_engine_gain ||
                        e->handler == osc_engine_bypass || e->handler == osc_stage_event ||
                        e->handler == osc_stage_compound;
@@ -990,11 +1362,12 @@ static void read_udp(oscd *d)
     static unsigned char buf[MAX_PACKET];
     /* Bounded per tick, so a flood cannot starve the rest of the loop. */
     for (int k = 0; k < 512; k++) {
-        peer p = {.fd = -1, .salen = sizeof p.sa};
+        peer p = {.conn = -1, .salen = sizeof p.sa};
         ssize_t n = recvfrom(d->udp, buf, sizeof buf, MSG_TRUNC, (struct sockaddr *)&p.sa,
                              &p.salen);
         if (n < 0)
             return;
+        client_seen(d, &p);
         if ((size_t)n > sizeof buf) {
             logf_(LOG_WARN, "OSC packet of %zd bytes ignored (limit %d)", n, MAX_PACKET);
             continue;
@@ -1004,13 +1377,20 @@ static void read_udp(oscd *d)
     }
 }
 
-static void close_conn(oscd *d, int i)
+static void close_conn(oscd *d, int i, const char *why)
 {
-    for (int s = 0; s < d->nsubs; s++)
-        if (d->subs[s].fd == d->conns[i]->fd)
-            d->subs[s--] = d->subs[--d->nsubs];
-    close(d->conns[i]->fd);
-    free(d->conns[i]);
+    tcp_conn *c = d->conns[i];
+    for (int s = 0; s < d->nsubs;)
+        if (d->subs[s].p.conn == c->id)
+            sub_remove(d, s, why);
+        else
+            s++;
+    if (c->dropped)
+        logf_(LOG_INFO, "TCP connection %ld: %lu meters dropped (not read in time)", c->id,
+              c->dropped);
+    logf_(LOG_DEBUG, "TCP connection %ld closed (%s)", c->id, why);
+    close(c->fd);
+    free(c);
     d->conns[i] = NULL;
 }
 
@@ -1019,29 +1399,123 @@ static void read_tcp(oscd *d, int i)
     tcp_conn *c = d->conns[i];
     ssize_t n = recv(c->fd, c->buf + c->have, sizeof c->buf - c->have, MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-        close_conn(d, i);
+        c->dead = 1;
         return;
     }
     if (n < 0)
         return;
     c->have += (size_t)n;
-    while (c->have >= 4) {
+    while (c->have >= 4 && !c->dead) {
         uint32_t len = be32(c->buf);
         if (len > MAX_PACKET) {
             logf_(LOG_WARN, "TCP OSC frame of %u bytes: closing the connection", len);
-            close_conn(d, i);
+            c->dead = 1;
             return;
         }
         if (c->have < 4 + len)
             break;
-        peer p = {.fd = c->fd};
+        /* only whole frames count as activity: a trickle of bytes that
+         * never completes one leaves the connection idle */
+        c->last = now_mono();
+        peer p = {.conn = c->id};
+        client_seen(d, &p);
         lo_timetag now = {0, 1};
         dispatch_packet(d, c->buf + 4, len, &p, now, 0);
-        if (!d->conns[i])
-            return;
         memmove(c->buf, c->buf + 4 + len, c->have - 4 - len);
         c->have -= 4 + len;
     }
+}
+
+/* A new TCP connection. When all slots are taken, the connection idle the
+ * longest (the oldest last whole frame) makes room: a client that holds
+ * connections open without using them cannot lock others out. */
+static void accept_conn(oscd *d)
+{
+    int fd = accept4(d->tcp_l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    int slot = -1;
+    for (int i = 0; i < MAX_CONNS && slot < 0; i++)
+        if (!d->conns[i])
+            slot = i;
+    if (slot < 0) {
+        slot = 0;
+        for (int i = 1; i < MAX_CONNS; i++)
+            if (d->conns[i]->last < d->conns[slot]->last)
+                slot = i;
+        logf_(LOG_INFO, "TCP: %d connections open: closing connection %ld, idle %.1f s, for a "
+              "new one", MAX_CONNS, d->conns[slot]->id, now_mono() - d->conns[slot]->last);
+        close_conn(d, slot, "the longest idle, for a new connection");
+    }
+    tcp_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        logf_(LOG_WARN, "TCP connection refused: out of memory");
+        return;
+    }
+    c->fd = fd;
+    c->id = ++d->next_conn;
+    c->last = now_mono();
+    d->conns[slot] = c;
+}
+
+/* Close what is dead or idle past the client timeout; expire leases. */
+static void conns_tick(oscd *d)
+{
+    double t = now_mono();
+    for (int i = 0; i < MAX_CONNS; i++) {
+        tcp_conn *c = d->conns[i];
+        if (!c)
+            continue;
+        if (c->dead)
+            close_conn(d, i, "closed");
+        else if (t - c->last > d->client_timeout)
+            close_conn(d, i, "idle past the client timeout");
+    }
+    subs_expire(d);
+}
+
+/* The main loop's network descriptors, from fds[nf] on: UDP, the TCP
+ * listener, each connection (POLLOUT too while it has replies queued).
+ * Returns the new count. */
+static int net_fds(oscd *d, struct pollfd *fds, int nf)
+{
+    fds[nf++] = (struct pollfd){.fd = d->udp, .events = POLLIN};
+    if (d->tcp_l >= 0)
+        fds[nf++] = (struct pollfd){.fd = d->tcp_l, .events = POLLIN};
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (d->conns[i])
+            fds[nf++] = (struct pollfd){.fd = d->conns[i]->fd,
+                                        .events = POLLIN | (d->conns[i]->qlen ? POLLOUT : 0)};
+    return nf;
+}
+
+/* Handle what poll reported on the descriptors net_fds added at first..nf. */
+static void net_events(oscd *d, const struct pollfd *fds, int first, int nf)
+{
+    for (int k = first; k < nf; k++) {
+        if (!fds[k].revents)
+            continue;
+        if (fds[k].fd == d->udp) {
+            read_udp(d);
+            continue;
+        }
+        if (fds[k].fd == d->tcp_l) {
+            accept_conn(d);
+            continue;
+        }
+        for (int i = 0; i < MAX_CONNS; i++) {
+            tcp_conn *c = d->conns[i];
+            if (!c || c->fd != fds[k].fd || c->dead)
+                continue;
+            if (fds[k].revents & POLLOUT)
+                conn_flush(c);
+            if (fds[k].revents & (POLLIN | POLLHUP | POLLERR))
+                read_tcp(d, i);
+            break;
+        }
+    }
+    conns_tick(d);
 }
 
 static void send_meters(oscd *d)
@@ -1059,7 +1533,7 @@ static void send_meters(oscd *d)
     lo_message_add_int32(m, (int32_t)d->meter.xruns);
     lo_message_add_float(m, d->meter.vad);
     for (int i = 0; i < d->nsubs; i++)
-        send_msg(d, &d->subs[i], "/meter", m);
+        send_packet(d, &d->subs[i].p, "/meter", m, 1);
     lo_message_free(m);
 }
 
@@ -1073,6 +1547,15 @@ static void drain_engine(oscd *d)
             if (m.meter.overruns > d->meter.overruns)
                 logf_(LOG_WARN, "audio callback ran longer than its buffer (total %llu)",
                       (unsigned long long)m.meter.overruns);
+            if (m.meter.late > d->reported_late) {
+                /* cannot happen from OSC (post_request keeps within the
+                 * pending list), said if it ever does */
+                logf_(LOG_WARN, "audio thread: %llu timetagged commands found its pending list "
+                      "full and were applied early, at once (total %llu)",
+                      (unsigned long long)(m.meter.late - d->reported_late),
+                      (unsigned long long)m.meter.late);
+                d->reported_late = m.meter.late;
+            }
             if (m.meter.nan_events > d->meter.nan_events)
                 logf_(LOG_WARN, "NaN/Inf caught in the chain (%llu samples in all): silenced",
                       (unsigned long long)m.meter.nan_events);
@@ -1127,6 +1610,7 @@ int daemon_run(const daemon_config *cfg)
     if (!d->cfg.chain)
         d->cfg.chain = "passthrough";
     log_lvl = cfg->log_level;
+    d->client_timeout = cfg->client_timeout > 0 ? cfg->client_timeout : CLIENT_TIMEOUT_S;
     d->udp = d->tcp_l = -1;
     d->wake[0] = d->wake[1] = -1;
     osc_table_init();
@@ -1145,16 +1629,32 @@ int daemon_run(const daemon_config *cfg)
             goto out;
         }
         for (int i = 0; i < nlines; i++) {
-            if (!strcmp(lines[i].e->path, "/engine/chain"))
+            if (!strcmp(lines[i].e->path, "/engine/chain")) {
                 snprintf(d->chain, sizeof d->chain, "%s", lines[i].s);
-            else
+            } else if (lines[i].e->handler == osc_stage_model) {
+                char stage[32];
+                addr_stage(lines[i].e->path, stage, sizeof stage);
+                if (models_set(&d->models, stage, lines[i].s, "")) {
+                    logf_(LOG_ERROR, "preset '%s' line %d: too many stage models", cfg->preset,
+                          lines[i].lineno);
+                    goto out;
+                }
+            } else {
                 d->val[entry_index(lines[i].e)] = lines[i].f;
+            }
         }
         snprintf(d->preset, sizeof d->preset, "%s", cfg->preset);
     }
-    /* so is a bad chain, from the preset or --chain */
-    if (chain_spec_check(d->chain)) {
+    /* so is a bad chain, from the preset or --chain; kept in its written form */
+    char spec[sizeof d->chain];
+    if (preset_chain_canon(d->chain, spec, sizeof spec)) {
         logf_(LOG_ERROR, "%s", oscine_last_error());
+        goto out;
+    }
+    memcpy(d->chain, spec, sizeof spec);
+    char why[512];
+    if (models_resolve(&d->models, d->chain, why, sizeof why)) {
+        logf_(LOG_ERROR, "preset '%s': %s", cfg->preset, why);
         goto out;
     }
 
@@ -1242,15 +1742,10 @@ int daemon_run(const daemon_config *cfg)
     while (!d->quit && !sig_stop) {
         struct pollfd fds[4 + MAX_CONNS];
         int nf = 0;
-        fds[nf++] = (struct pollfd){.fd = d->udp, .events = POLLIN};
         fds[nf++] = (struct pollfd){.fd = d->wake[0], .events = POLLIN};
         fds[nf++] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
-        if (d->tcp_l >= 0)
-            fds[nf++] = (struct pollfd){.fd = d->tcp_l, .events = POLLIN};
-        int first_conn = nf;
-        for (int i = 0; i < MAX_CONNS; i++)
-            if (d->conns[i])
-                fds[nf++] = (struct pollfd){.fd = d->conns[i]->fd, .events = POLLIN};
+        int first_net = nf;
+        nf = net_fds(d, fds, nf);
         poll(fds, (nfds_t)nf, 10);
         char junk[64];
         while (read(d->wake[0], junk, sizeof junk) > 0)
@@ -1266,34 +1761,8 @@ int daemon_run(const daemon_config *cfg)
                 logf_(LOG_INFO, "SIGHUP: no preset to reload");
             }
         }
-        if (fds[0].revents & POLLIN)
-            read_udp(d);
-        if (d->tcp_l >= 0 && (fds[3].revents & POLLIN)) {
-            int fd = accept4(d->tcp_l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd >= 0) {
-                int slot = -1;
-                for (int i = 0; i < MAX_CONNS; i++)
-                    if (!d->conns[i]) {
-                        slot = i;
-                        break;
-                    }
-                tcp_conn *c = slot >= 0 ? calloc(1, sizeof *c) : NULL;
-                if (!c) {
-                    close(fd);
-                    logf_(LOG_WARN, "TCP connection refused: %d already open", MAX_CONNS);
-                } else {
-                    c->fd = fd;
-                    d->conns[slot] = c;
-                }
-            }
-        }
-        for (int k = first_conn; k < nf; k++)
-            if (fds[k].revents & (POLLIN | POLLHUP | POLLERR))
-                for (int i = 0; i < MAX_CONNS; i++)
-                    if (d->conns[i] && d->conns[i]->fd == fds[k].fd) {
-                        read_tcp(d, i);
-                        break;
-                    }
+        net_events(d, fds, first_net, nf);
+        sched_expire(d);
         finish_jobs(d);
         drain_engine(d);
         run_deferred(d);
@@ -1329,7 +1798,7 @@ out:
     live_destroy(d->eng);
     for (int i = 0; i < MAX_CONNS; i++)
         if (d->conns[i])
-            close_conn(d, i);
+            close_conn(d, i, "stopping");
     for (int i = 0; i < d->ndefer; i++)
         free(d->defer[i].data);
     if (d->udp >= 0)

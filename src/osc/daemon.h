@@ -17,6 +17,8 @@ typedef struct daemon_config {
     int tcp;
     int log_level;
     const char *model;      /* weights for the denoise stage, or NULL (search) */
+    int client_timeout;     /* s without a packet before a /notify lease ends and
+                             * an idle TCP connection is closed; 0: 300 */
 } daemon_config;
 
 /* Returns the process exit code. Thread: main. */

@@ -3,10 +3,12 @@
 
 #include "base/error.h"
 #include "base/paths.h"
+#include "engine/chainrt.h"
 #include "oscine.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,28 +107,132 @@ int preset_resolve_local(const char *name_or_path, char *path, size_t len)
     return 0;
 }
 
+int preset_parse_number(const char *s, double *out)
+{
+    char *end;
+    /* decimal only: strtod would also read "0x10" as 16 and "inf", "nan" */
+    if (strpbrk(s, "xXpPiInN"))
+        return -1;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno == ERANGE && fabs(v) < 1.0)
+        v = 0.0, errno = 0; /* 1e-400: too small to matter, not an error */
+    if (!s[0] || *end)
+        return -1;
+    if (errno || !isfinite(v) || fabs(v) > 3.4e38)
+        return -2; /* a number, beyond what a float holds */
+    *out = v;
+    return 0;
+}
+
+int preset_chain_canon(const char *spec, char *out, size_t len)
+{
+    size_t j = 0;
+    int stages = 0;
+    const char *p = spec;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *q = p;
+        while (*q && *q != ',')
+            q++;
+        const char *e = q;
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e == p && (*q == ',' || stages))
+            return err_set(OSCINE_E_STAGE, "an empty stage name (stages are separated by single "
+                           "commas)");
+        if (e > p) {
+            size_t n = (size_t)(e - p);
+            if (j + n + (stages ? 1 : 0) >= len)
+                return err_set(OSCINE_E_STAGE, "longer than %zu characters", len - 1);
+            if (stages)
+                out[j++] = ',';
+            memcpy(out + j, p, n);
+            j += n;
+            stages++;
+        }
+        if (!*q)
+            break;
+        p = q + 1;
+    }
+    out[j] = 0;
+    if (!stages)
+        return err_set(OSCINE_E_STAGE, "no stage given (the plainest chain is 'passthrough')");
+    return chain_spec_check(out);
+}
+
+/* Text from a file, fit to be quoted in a message that may go to an OSC
+ * client: only a short token of plain characters (what an address, a number
+ * or a name is made of), so a line of some other file reached by a symlink
+ * is never echoed. */
+static int quotable(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("/_.+-", s[i]))
+            return 0;
+    return 1;
+}
+
 int preset_parse_line(const char *text, preset_line *out)
 {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", text);
-    char *hash = strchr(buf, '#');
-    if (hash)
-        *hash = 0;
+    size_t tn = strlen(text);
+    while (tn && (text[tn - 1] == '\n' || text[tn - 1] == '\r'))
+        tn--;
+    if (tn > PRESET_LINE_MAX)
+        return err_set(OSCINE_E_ARG, "line too long (%zu bytes; at most %d)", tn,
+                       PRESET_LINE_MAX);
+    char buf[PRESET_LINE_MAX + 1];
+    memcpy(buf, text, tn);
+    buf[tn] = 0;
+    for (size_t i = 0; i < tn; i++)
+        if (((unsigned char)buf[i] < 0x20 && buf[i] != '\t') || buf[i] == 0x7f)
+            return err_set(OSCINE_E_ARG, "a control character (byte 0x%02x; not a text line)",
+                           (unsigned char)buf[i]);
     char *p = buf;
     while (isspace((unsigned char)*p))
         p++;
-    char *end = p + strlen(p);
-    while (end > p && isspace((unsigned char)end[-1]))
-        *--end = 0;
-    if (!*p)
+    if (!*p || *p == '#')
         return 0;
     char *addr = p;
-    while (*p && !isspace((unsigned char)*p))
+    while (*p && !isspace((unsigned char)*p) && *p != '#')
         p++;
+    int comment = *p == '#';
     if (*p)
         *p++ = 0;
+    if (comment)
+        *p = 0; /* "/engine/bypass#..." has no value */
     while (isspace((unsigned char)*p))
         p++;
+    /* the value: "quoted" (it may hold a '#'), or up to a comment */
+    char *val = p;
+    if (*p == '"') {
+        val = ++p;
+        char *close = strchr(p, '"');
+        if (!close)
+            return err_set(OSCINE_E_ARG, "%s: no closing quote",
+                           quotable(addr, 63) ? addr : "the value");
+        *close = 0;
+        p = close + 1;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p && *p != '#')
+            return err_set(OSCINE_E_ARG, "%s: text after the closing quote",
+                           quotable(addr, 63) ? addr : "the value");
+    } else {
+        char *hash = strchr(p, '#');
+        if (hash)
+            *hash = 0;
+        char *end = p + strlen(p);
+        while (end > p && isspace((unsigned char)end[-1]))
+            *--end = 0;
+    }
+    if (addr[0] != '/' || !quotable(addr, 63))
+        return err_set(OSCINE_E_PARAM, "not a setting: a line is an OSC address ('/...') and "
+                       "a value");
     const osc_entry *e = osc_table_find(addr);
     if (!e)
         return err_set(OSCINE_E_PARAM, "unknown address '%s'", addr);
@@ -135,26 +241,31 @@ int preset_parse_line(const char *text, preset_line *out)
     memset(out, 0, sizeof *out);
     out->e = e;
     if (e->types[0] == 's') {
-        size_t n = strlen(p);
-        if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
-            p[n - 1] = 0;
-            p++;
-        }
-        if (!*p)
+        if (!*val)
             return err_set(OSCINE_E_ARG, "%s needs a string", addr);
-        if (strlen(p) >= sizeof out->s)
+        if (strchr(val, '"'))
+            return err_set(OSCINE_E_ARG, "%s: a string cannot hold '\"'", addr);
+        if (!strcmp(addr, "/engine/chain"))
+            return preset_chain_canon(val, out->s, sizeof out->s)
+                       ? err_prefix(OSCINE_E_STAGE, "%s", addr)
+                       : 1;
+        if (strlen(val) >= sizeof out->s)
             return err_set(OSCINE_E_ARG, "%s: string longer than %zu characters", addr,
                            sizeof out->s - 1);
-        memcpy(out->s, p, strlen(p) + 1);
+        memcpy(out->s, val, strlen(val) + 1);
         return 1;
     }
-    char *num_end;
-    errno = 0;
-    double v = strtod(p, &num_end);
-    if (!*p || *num_end || errno || !isfinite(v))
-        return err_set(OSCINE_E_ARG, "%s needs a number, got '%s'", addr, p);
+    double v;
+    int pe = preset_parse_number(val, &v);
+    if (pe == -2)
+        return err_set(OSCINE_E_RANGE, "%s: %s is beyond the range of a float (3.4e38)", addr,
+                       quotable(val, 32) ? val : "the value");
+    if (pe)
+        return err_set(OSCINE_E_ARG, quotable(val, 32) ? "%s needs a decimal number, got '%s'"
+                                                      : "%s needs a decimal number%.0s",
+                       addr, val);
     if (e->types[0] == 'i' && v != floor(v))
-        return err_set(OSCINE_E_ARG, "%s needs an integer, got '%s'", addr, p);
+        return err_set(OSCINE_E_ARG, "%s needs an integer, got '%s'", addr, val);
     if (v < e->min || v > e->max)
         return err_set(OSCINE_E_RANGE, "%s: %g out of range %g..%g%s%s", addr, v,
                        (double)e->min, (double)e->max, e->unit[0] ? " " : "", e->unit);
@@ -165,9 +276,26 @@ int preset_parse_line(const char *text, preset_line *out)
 int preset_parse_file(const char *path, preset_line *lines, int max, int *n)
 {
     *n = 0;
-    FILE *f = fopen(path, "r");
-    if (!f)
+    /* Non-blocking open, then only a regular file: a FIFO or a device named
+     * x.osc must not hold up the daemon's main loop. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return err_set(OSCINE_E_IO, "preset '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(OSCINE_E_IO, "preset '%s': not a regular file", path);
+    }
+    if (st.st_size > PRESET_FILE_MAX) {
+        close(fd);
+        return err_set(OSCINE_E_IO, "preset '%s': %lld bytes, more than a preset holds (at "
+                       "most %d)", path, (long long)st.st_size, PRESET_FILE_MAX);
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return err_set(OSCINE_E_IO, "preset '%s': %s", path, strerror(errno));
+    }
     char *buf = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -177,11 +305,6 @@ int preset_parse_file(const char *path, preset_line *lines, int max, int *n)
         if (strlen(buf) != (size_t)len) {
             e = err_set(OSCINE_E_ARG, "preset '%s' line %d: a NUL byte (not a text file)", path,
                         lineno);
-            break;
-        }
-        if (len > 1023) {
-            e = err_set(OSCINE_E_ARG, "preset '%s' line %d: line too long (%zd bytes; at most "
-                        "1023)", path, lineno, len);
             break;
         }
         preset_line l;
@@ -242,11 +365,23 @@ int preset_save(const char *name, const preset_line *lines, int n, char *path, s
     if (fd < 0)
         return err_set(OSCINE_E_IO, "preset '%s': cannot write in '%s': %s", name, dir,
                        strerror(errno));
+    for (int i = 0; i < n; i++)
+        if (lines[i].e->types[0] == 's' && strpbrk(lines[i].s, "\"\n\r")) {
+            close(fd);
+            unlink(tmp);
+            return err_set(OSCINE_E_ARG, "preset '%s': %s holds a quote or a line break", name,
+                           lines[i].e->path);
+        }
     FILE *f = fdopen(fd, "w");
     fprintf(f, "# oscine preset '%s' (saved by /preset/save)\n", name);
     for (int i = 0; i < n; i++) {
+        const char *s = lines[i].s;
+        size_t sn = strlen(s);
+        /* quoted where a plain value would read back otherwise */
+        int quote = strchr(s, '#') || !sn || isspace((unsigned char)s[0]) ||
+                    isspace((unsigned char)s[sn - 1]);
         if (lines[i].e->types[0] == 's')
-            fprintf(f, "%s %s\n", lines[i].e->path, lines[i].s);
+            fprintf(f, quote ? "%s \"%s\"\n" : "%s %s\n", lines[i].e->path, s);
         else
             fprintf(f, "%s %.9g\n", lines[i].e->path, (double)lines[i].f);
     }

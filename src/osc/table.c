@@ -29,7 +29,8 @@ static const osc_entry fixed[] = {
     {"/engine/bypass", "i", 0, 1, 0, "", osc_engine_bypass, "/done",
      "1: crossfade to the input (delayed by the chain's latency), 0: back", 1},
     {"/engine/chain", "s", 0, 0, 0, "", osc_engine_chain, "/done (after the swap)",
-     "replace the chain, e.g. \"denoise,gain\"; built off the audio thread, crossfaded", 1},
+     "replace the chain, e.g. \"denoise,gain\" (at least one stage; kept as written without "
+     "spaces); built off the audio thread, crossfaded", 1},
     {"/preset/load", "s", 0, 0, 0, "", osc_preset_load, "/done",
      "load a preset by name (presets/NAME.osc); all lines or nothing", 0},
     {"/preset/save", "s", 0, 0, 0, "", osc_preset_save, "/done",
@@ -39,11 +40,15 @@ static const osc_entry fixed[] = {
      "i:overruns",
      "engine status; xruns are counted by the audio server (any client can cause one), "
      "overruns are oscine's own callbacks that ran longer than their buffer", 0},
-    {"/get", "s", 0, 0, 0, "", osc_get, "/value s:address f|i|s:value",
-     "read a setting back", 0},
+    {"/get", "s", 0, 0, 0, "", osc_get, "/value s:address f|i|s:value f|i:scheduled f:in_s",
+     "read a setting back: the value in effect; while a timetagged change to it waits, the "
+     "last one scheduled and the seconds until it applies follow (else the reply ends at value)",
+     0},
     {"/notify", "i", 0, 1, 0, "", osc_notify, "/done; then /meter f:in_peak f:in_rms "
      "f:out_peak f:out_rms f:cpu_% i:xruns f:vad (-1: no stage estimates it), 20 per second",
-     "1: send /meter messages to the sender, 0: stop", 0},
+     "1: send /meter messages to the sender (its host and port, or its TCP connection), 0: "
+     "stop; a subscription lasts while the sender sends anything within the client timeout, "
+     "and the oldest of 16 makes room for a new one", 0},
     {"/quit", "", 0, 0, 0, "", osc_quit, "/done", "fade out and stop the daemon", 0},
 };
 
@@ -108,9 +113,10 @@ static void add_stage_extras(const stage_class *k)
         e->unit = "";
         e->handler = osc_stage_model;
         e->reply = "/done (after the swap)";
-        e->help = "weights for this stage: an instrument name (violin: ddsp-violin.osw in the "
-                  "model folders) or a path; the chain is rebuilt with it and crossfaded "
-                  "(held notes play on); kept in presets, /get reads it";
+        e->help = "weights for this stage: an instrument name (violin: ddsp-violin.osw) or a "
+                  "file name, looked up in the model folders (a path only in a preset file); "
+                  "the chain is rebuilt with it and crossfaded (held notes play on); kept in "
+                  "presets, /get reads it";
         e->settable = 1;
     }
 }
@@ -159,6 +165,33 @@ void osc_table_markdown(FILE *f)
                "sent as int or float. Messages in a bundle with a future timetag take\n"
                "effect at that time: parameters at the exact sample (the audio block is\n"
                "split there), other commands within the 10 ms control tick.\n\n"
+               "`oscine send ADDRESS [ARGS...]` sends one message and prints the reply\n"
+               "(`oscine help send`); any OSC program works too, one that listens for the\n"
+               "reply on the port it sent from (the daemon answers there).\n\n"
+               "## Limits\n\n"
+               "No single client can lock the others out. A client is a UDP host and port,\n"
+               "or a TCP connection.\n\n"
+               "- `/notify`: at most %d subscribers. Every packet from a subscriber renews\n"
+               "  its lease; one silent for the client timeout (`oscine run\n"
+               "  --client-timeout`, default %d s) is dropped, and when %d are subscribed\n"
+               "  a new one replaces the one silent the longest. `/notify i 0` from the\n"
+               "  same host and port (or connection) ends it at once.\n"
+               "- Timetags: at most %d s ahead (later ones get `/fail`). At most %d\n"
+               "  timetagged settings and events wait for their sample, %d of them from one\n"
+               "  client; at most %d other timetagged commands wait, %d from one client.\n"
+               "  A message beyond these gets `/fail ... too many scheduled messages`.\n"
+               "- TCP: at most %d connections; when one more comes, the connection idle the\n"
+               "  longest (by its last whole frame) is closed for it, and one with no whole\n"
+               "  frame for the client timeout is closed. Replies are queued per connection\n"
+               "  as whole frames (%d KiB): a client that stops reading loses its /meter\n"
+               "  frames, and is disconnected when a reply does not fit.\n"
+               "- Strings from clients and files are written to the log with control\n"
+               "  characters escaped (`\\n`, `\\x1b`); `/fail` reasons never quote a file's\n"
+               "  contents, and presets and models are opened only as regular files.\n\n",
+               OSC_MAX_SUBS, OSC_CLIENT_TIMEOUT_S, OSC_MAX_SUBS, OSC_HORIZON_S, OSC_SCHED_MAX,
+               OSC_SCHED_PER_CLIENT, OSC_DEFER_MAX, OSC_DEFER_PER_CLIENT, OSC_MAX_CONNS,
+               OSC_OUTQ_BYTES / 1024);
+    fprintf(f, "## Addresses\n\n"
                "| address | args | range | unit | default | reply | what |\n"
                "|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < count; i++) {

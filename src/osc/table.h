@@ -27,6 +27,18 @@ typedef struct osc_entry {
 
 #define OSC_MAX_ARGS 4
 
+/* What one client of the daemon may hold (a client: a UDP host and port, or
+ * a TCP connection), documented in docs/osc.md from these. */
+#define OSC_MAX_SUBS 16          /* /notify subscribers; the longest silent makes room */
+#define OSC_MAX_CONNS 16         /* TCP connections; the longest idle makes room */
+#define OSC_SCHED_MAX 128        /* timetagged settings and events (LIVE_PENDING) */
+#define OSC_SCHED_PER_CLIENT 32
+#define OSC_DEFER_MAX 256        /* other timetagged commands, held on the control side */
+#define OSC_DEFER_PER_CLIENT 64
+#define OSC_HORIZON_S 60         /* furthest a timetag may be ahead */
+#define OSC_CLIENT_TIMEOUT_S 300 /* default lease and TCP idle time (--client-timeout) */
+#define OSC_OUTQ_BYTES 65536     /* replies queued for one TCP client */
+
 /* Per-argument detail of an entry with numeric arguments (every entry has
  * one; for a single-argument entry it repeats min and max). Entries of more
  * than one argument come from stage events (engine/stage.h, stage_event):

@@ -108,7 +108,8 @@ def main():
         orig = os.path.join(a.out, f"{name}-original.wav")
         sf.write(orig, x, M.MODEL_RATE, subtype="FLOAT")
         subprocess.run([a.oscine, "spectrogram", os.path.join(a.out, f"{name}.png"), orig, resyn,
-                        os.path.join(a.out, f"{name}-baseline.wav"), "--max-hz", "8000"],
+                        os.path.join(a.out, f"{name}-baseline.wav"), "--max-hz", "8000",
+                        "--titles", "original (held out),oscine resynthesis,1/k baseline"],
                        check=False, capture_output=True)
     w = lambda k: sum(d * n for d, n in tot[k]) / sum(n for _, n in tot[k])  # noqa: E731
     c, b = w("c"), w("base")

@@ -1,9 +1,15 @@
 """Training data for the denoiser: speech and noise in RAM, mixtures made on the fly.
 
-Splits (../shared/data/README.md): dev speakers ravdess_19, ravdess_20, emodb_14 and
-dev noise folders household_timgrau, clearervoice_noise never enter training.
+Splits (../shared/data/README.md): the 13 dev speakers (DEV_SPEAKERS: ravdess_19,
+ravdess_20, emodb_14, the eight LibriSpeech test-other speakers and VCTK p244, p273) and
+the dev noise folders household_timgrau, clearervoice_noise never enter training.
 Dev mixtures: deterministic (fixed seed), dev speakers x dev noises at -5/0/5/10/15 dB.
+Dev babble: dev speakers against 1-3 other dev speakers, same SNRs (dev_babble).
 Dev pairs: dev/pairs/*/{noisy,clean}/NAME.flac.
+
+Training speech: 234 speakers (ravdess, emodb, ljspeech and, since 2026-12-07, 218
+LibriSpeech, VCTK and CMU ARCTIC voices of 8-15 s each). Targets and babble talkers are
+drawn by speaker, not by minute (Mixer spk_pow 0), so that the many short voices count.
 
 The decoded audio is cached as int16 .npy files in --cache (default
 /work/ckpt/denoise/cache, outside git) so a restart takes seconds.
@@ -26,8 +32,12 @@ sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # 
 import trainlib  # noqa: E402
 
 SR = 16000
-SPEECH_SETS = ("ravdess", "emodb", "ljspeech")
-DEV_SPEAKERS = ("ravdess_19", "ravdess_20", "emodb_14")
+SPEECH_SETS = ("ravdess", "emodb", "ljspeech", "librispeech", "vctk", "cmu_arctic")
+# the data README's development split: never trained on
+DEV_SPEAKERS = ("ravdess_19", "ravdess_20", "emodb_14",
+                "librispeech_367", "librispeech_533", "librispeech_1688", "librispeech_2033",
+                "librispeech_2414", "librispeech_3005", "librispeech_3080", "librispeech_3331",
+                "vctk_p244", "vctk_p273")
 DEV_NOISE = ("household_timgrau", "clearervoice_noise")
 DEV_SNRS = (-5, 0, 5, 10, 15)
 DEFAULT_DATA = "../shared/data"
@@ -103,7 +113,9 @@ class Corpus:
                       f"in {time.time()-t0:.1f}s", flush=True)
             return
         rows = read_manifest(data_dir)
-        sig = hashlib.sha1(("\n".join(sorted(r["path"] + r["dur_s"] for r in rows)) + "v2").encode()).hexdigest()[:12]
+        # the key covers the manifest and which sets are read, so either change rebuilds it
+        sig = hashlib.sha1(("\n".join(sorted(r["path"] + r["dur_s"] for r in rows)) + "v3"
+                            + ",".join(SPEECH_SETS)).encode()).hexdigest()[:12]
         cache = os.path.join(cache_dir, f"corpus_{sig}.npz")
         if os.path.exists(cache):
             t0 = time.time()
@@ -188,7 +200,8 @@ class Mixer:
     def __init__(self, corpus, seg_s=3.0, seed=0, p_reverb=0.3, p_babble=0.15, p_bandlimit=0.2, p_narrowband=0.1,
                  p_two_noises=0.2, snr_range=(-5.0, 20.0), level_db=LEVEL_DB, p_speed=0.0, p_speech_eq=0.0,
                  p_noise_eq=0.0, p_noise_rumble=0.0, rumble_hz=(100.0, 300.0), p_clean=0.0, p_alias=0.0,
-                 alias_steep=0.0):
+                 alias_steep=0.0, spk_pow=0.0, p_talkers=0.0, tir_range=(0.0, 10.0), p_talker_room=0.5,
+                 babble_n=(3, 6)):
         self.seg = int(seg_s * SR)
         self.rng = np.random.default_rng(seed)
         self.p_reverb, self.p_babble, self.p_bandlimit = p_reverb, p_babble, p_bandlimit
@@ -212,6 +225,16 @@ class Mixer:
         # /s/ piled up at 3.3-3.9 kHz, as in dev pair vbelz_8k/vaccum35)
         self.alias_steep = alias_steep
         self.p_two_noises, self.snr_range, self.level_db = p_two_noises, snr_range, level_db
+        # competing talkers: a share of mixtures whose interference is 1-3 other training
+        # speakers at tir_range dB (target to interference) below the target, a nearer main
+        # talker that the model must keep while it removes the others; each interferer is
+        # farther away (through a room) with p_talker_room. Drawn only when p_talkers > 0.
+        self.p_talkers, self.p_talker_room = p_talkers, p_talker_room
+        self.tir_range = (float(tir_range[0]), float(tir_range[1]))
+        # talkers in the babble noise (p_babble), [lo, hi] inclusive
+        self.babble_n = (int(babble_n[0]), int(babble_n[1]))
+        if not 1 <= self.babble_n[0] <= self.babble_n[1] <= 12:
+            raise ValueError(f"babble_n {babble_n}: give [low, high] within 1..12 talkers")
         sp = corpus.select("speech", dev=False)
         self.noise = [it[3] for it in corpus.select("noise", dev=False)]
         self.noise_w = np.array([len(n) for n in self.noise], np.float64)
@@ -222,7 +245,11 @@ class Mixer:
             by_spk.setdefault(it[1], []).append(it[3])
         self.speakers = sorted(by_spk)
         self.streams = [np.concatenate(by_spk[s]) for s in self.speakers]
-        self.spk_w = np.array([len(s) for s in self.streams], np.float64)
+        # speaker weights: duration ** spk_pow (0: every voice alike, 1: by minute as before
+        # 2026-12-07, when 26 speakers had 0.2-20 min each and 208 new ones 8-15 s)
+        if not 0.0 <= spk_pow <= 1.0:
+            raise ValueError(f"spk_pow {spk_pow}: give 0 (by speaker) .. 1 (by minute)")
+        self.spk_w = np.array([len(s) for s in self.streams], np.float64) ** spk_pow
         self.spk_w /= self.spk_w.sum()
         self.sos = {fc: signal.butter(8, fc, btype="low", fs=SR, output="sos") for fc in range(3500, 7501, 500)}
         self.summary = (f"{len(sp)} speech files / {len(self.speakers)} speakers "
@@ -245,13 +272,22 @@ class Mixer:
             if k != exclude:
                 return k, self._crop(self.streams[k], n)
 
+    def _others(self, n, k):
+        """Crops of k distinct training speakers other than the current target."""
+        used, out = {self._cur_spk}, []
+        while len(out) < k:
+            j = int(self.rng.choice(len(self.streams), p=self.spk_w))
+            if j not in used:
+                used.add(j)
+                out.append(self._crop(self.streams[j], n))
+        return out
+
     def _noise(self, n):
         r = self.rng
         if r.random() < self.p_babble:
-            k = int(r.integers(3, 7))
+            k = int(r.integers(self.babble_n[0], self.babble_n[1] + 1))
             b = np.zeros(n, np.float32)
-            for _ in range(k):
-                _, s = self._speech(n, exclude=self._cur_spk)
+            for s in self._others(n, k):
                 b += s / rms(s)
             return b
         x = self._crop(self.noise[int(r.choice(len(self.noise), p=self.noise_w))], n)
@@ -300,6 +336,19 @@ class Mixer:
         dry = signal.fftconvolve(s, early)[:n].astype(np.float32)
         return wet, dry
 
+    def _talkers(self, n):
+        """1-3 interfering talkers (other speakers), each farther away than the target with
+        p_talker_room (a room of RT60 0.3-1.0 s heard at a direct-to-reverberant ratio of
+        -6..+4 dB) and at a level 0..-6 dB relative to the loudest; their sum."""
+        r = self.rng
+        k = int(r.integers(1, 4))
+        out = np.zeros(n, np.float32)
+        for s in self._others(n, k):
+            if r.random() < self.p_talker_room:
+                s = far_talker(s, r)
+            out += s / rms(s) * np.float32(10 ** (-r.uniform(0.0, 6.0) / 20))
+        return out
+
     def _alias_filter(self):
         """The anti-alias filter of one p_alias example, (corner Hz, order): a steep one at
         4-5 kHz (share alias_steep), else none (half the time) or a gentle one at 2.8-4 kHz."""
@@ -321,6 +370,7 @@ class Mixer:
             s_in, target = self._reverb(s)
         else:
             s_in, target = s, s.copy()
+        talk = self._talkers(n) if self.p_talkers > 0 and r.random() < self.p_talkers else None
         noise = self._noise(n)
         if self.p_noise_eq > 0 and r.random() < self.p_noise_eq:
             noise = self._eq(noise)
@@ -334,7 +384,14 @@ class Mixer:
         gn = rms(s_in) / rms(noise) * 10 ** (-snr / 20)
         if self.p_clean > 0 and r.random() < self.p_clean:
             gn = 0.0
-        mix = s_in + gn * noise
+        if talk is not None:
+            # the talkers are the interference; the noise stays 10 dB further down, and
+            # half of these mixtures have none
+            tir = r.uniform(*self.tir_range)
+            gn = gn * 10 ** (-10.0 / 20) if r.random() < 0.5 else 0.0
+            mix = s_in + gn * noise + rms(s_in) / rms(talk) * 10 ** (-tir / 20) * talk
+        else:
+            mix = s_in + gn * noise
         u = r.random()
         if u < self.p_bandlimit:
             fc = int(r.choice(list(self.sos)))
@@ -357,6 +414,25 @@ class Mixer:
     def batch(self, b):
         xs, ys = zip(*[self.sample() for _ in range(b)])
         return np.stack(xs), np.stack(ys)
+
+
+def room_ir(rng, rt60, drr_db, n_max=SR):
+    """Exponentially decaying Gaussian noise after a unit direct path (first reflections
+    1-3 ms later), scaled to the direct-to-reverberant ratio drr_db."""
+    L = int(min(1.2 * rt60, n_max / SR) * SR)
+    t = np.arange(L) / SR
+    h = rng.standard_normal(L) * np.exp(-6.908 * t / rt60)
+    h[:int(rng.integers(16, 48))] = 0.0
+    h *= np.sqrt(10 ** (-drr_db / 10) / (np.sum(h ** 2) + 1e-12))
+    h[0] = 1.0
+    return h
+
+
+def far_talker(s, rng):
+    """A talker farther from the microphone than the target: RT60 0.3-1.0 s, direct to
+    reverberant -6..+4 dB (a close talker's is about 10 dB and more)."""
+    h = room_ir(rng, rng.uniform(0.3, 1.0), rng.uniform(-6.0, 4.0))
+    return signal.fftconvolve(s, h)[:len(s)].astype(np.float32)
 
 
 def alias8k(x, fc=0.0, order=2):
@@ -396,6 +472,51 @@ def dev_mixtures(corpus, per_snr=24, seed=1234):
             if pk > 0.99:
                 g *= 0.99 / pk
             name = f"{os.path.basename(it[2])[:-5]}+{nz[1]}/{os.path.basename(nz[2])[:-5]}@{snr}dB"
+            out.append((name, snr, (mix * g).astype(np.float32), (s * g).astype(np.float32)))
+    return out
+
+
+def dev_babble(corpus, per_snr=24, seed=2468, far=False):
+    """Deterministic competing-talker mixtures of the dev speakers alone (no training
+    speaker, no noise): list of (name, snr, noisy, clean) float32. For each input SNR
+    (DEV_SNRS: the target against the sum of the interferers), per_snr targets cycle
+    through the dev speakers; the k-th has 1 + k % 3 interferers, other dev speakers
+    drawn without repeats, each a crop of that speaker's utterances one after another,
+    at equal power. far: each interferer through its own room (far_talker: RT60 0.3-1.0
+    s, direct-to-reverberant -6..+4 dB), the target dry, as when the main talker is
+    nearest the microphone. Levels -35..-20 dBFS as the dev mixtures."""
+    rng = np.random.default_rng(seed)
+    by_spk = {}
+    for it in sorted(corpus.select("speech", dev=True), key=lambda it: it[2]):
+        by_spk.setdefault(it[1], []).append(it)
+    spks = sorted(by_spk)
+    streams = {k: np.concatenate([it[3] for it in v]) for k, v in by_spk.items()}
+    out = []
+    for snr in DEV_SNRS:
+        for k in range(per_snr):
+            spk = spks[k % len(spks)]
+            it = by_spk[spk][int(rng.integers(len(by_spk[spk])))]
+            s = to_float(it[3])
+            n = len(s)
+            others = [spks[j] for j in rng.choice(len(spks), len(spks), replace=False) if spks[j] != spk]
+            others = others[:1 + k % 3]
+            interf = np.zeros(n, np.float64)
+            for o in others:
+                x = streams[o]
+                if len(x) < n:
+                    x = np.tile(x, int(np.ceil(n / len(x))) + 1)
+                a = int(rng.integers(0, len(x) - n + 1))
+                c = to_float(x[a:a + n])
+                if far:
+                    c = far_talker(c, rng)
+                interf += c / rms(c)
+            gi = rms(s) / rms(interf) * 10 ** (-snr / 20)
+            mix = s + gi * interf.astype(np.float32)
+            g = 10 ** (rng.uniform(-35, -20) / 20) / rms(mix)
+            pk = np.abs(mix).max() * g
+            if pk > 0.99:
+                g *= 0.99 / pk
+            name = f"{os.path.basename(it[2])[:-5]}+{'+'.join(others)}@{snr}dB"
             out.append((name, snr, (mix * g).astype(np.float32), (s * g).astype(np.float32)))
     return out
 
@@ -457,7 +578,9 @@ if __name__ == "__main__":
     dm = dev_mixtures(c)
     print("[data] dev speech speakers:", sorted({it[1] for it in c.select('speech', True)}),
           "dev noise:", sorted({it[1] for it in c.select('noise', True)}))
-    print(f"[data] dev mixtures {len(dm)} ({sum(len(d[2]) for d in dm)/SR:.0f} s), pairs {len(dev_pairs(a.data))}")
+    db = dev_babble(c)
+    print(f"[data] dev mixtures {len(dm)} ({sum(len(d[2]) for d in dm)/SR:.0f} s), babble {len(db)} "
+          f"({sum(len(d[2]) for d in db)/SR:.0f} s), pairs {len(dev_pairs(a.data))}")
     t0 = time.time()
     x, y = m.batch(16)
     print(f"[data] batch of 16 x {m.seg/SR:.1f} s in {time.time()-t0:.2f}s; rms {np.sqrt((x**2).mean()):.4f}")

@@ -43,9 +43,10 @@ import osw  # noqa: E402
 import runinfo  # noqa: E402
 
 TRAIN_SETS = ("train/speech/ravdess (actors 01-18), train/speech/emodb (speakers 03,08-13), "
-              "train/speech/ljspeech, train/noise/{moodist_ambient,hu100_nonspeech,speechbrain_noise,"
-              "esc50_samples,freesound_dfn}; dev (held out): ravdess_19/20, emodb_14, "
-              "household_timgrau, clearervoice_noise, dev/pairs")
+              "train/speech/ljspeech, train/speech/{librispeech,vctk,cmu_arctic} (all but the dev speakers), "
+              "train/noise/{moodist_ambient,hu100_nonspeech,speechbrain_noise,esc50_samples,freesound_dfn}; "
+              "dev (held out): ravdess_19/20, emodb_14, librispeech_367/533/1688/2033/2414/3005/3080/3331, "
+              "vctk_p244/p273, household_timgrau, clearervoice_noise, dev/pairs")
 
 
 def _np(t):
@@ -97,13 +98,13 @@ def check(model, tensors, tol=1e-4):
     return err
 
 
-def makeup_db(model, n_utts, seed=0):
+def makeup_db(model, n_utts, seed=0, data_dir=None):
     """The gain (dB) that gives clean speech back at its level: the mean over n_utts
     clean training utterances (first 4 s, random level -40..-15 dBFS) of
     -10 log10(energy out / energy in), and the spread of those values. A network
     trained this way passes clean speech about 2 dB low (tanh masks never reach 1;
     the compressed-magnitude loss and the scale-invariant SI-SNR do not pull them up)."""
-    items = D.Corpus(D.default_data_dir(), verbose=False).select("speech", dev=False)
+    items = D.Corpus(data_dir or D.default_data_dir(), verbose=False).select("speech", dev=False)
     rng = np.random.default_rng(seed)
     vals = []
     for i in rng.choice(len(items), size=min(n_utts, len(items)), replace=False):
@@ -121,6 +122,7 @@ def main():
     ap.add_argument("--out", default="models/denoise.osw")
     ap.add_argument("--makeup-utts", type=int, default=48,
                     help="clean training utterances that measure the make-up gain (makeup_db; 0: none)")
+    ap.add_argument("--data", default=D.default_data_dir(), help="data folder (../shared/data)")
     runinfo.add_weights_arg(ap)
     a = ap.parse_args()
     ck = runinfo.load(a.ckpt)
@@ -161,7 +163,7 @@ def main():
     if init:
         meta["initialised_from"] = init
     if a.makeup_utts > 0:
-        g, sd = makeup_db(model, a.makeup_utts)
+        g, sd = makeup_db(model, a.makeup_utts, data_dir=a.data)
         if not 0 <= g <= 12:
             raise SystemExit(f"export: make-up gain {g:.2f} dB out of [0, 12]: is this model sane?")
         meta["makeup_db"] = f"{g:.2f}"

@@ -159,7 +159,9 @@ def lr_at(step, args):
 CSV_FIELDS = ["wall_time", "elapsed_h", "step", "audio_h", "lr", "train_loss", "train_sisnr", "train_spec",
               "mix_noisy", "mix_enh", "mix_-5_noisy", "mix_-5_enh", "mix_0_noisy", "mix_0_enh",
               "mix_5_noisy", "mix_5_enh", "mix_10_noisy", "mix_10_enh", "mix_15_noisy", "mix_15_enh",
-              "pairs_noisy", "pairs_enh", "score", "best_score", "throughput"]
+              "pairs_noisy", "pairs_enh", "babble_noisy", "babble_enh", "babble_-5_noisy", "babble_-5_enh",
+              "babble_0_noisy", "babble_0_enh", "babble_5_noisy", "babble_5_enh", "babble_10_noisy",
+              "babble_10_enh", "babble_15_noisy", "babble_15_enh", "score", "best_score", "throughput"]
 
 
 class MixStream(torch.utils.data.IterableDataset):
@@ -179,9 +181,10 @@ class MixStream(torch.utils.data.IterableDataset):
 
 
 MIX_KEYS = {"p_reverb", "p_babble", "p_bandlimit", "p_two_noises", "p_speed", "p_speech_eq", "p_noise_eq",
-            "p_noise_rumble", "p_clean", "p_alias", "alias_steep"}
+            "p_noise_rumble", "p_clean", "p_alias", "alias_steep", "spk_pow", "p_talkers", "p_talker_room"}
 # [LO, HI] keys: their bounds and unit
-RANGE_KEYS = {"snr_range": (-30, 60, "dB"), "rumble_hz": (20, 2000, "Hz")}
+RANGE_KEYS = {"snr_range": (-30, 60, "dB"), "rumble_hz": (20, 2000, "Hz"), "tir_range": (-10, 30, "dB"),
+              "babble_n": (1, 12, "talkers")}
 
 
 def parse_mix_cfg(raw):
@@ -253,7 +256,10 @@ def main():
                          "p_speech_eq and p_noise_eq (random peaking and shelving filters), p_noise_rumble (the noise's "
                          "lows under a corner in rumble_hz, [100, 300] Hz, raised 10-25 dB), p_clean (no noise at all: the target is the input's dry or early-reverb speech), "
                          "p_alias (8 kHz origin through a poor resampler: mix and target aliased below 4 kHz; "
-                         "alias_steep of them through a steep filter at 4-5 kHz, the fold a narrow hump under 4 kHz)")
+                         "alias_steep of them through a steep filter at 4-5 kHz, the fold a narrow hump under 4 kHz); "
+                         "spk_pow (speaker weights = duration ** spk_pow: 0, the default, by speaker; 1 by minute), "
+                         "babble_n ([3, 6] talkers in the babble noise), p_talkers (competing talkers: 1-3 other "
+                         "speakers tir_range, [0, 10] dB, below the target, each farther away with p_talker_room, 0.5)")
     ap.add_argument("--workers", type=int, default=0,
                     help="processes that mix training batches (0: this one, the exactly resumable stream)")
     ap.add_argument("--init-osw", metavar="FILE",
@@ -370,6 +376,7 @@ def main():
     evals = args.eval_every > 0
     dev_mix = D.dev_mixtures(corpus) if evals else None
     dev_pairs = D.dev_pairs(args.data) if evals else None
+    dev_babble = D.dev_babble(corpus) if evals else None
 
     stop = trainlib.stop_on_signals()
 
@@ -390,7 +397,7 @@ def main():
     def run_eval():
         nonlocal best
         t0 = time.time()
-        res = E.evaluate(net_eval, dev_mix, dev_pairs, dev)
+        res = E.evaluate(net_eval, dev_mix, dev_pairs, dev, babble=dev_babble)
         improved = res["score"] > best
         if improved:
             best = res["score"]

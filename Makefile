@@ -8,23 +8,43 @@ DESTDIR  ?=
 BUILD    ?= build
 PYTHON   ?= /usr/bin/python3
 
+# Nothing here runs pkg-config or the compiler while make reads this file: a
+# stock Debian has neither until `make deps` (tools/deps.sh) installs them,
+# possibly in the same run. Each flag below is found the first time a rule
+# needs it, once per run (`X = $(eval X := ...)$(X)`), and the effective flags
+# are kept in stamp files ($(BUILD)/flags*, below) that every object and
+# program depends on: changing CC, CFLAGS, LDFLAGS, PREFIX or what a probe
+# finds rebuilds what depends on it, and objects made with other flags (say,
+# by a run that failed before pkg-config was installed) are never reused.
 PKGS     := portaudio-2.0 sndfile fftw3f liblo soxr libpng
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lm -lpthread
+DEPS_HINT = run 'sh tools/deps.sh' (Debian 12: installs the packages the build needs)
+pkg_flags = $(if $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok),$(shell pkg-config $1 $(PKGS)),\
+    $(error pkg-config or a library is missing (pkg-config --exists $(PKGS) failed): $(DEPS_HINT)))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_flags,--cflags))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_flags,--libs) -lopenblas -lm -lpthread$(if $(HAVE_MVEC), -lmvec))$(PKG_LIBS)
+
+# The C compiler and OpenBLAS (no .pc file in Debian 12), checked where a
+# rule first needs the flags, so that their absence is one clear line.
+HAVE_CC   = $(eval HAVE_CC := $(shell command -v $(firstword $(CC)) >/dev/null 2>&1 && echo 1))$(HAVE_CC)
+HAVE_BLAS = $(eval HAVE_BLAS := $(shell printf '\043include <cblas.h>\nint main(void) { return (int)cblas_sdot(0, 0, 1, 0, 1); }\n' \
+                 | $(CC) -x c -o /dev/null - -lopenblas 2>/dev/null && echo 1))$(HAVE_BLAS)
+CHECK_TOOLS = $(if $(HAVE_CC),,$(error no C compiler '$(CC)': $(DEPS_HINT)))$(if $(HAVE_BLAS),,\
+    $(error OpenBLAS (cblas.h, -lopenblas) not found: $(DEPS_HINT)))
 
 # glibc's vector math library (libmvec, glibc 2.35+ on x86-64): the GELU of the
 # vocoder takes erf four values at a time from it (src/nn/act.c), 13 times
 # faster than erff one by one. Probed, so other C libraries build without it.
-HAVE_MVEC := $(shell printf '#include <emmintrin.h>\n__m128 _ZGVbN4v_erff(__m128);\nint main(void) { return (int)_mm_cvtss_f32(_ZGVbN4v_erff(_mm_set1_ps(0.5f))); }\n' \
-                 | $(CC) -x c -o /dev/null - -lmvec -lm 2>/dev/null && echo 1)
-ifeq ($(HAVE_MVEC),1)
-PKG_CFLAGS += -DOSCINE_HAVE_MVEC
-PKG_LIBS   += -lmvec
-endif
+HAVE_MVEC = $(eval HAVE_MVEC := $(shell printf '\043include <emmintrin.h>\n__m128 _ZGVbN4v_erff(__m128);\nint main(void) { return (int)_mm_cvtss_f32(_ZGVbN4v_erff(_mm_set1_ps(0.5f))); }\n' \
+                 | $(CC) -x c -o /dev/null - -lmvec -lm 2>/dev/null && echo 1))$(HAVE_MVEC)
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DOSCINE_DATADIR=\"$(PREFIX)/share/oscine\" -fPIC -fvisibility=hidden -ftree-vectorize \
-             $(WARN) -Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -ftree-vectorize \
+             $(WARN) -Iinclude -Isrc $(PKG_CFLAGS)$(if $(HAVE_MVEC), -DOSCINE_HAVE_MVEC) $(CFLAGS)
+# The one thing PREFIX changes in a build: where the installed files are
+# looked for when the program or plugin does not sit in an installed tree
+# (src/base/paths.c finds share/oscine beside it first). Only paths.o and
+# the tests see it, so a new PREFIX rebuilds those alone.
+DATADIR_FLAG = -DOSCINE_DATADIR=\"$(PREFIX)/share/oscine\"
 
 # The library: every layer below the front ends (src/cli is the command).
 LIB_SRC  := $(sort $(wildcard src/base/*.c src/dsp/*.c src/nn/*.c src/models/*.c \
@@ -37,45 +57,76 @@ BENCH_SRC:= $(sort $(wildcard bench/bench_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UTIL_OBJ := $(TEST_UTIL:%.c=$(BUILD)/obj/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan bench install install-user uninstall clean deps demo help fixtures
+.PHONY: all test asan bench install install-user uninstall clean deps demo help fixtures FORCE
 all: $(BUILD)/oscine $(BUILD)/liboscine.a $(BUILD)/liboscine.so plugins
 
+# A recipe that fails or is interrupted leaves no target behind, and test
+# objects are kept (not deleted as intermediates), so nothing is half-made.
+.DELETE_ON_ERROR:
+.SECONDARY: $(TEST_OBJ) $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
+
 help:
-	@echo "make            build build/oscine, build/liboscine.a, build/liboscine.so"
-	@echo "make deps       install the Debian packages the build and tests need (root)"
+	@echo "make            build build/oscine, build/liboscine.a, build/liboscine.so, the plugins"
+	@echo "make deps       install the Debian packages the build and tests need (root or sudo)"
 	@echo "make demo       denoise the bundled noisy speech clip (and draw spectrograms)"
 	@echo "make test       build and run the test suite"
 	@echo "make asan       the test suite under AddressSanitizer + UBSan (build-asan/)"
 	@echo "make bench      benchmarks (ratios against baselines measured in the same run)"
-	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX) (default /usr/local)"
+	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX) (default /usr/local); make uninstall"
 	@echo "make fixtures   regenerate golden-test fixtures with PyTorch"
 	@echo "make clean      remove build outputs"
 
 deps:
 	sh tools/deps.sh
 
-$(BUILD)/obj/%.o: %.c
+# ------------------------------------------------------------------ flags
+# Each stamp holds the flags it stands for and is rewritten only when they
+# change (its date then moves, and what depends on it is rebuilt).
+# $(BUILD)/flags: compiler, compile and link flags, probe results (everything
+# depends on it); flags-prefix: PREFIX (paths.o, the tests); flags-tests: the
+# test-only libraries (the test programs). The test stamp also checks that
+# the test packages are installed (Debian), naming what is missing.
+STAMP = printf '%s\n' '$(subst ','\'',$(STAMP_TEXT))' > $@.tmp && \
+        if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; echo "$@: new flags"; fi
+$(BUILD)/flags: STAMP_TEXT = $(CHECK_TOOLS)CC=$(CC) | compile: $(ALL_CFLAGS) | link: $(LDFLAGS) $(PKG_LIBS)
+$(BUILD)/flags-prefix: STAMP_TEXT = $(DATADIR_FLAG)
+$(BUILD)/flags-tests: STAMP_TEXT = $(LILV_CFLAGS) | $(LILV_LIBS)
+$(BUILD)/flags $(BUILD)/flags-prefix: FORCE
+	@mkdir -p $(BUILD)
+	@$(STAMP)
+$(BUILD)/flags-tests: FORCE
+	@sh tools/deps.sh test --check
+	@mkdir -p $(BUILD)
+	@$(STAMP)
+
+$(BUILD)/obj/src/base/paths.o $(TEST_OBJ): private EXTRA_CFLAGS = $(DATADIR_FLAG)
+$(BUILD)/obj/src/base/paths.o $(TEST_OBJ): $(BUILD)/flags-prefix
+$(TEST_OBJ): $(BUILD)/flags-tests
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/liboscine.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/liboscine.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,liboscine.so.$(word 1,$(subst ., ,$(VERSION))) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/liboscine.so: $(LIB_OBJ) $(BUILD)/flags
+	$(CC) -shared -Wl,-soname,liboscine.so.$(word 1,$(subst ., ,$(VERSION))) $(CFLAGS) $(LDFLAGS) \
+	    -o $@ $(LIB_OBJ) $(PKG_LIBS)
 
-$(BUILD)/oscine: $(CLI_OBJ) $(BUILD)/liboscine.a
+$(BUILD)/oscine: $(CLI_OBJ) $(BUILD)/liboscine.a $(BUILD)/flags
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/liboscine.a $(PKG_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UTIL_OBJ) $(BUILD)/liboscine.a
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UTIL_OBJ) $(BUILD)/liboscine.a $(BUILD)/flags $(BUILD)/flags-tests
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(UTIL_OBJ) $(BUILD)/liboscine.a $(PKG_LIBS) -lcmocka -ljack -ldl
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/liboscine.a
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/liboscine.a $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/liboscine.a $(PKG_LIBS)
 
@@ -95,13 +146,15 @@ bench: all $(BENCHES)
 	    "OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-unset}; timings are CPU time of one thread"
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
-demo: all
+# Needs only the program (tools/deps.sh build), not the plugins or tests.
+demo: $(BUILD)/oscine
 	@mkdir -p $(BUILD)/demo
 	$(BUILD)/oscine denoise tools/demo/noisy-speech.wav $(BUILD)/demo/denoised-speech.wav
 	$(BUILD)/oscine spectrogram $(BUILD)/demo/denoised-speech.png tools/demo/noisy-speech.wav $(BUILD)/demo/denoised-speech.wav --titles input,denoised
 	@echo "demo: input     tools/demo/noisy-speech.wav (8.5 s of speech in noise, 5 dB SNR)"
 	@echo "      denoised  $(BUILD)/demo/denoised-speech.wav"
 	@echo "      picture   $(BUILD)/demo/denoised-speech.png (spectrograms: input above, denoised below)"
+	@echo "      program   $(BUILD)/oscine (run it from here, or 'make install'); next: make test"
 
 fixtures:
 	$(PYTHON) tools/make_fixtures.py
@@ -113,31 +166,19 @@ fixtures:
 	$(PYTHON) tools/vocoder/make_fixture.py --phase diff
 
 # ------------------------------------------------------------------ install
-BINDIR   = $(DESTDIR)$(PREFIX)/bin
-LIBDIR   = $(DESTDIR)$(PREFIX)/lib
-INCDIR   = $(DESTDIR)$(PREFIX)/include
-SHAREDIR = $(DESTDIR)$(PREFIX)/share/oscine
-PCDIR    = $(LIBDIR)/pkgconfig
+# tools/install.sh copies the files, writes the ones that name PREFIX (the
+# pkg-config file, the systemd unit, the PipeWire configs) and keeps a list
+# of what it installed and which folders it made in
+# share/oscine/installed.txt, so that `make uninstall` removes exactly that
+# and the folders it made, when they are empty. Nothing installed holds the
+# build's PREFIX: programs and plugins find share/oscine beside them.
+INSTALL_ENV = DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' BUILD='$(BUILD)' VERSION='$(VERSION)' \
+              LV2_FILES='$(LV2_FILES)'
+install: all
+	$(INSTALL_ENV) PC_PRIVATE='$(PKGS)' PC_MVEC='$(if $(HAVE_MVEC), -lmvec)' sh tools/install.sh install
 
-install: all install-plugins
-	install -d $(BINDIR) $(LIBDIR) $(INCDIR) $(PCDIR) $(SHAREDIR)/models $(SHAREDIR)/presets
-	install -m 755 $(BUILD)/oscine $(BINDIR)/oscine
-	install -m 644 $(BUILD)/liboscine.a $(LIBDIR)/liboscine.a
-	install -m 755 $(BUILD)/liboscine.so $(LIBDIR)/liboscine.so.$(VERSION)
-	ln -sf liboscine.so.$(VERSION) $(LIBDIR)/liboscine.so.$(word 1,$(subst ., ,$(VERSION)))
-	ln -sf liboscine.so.$(VERSION) $(LIBDIR)/liboscine.so
-	install -m 644 include/oscine.h $(INCDIR)/oscine.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@PRIVATE@|$(PKGS)|' -e 's|@MVEC@|$(if $(HAVE_MVEC), -lmvec)|' tools/oscine.pc.in > $(PCDIR)/oscine.pc
-	for f in models/* presets/*; do [ -f "$$f" ] && install -m 644 "$$f" $(SHAREDIR)/$$f; done; true
-	install -d $(LIBDIR)/systemd/user
-	sed 's|/usr/local/bin/oscine|$(PREFIX)/bin/oscine|' dist/systemd/oscine.service \
-	    > $(LIBDIR)/systemd/user/oscine.service
-
-uninstall: uninstall-plugins
-	rm -f $(BINDIR)/oscine $(LIBDIR)/liboscine.a $(LIBDIR)/liboscine.so* \
-	      $(INCDIR)/oscine.h $(PCDIR)/oscine.pc $(LIBDIR)/systemd/user/oscine.service
-	rm -rf $(SHAREDIR)
+uninstall:
+	$(INSTALL_ENV) sh tools/install.sh uninstall
 
 clean:
 	rm -rf build build-asan build-fuzz
@@ -177,8 +218,8 @@ fuzz: build-fuzz/fuzz_weights
 # bundle when models/ has them (without it the bundle builds and instantiate
 # says what is missing). Needs lv2-dev and ladspa-sdk; the tests also need
 # liblilv-dev, lilv-utils, sordi, lv2file and pipewire (tools/deps.sh).
-LILV_CFLAGS := $(shell pkg-config --cflags lilv-0 2>/dev/null)
-LILV_LIBS   := $(shell pkg-config --libs lilv-0 2>/dev/null)
+LILV_CFLAGS = $(eval LILV_CFLAGS := $(shell pkg-config --cflags lilv-0 2>/dev/null))$(LILV_CFLAGS)
+LILV_LIBS   = $(eval LILV_LIBS := $(shell pkg-config --libs lilv-0 2>/dev/null))$(LILV_LIBS)
 LV2_DIR     := $(BUILD)/oscine.lv2
 LV2_MODELS  := $(wildcard models/denoise-16k.osw models/vocoder-16k.osw models/ddsp-*.osw)
 OSC_PRESETS := $(sort $(wildcard presets/*.osc))
@@ -189,15 +230,16 @@ LV2_FILES   := $(LV2_DIR)/oscine.so $(LV2_DIR)/manifest.ttl $(LV2_DIR)/oscine.tt
                $(LV2_DIR)/presets.ttl $(LV2_MODELS:models/%=$(LV2_DIR)/%)
 PLUGIN_LINK  = $(CC) -shared $(CFLAGS) $(LDFLAGS) -Wl,--no-undefined
 
-.PHONY: plugins install-plugins uninstall-plugins uninstall-user
+.PHONY: plugins uninstall-user
 plugins: $(LV2_FILES) $(BUILD)/oscine_denoise_ladspa.so
 
-$(LV2_DIR)/oscine.so: $(LV2_OBJ) $(PCORE_OBJ) $(BUILD)/liboscine.a src/lv2/exports.map
+$(LV2_DIR)/oscine.so: $(LV2_OBJ) $(PCORE_OBJ) $(BUILD)/liboscine.a src/lv2/exports.map $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(PLUGIN_LINK) -Wl,--version-script=src/lv2/exports.map -o $@ $(LV2_OBJ) $(PCORE_OBJ) \
 	    $(BUILD)/liboscine.a -Wl,--as-needed $(PKG_LIBS)
 
-$(BUILD)/oscine_denoise_ladspa.so: $(LADSPA_OBJ) $(PCORE_OBJ) $(BUILD)/liboscine.a src/ladspa/exports.map
+$(BUILD)/oscine_denoise_ladspa.so: $(LADSPA_OBJ) $(PCORE_OBJ) $(BUILD)/liboscine.a src/ladspa/exports.map \
+                                   $(BUILD)/flags
 	$(PLUGIN_LINK) -Wl,--version-script=src/ladspa/exports.map -o $@ $(LADSPA_OBJ) $(PCORE_OBJ) \
 	    $(BUILD)/liboscine.a -Wl,--as-needed $(PKG_LIBS)
 
@@ -221,25 +263,14 @@ $(LV2_DIR)/%.osw: models/%.osw
 
 # The lilv test hosts.
 LILV_TESTS := $(BUILD)/tests/test_lv2 $(BUILD)/tests/test_lv2_synth
-$(LILV_TESTS:$(BUILD)/tests/%=$(BUILD)/obj/tests/%.o): ALL_CFLAGS += $(LILV_CFLAGS)
-$(LILV_TESTS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UTIL_OBJ) $(BUILD)/liboscine.a
+$(LILV_TESTS:$(BUILD)/tests/%=$(BUILD)/obj/tests/%.o): private EXTRA_CFLAGS = $(DATADIR_FLAG) $(LILV_CFLAGS)
+$(LILV_TESTS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UTIL_OBJ) $(BUILD)/liboscine.a $(BUILD)/flags \
+                                 $(BUILD)/flags-tests
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(UTIL_OBJ) $(BUILD)/liboscine.a $(PKG_LIBS) \
 	    $(LILV_LIBS) -lcmocka -ljack -ldl
 
-LV2DIR    = $(LIBDIR)/lv2
-LADSPADIR = $(LIBDIR)/ladspa
 USER_LV2  = $(HOME)/.lv2
-
-install-plugins: plugins
-	install -d $(LV2DIR)/oscine.lv2 $(LADSPADIR)
-	install -m 755 $(LV2_DIR)/oscine.so $(LV2DIR)/oscine.lv2/oscine.so
-	install -m 644 $(filter-out %.so,$(LV2_FILES)) $(LV2DIR)/oscine.lv2/
-	install -m 755 $(BUILD)/oscine_denoise_ladspa.so $(LADSPADIR)/oscine_denoise_ladspa.so
-
-uninstall-plugins:
-	rm -rf $(LV2DIR)/oscine.lv2
-	rm -f $(LADSPADIR)/oscine_denoise_ladspa.so
 
 # `make install-user`: the LV2 bundle into ~/.lv2 (no root needed).
 install-user: plugins

@@ -27,10 +27,6 @@
 #define BLOCK 4096
 #define CHUNK 64 /* mel frames per network call in vocode */
 
-#ifndef OSCINE_DATADIR
-#define OSCINE_DATADIR "/usr/local/share/oscine"
-#endif
-
 typedef enum { LAYOUT_AUTO, LAYOUT_FRAMES_FIRST, LAYOUT_BANDS_FIRST } layout;
 
 static int parse_layout(const char *v, layout *out)

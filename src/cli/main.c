@@ -424,16 +424,26 @@ static void catch_fatal_signals(void)
  * set it (to anything, empty included). If the exec fails it carries on.
  * Since it runs again anyway, OPENBLAS_NUM_THREADS=1 (unless set) spares the
  * new process the worker threads OpenBLAS would start and never use
- * (docs/performance.md). */
+ * (docs/performance.md). It runs the executable's real path, not
+ * /proc/self/exe: the kernel names a process after the file it executes, and
+ * ps, top, pgrep and systemd would show "exe". */
 static void blas_rerun(char **argv)
 {
     const char *core = nn_blas_better_coretype();
     if (!core || getenv("OPENBLAS_CORETYPE"))
         return;
+    char self[4096];
+    const char *file = "/proc/self/exe"; /* where the real path is gone: "... (deleted)" */
+    ssize_t n = readlink(file, self, sizeof self - 1);
+    if (n > 0 && n < (ssize_t)sizeof self - 1) {
+        self[n] = 0;
+        if (!access(self, X_OK))
+            file = self;
+    }
     int threads = !getenv("OPENBLAS_NUM_THREADS");
     if (setenv("OPENBLAS_CORETYPE", core, 1) || (threads && setenv("OPENBLAS_NUM_THREADS", "1", 1)))
         return;
-    execv("/proc/self/exe", argv);
+    execv(file, argv);
     unsetenv("OPENBLAS_CORETYPE");
     if (threads)
         unsetenv("OPENBLAS_NUM_THREADS");

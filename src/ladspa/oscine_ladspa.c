@@ -2,7 +2,7 @@
  * (oscine_denoise_ladspa.so, label oscine_denoise), for hosts and PipeWire
  * setups that take only LADSPA. The same core as the LV2 plugin (pcore);
  * LADSPA has no bundle, so the weights come from $OSCINE_MODEL_PATH, ./models
- * or the installed share/oscine/models. LADSPA cannot report latency, so it
+ * or the installed share/oscine/models (beside the plugin's lib/ladspa/). LADSPA cannot report latency, so it
  * is an output control port named "latency" (hosts such as Ardour read a port
  * of that name). The shared object exports ladspa_descriptor only. */
 #include "lv2/pcore.h"
@@ -30,9 +30,6 @@ static LADSPA_Handle instantiate(const LADSPA_Descriptor *d, unsigned long rate)
                         "(8000..192000)\n", rate);
         return NULL;
     }
-    const char *note = pcore_blas_note();
-    if (note)
-        fprintf(stderr, "oscine_denoise_ladspa: %s\n", note);
     plugin *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
@@ -43,6 +40,9 @@ static LADSPA_Handle instantiate(const LADSPA_Descriptor *d, unsigned long rate)
         free(p);
         return NULL;
     }
+    const char *note = pcore_blas_note();
+    if (note)
+        fprintf(stderr, "oscine_denoise_ladspa: %s\n", note);
     return p;
 }
 

@@ -101,9 +101,6 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
             log = features[i]->data;
     }
     lv2_log_logger_init(&p->log, p->map, log);
-    const char *note = pcore_blas_note();
-    if (note)
-        lv2_log_note(&p->log, "oscine: %s\n", note);
     if (p->map) {
         p->urid_model = p->map->map(p->map->handle, URI_MODEL);
         p->urid_string = p->map->map(p->map->handle, LV2_ATOM__String);
@@ -130,6 +127,9 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
         free(p);
         return NULL;
     }
+    const char *note = pcore_blas_note();
+    if (note)
+        lv2_log_note(&p->log, "oscine: %s\n", note);
     return p;
 }
 

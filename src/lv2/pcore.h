@@ -39,10 +39,13 @@ typedef struct pcore_controls {
 /* Every parameter at its default, enable 1. Thread: any. */
 pcore_controls pcore_defaults(const pcore *p);
 
-/* Once per process, where OpenBLAS loaded a kernel set older than the CPU's
- * (nn/kernels.h; a plugin cannot reload it): a note naming the
- * OPENBLAS_CORETYPE to set in the host's environment. NULL otherwise and on
- * every later call. Thread: instantiation. */
+/* Where it matters, once: a note naming the OPENBLAS_CORETYPE to set in the
+ * host's environment, when OpenBLAS loaded kernels without AVX2 on a CPU
+ * that has it (nn/kernels.h; a plugin cannot reload them). NULL otherwise
+ * and on every later call in the process (per plugin binary: the LV2 bundle
+ * and the LADSPA plugin each keep their own). The wrappers call it once an
+ * instance is made, so a plugin that fails to load says only why.
+ * Thread: instantiation. */
 const char *pcore_blas_note(void);
 
 /* Find weights file `name` (a plain file name, no '/') in $OSCINE_MODEL_PATH,

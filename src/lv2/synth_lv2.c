@@ -365,9 +365,6 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
             s->sched = features[i]->data;
     }
     lv2_log_logger_init(&s->log, s->map, log);
-    const char *note = pcore_blas_note();
-    if (note)
-        lv2_log_note(&s->log, "oscine synth: %s\n", note);
     if (!s->map || !s->sched) {
         lv2_log_error(&s->log, "oscine synth: the host lacks %s\n",
                       s->map ? LV2_WORKER__schedule : LV2_URID__map);
@@ -393,6 +390,9 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
     }
     atomic_store(&s->model, 0);
     midi_reset(&s->mid);
+    const char *note = pcore_blas_note();
+    if (note)
+        lv2_log_note(&s->log, "oscine synth: %s\n", note);
     return s;
 }
 

@@ -54,7 +54,8 @@ static int each_dir(int (*fn)(const char *dir, void *u), void *u)
     }
     if (!user_dir(buf, sizeof buf) && fn(buf, u))
         return 1;
-    if (fn(OSCINE_DATADIR "/presets", u))
+    snprintf(buf, sizeof buf, "%s/presets", paths_install_dir()); /* beside the program */
+    if (fn(buf, u))
         return 1;
     if (fn("presets", u))
         return 1;

@@ -191,8 +191,9 @@ static double si_sdr(const float *ref, const float *est, size_t n)
  * plus noise, 8.5 s) at a usual level and 25 dB quieter, as a distant
  * microphone gives: both improve on the input by at least 4 dB, and the quiet
  * one is not over-suppressed (within 1.5 dB of the loud one). The model
- * before session 5 fails it: 10.88 dB at -25 dBFS, 9.35 dB at -50 (and
- * 5.00 dB, no gain at all, at -55). */
+ * of commit d3a3a06 (2026-11-27, before the quieter mixtures) fails it:
+ * 10.88 dB at -25 dBFS, 9.35 dB at -50 (and 5.00 dB, no gain at all, at
+ * -55). */
 static void test_shipped_quiet_speech(void **state)
 {
     size_t n, nc;

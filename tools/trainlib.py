@@ -104,8 +104,8 @@ def add_lr_args(ap, lr, lr_min):
 
 def resolve_lr_min(ap, args):
     """The floor never raises --lr: it defaults to the lower of the script's floor and
-    --lr, and an --lr-min above --lr is refused (session 17's "2.5e-5" denoiser run
-    had trained at the 5e-5 floor without a word)."""
+    --lr, and an --lr-min above --lr is refused (a "2.5e-5" denoiser run of
+    2026-12-04 had trained at the 5e-5 floor without a word)."""
     if args.lr_min is None:
         args.lr_min = min(ap.lr_min_default, args.lr)
     elif args.lr_min > args.lr:

@@ -128,7 +128,7 @@ int vocoder_syn_create_with(vocoder_syn **out, const vocoder_net *v, int lookahe
  * that is not low-latency): latency costs nothing there, so a model that
  * streams with RTISI-LA gets at least this look-ahead and these passes (the
  * shipped one streams with 3 x 6). On the dev speakers (tools/eval_vocoder,
- * session 17): MCD 0.284 -> 0.259, LSD 4.21 -> 4.07 dB, F0 RMSE 111 -> 97
+ * 2026-12-04): MCD 0.284 -> 0.259, LSD 4.21 -> 4.07 dB, F0 RMSE 111 -> 97
  * cents. A model without RTISI-LA
  * (plain overlap-add of consistent phases) is left as it is. */
 #define VOC_FILE_RTISI_LOOKAHEAD 8
@@ -138,7 +138,7 @@ int vocoder_syn_create_with(vocoder_syn **out, const vocoder_net *v, int lookahe
  * measures it (momentum VOC_REFINE_MOMENTUM, at most VOC_REFINE_MAX_NEP nepers
  * per band and pass), each pass then moving every bin VOC_REFINE_PULL of the
  * way (in the log) back towards the network's amplitude; 6 hops of delay per
- * pass. On the dev speakers (tools/eval_vocoder, session 18): MCD 0.259 ->
+ * pass. On the dev speakers (tools/eval_vocoder, 2026-12-05): MCD 0.259 ->
  * 0.19, with F0 RMSE, voicing error and STOI better too and LSD about the
  * same (models/vocoder-16k.md has the numbers). */
 #define VOC_FILE_REFINE_ITERS 40

@@ -162,7 +162,7 @@ def rms(x):
     return float(np.sqrt(np.mean(x.astype(np.float64) ** 2) + 1e-12))
 
 
-# mixture RMS range, dBFS. Session 5 widened it from (-40, -12): real recordings come
+# mixture RMS range, dBFS. Widened from (-40, -12) on 2026-11-27 (af11b18): real recordings come
 # quieter (the vbelz_8k dev pairs are at -42..-46 dBFS) and the model was over-suppressing them.
 LEVEL_DB = (-60.0, -10.0)
 
